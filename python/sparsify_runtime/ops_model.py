@@ -1,0 +1,85 @@
+"""Hugging Face models and tokenizers: load, tokenize, run."""
+from __future__ import annotations
+
+import torch
+
+from .ops_core import dtype_of
+from .server import UserError, op
+
+
+def _resolve_dtype(dtype: str | None, device: str) -> torch.dtype:
+    if dtype in (None, "auto"):
+        if device.startswith("cuda") and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    return dtype_of(dtype)
+
+
+@op("model.load")
+def load_model(
+    name_or_path: str,
+    kind: str = "causal_lm",
+    device: str = "cpu",
+    dtype: str | None = None,
+    revision: str | None = None,
+    token: str | None = None,
+):
+    from transformers import AutoModel, AutoModelForCausalLM
+
+    cls = {"causal_lm": AutoModelForCausalLM, "base": AutoModel}.get(kind)
+    if cls is None:
+        raise UserError(f"unknown model kind '{kind}' (allowed: causal_lm, base)")
+    try:
+        model = cls.from_pretrained(
+            name_or_path, dtype=_resolve_dtype(dtype, device), revision=revision, token=token
+        )
+    except OSError as exc:
+        raise UserError(f"could not load model '{name_or_path}': {str(exc).splitlines()[0]}") from exc
+    model.to(device)
+    model.eval()
+    model.requires_grad_(False)
+    return model
+
+
+@op("model.config")
+def model_config(model) -> dict:
+    cfg = model.config
+    return {
+        "model_type": getattr(cfg, "model_type", None),
+        "hidden_size": getattr(cfg, "hidden_size", None),
+        "num_hidden_layers": getattr(cfg, "num_hidden_layers", None),
+        "vocab_size": getattr(cfg, "vocab_size", None),
+        "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
+        "device": str(next(model.parameters()).device),
+    }
+
+
+@op("model.module_names")
+def module_names(model, base: bool = True) -> list[str]:
+    root = model.base_model if base else model
+    return [name for name, _ in root.named_modules() if name]
+
+
+@op("tokenizer.load")
+def load_tokenizer(name_or_path: str, revision: str | None = None, token: str | None = None):
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(name_or_path, revision=revision, token=token)
+    except OSError as exc:
+        raise UserError(f"could not load tokenizer '{name_or_path}': {str(exc).splitlines()[0]}") from exc
+
+
+@op("tokenizer.encode")
+def tokenize(tokenizer, text: str | list[str], device: str = "cpu"):
+    batch = tokenizer(text, return_tensors="pt", padding=isinstance(text, list))
+    return {"input_ids": batch["input_ids"].to(device), "attention_mask": batch["attention_mask"].to(device)}
+
+
+@op("model.hidden_states")
+def hidden_states(model, input_ids, attention_mask=None, flatten: bool = True) -> list:
+    """All hidden states of one forward pass (embeddings first), each [batch*seq, D] when flattened."""
+    with torch.inference_mode():
+        out = model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
+    states = list(out.hidden_states)
+    return [h.flatten(0, 1).clone() if flatten else h.clone() for h in states]

@@ -1,0 +1,16 @@
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The package root: where package.json, python/ and .venv/ live (from src/ or dist/). */
+export const packageRoot: string = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** The folder holding the Python runtime package `sparsify_runtime`. */
+export const pythonRuntimeDir: string = join(packageRoot, 'python');
+
+/** The project's own virtual environment, created by `npm install`. */
+export const venvPython: string = join(packageRoot, '.venv', 'bin', 'python');
+
+export function venvExists(): boolean {
+  return existsSync(venvPython);
+}

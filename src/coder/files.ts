@@ -1,0 +1,102 @@
+/** Coder directories on disk (SPEC 2): `cfg.json` + `sae.safetensors`, checked before use. */
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { SparsifyError } from '../bridge/errors.js';
+import type { Runtime } from '../bridge/runtime.js';
+import { coderConfigFromJson, numLatentsFor, checkCoderShape, type SparseCoderConfig } from '../config/sparse-coder.js';
+import { ConfigError } from '../config/errors.js';
+import type { DType } from '../bridge/handles.js';
+
+export const CFG_FILE = 'cfg.json';
+export const WEIGHTS_FILE = 'sae.safetensors';
+
+/** A coder directory could not be read: the message names the file and the problem. */
+export class CoderFileError extends SparsifyError {
+  override name = 'CoderFileError';
+}
+
+export interface SafetensorsHeader {
+  tensors: Record<string, { shape: number[]; dtype: DType }>;
+  metadata: Record<string, string>;
+}
+
+/** Read and validate `cfg.json`. */
+export function readCoderConfig(dir: string): { cfg: SparseCoderConfig; dIn: number } {
+  const path = join(dir, CFG_FILE);
+  if (!existsSync(dir)) throw new CoderFileError(`${dir}: no such coder directory`);
+  if (!existsSync(path)) throw new CoderFileError(`${path}: not found (a coder directory holds ${CFG_FILE} and ${WEIGHTS_FILE})`);
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new CoderFileError(`${path}: not valid JSON (${(err as Error).message})`);
+  }
+  try {
+    const parsed = coderConfigFromJson(json, path);
+    checkCoderShape(parsed.cfg, parsed.dIn, path);
+    return parsed;
+  } catch (err) {
+    if (err instanceof ConfigError) throw new CoderFileError(err.message);
+    throw err;
+  }
+}
+
+/** The parameter shapes a coder with this config must have. */
+export function expectedShapes(cfg: SparseCoderConfig, dIn: number, decoder: boolean): Record<string, number[]> {
+  const m = numLatentsFor(cfg, dIn);
+  const shapes: Record<string, number[]> = { 'encoder.weight': [m, dIn], 'encoder.bias': [m], b_dec: [dIn] };
+  if (decoder) shapes.W_dec = [m, dIn];
+  if (cfg.skipConnection) shapes.W_skip = [dIn, dIn];
+  return shapes;
+}
+
+/**
+ * Check the weights file's header against the config: every expected tensor present with
+ * its shape, nothing unexpected (W_dec may be there when the decoder is not wanted).
+ * Returns the floating dtype the coder will be loaded in.
+ */
+export async function checkWeights(rt: Runtime, dir: string, cfg: SparseCoderConfig, dIn: number, decoder: boolean): Promise<{ dtype: DType; names: string[] }> {
+  const path = join(dir, WEIGHTS_FILE);
+  if (!existsSync(path)) throw new CoderFileError(`${path}: not found (a coder directory holds ${CFG_FILE} and ${WEIGHTS_FILE})`);
+  let header: SafetensorsHeader;
+  try {
+    header = await rt.call<SafetensorsHeader>('safetensors.header', { path });
+  } catch (err) {
+    throw new CoderFileError((err as Error).message);
+  }
+  const expected = expectedShapes(cfg, dIn, decoder);
+  for (const [name, shape] of Object.entries(expected)) {
+    const found = header.tensors[name];
+    if (!found) throw new CoderFileError(`${path}: tensor '${name}' is missing (expected shape [${shape.join(', ')}] from ${CFG_FILE})`);
+    if (found.shape.length !== shape.length || found.shape.some((d, i) => d !== shape[i])) {
+      throw new CoderFileError(
+        `${path}: tensor '${name}' has shape [${found.shape.join(', ')}] but ${CFG_FILE} (d_in=${dIn}, ${numLatentsFor(cfg, dIn)} latents) needs [${shape.join(', ')}]`,
+      );
+    }
+  }
+  const allowed = new Set([...Object.keys(expected), 'W_dec']);
+  const unexpected = Object.keys(header.tensors).filter((n) => !allowed.has(n));
+  if (unexpected.length) throw new CoderFileError(`${path}: unexpected tensor(s) ${unexpected.join(', ')} for this ${CFG_FILE}`);
+  const dtype = header.tensors['encoder.weight']!.dtype;
+  return { dtype, names: Object.keys(expected) };
+}
+
+/** Write a file atomically: temp file next to it, fsync, rename. */
+export async function writeFileAtomic(path: string, data: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}`;
+  const handle = await open(tmp, 'w');
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  try {
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}

@@ -1,0 +1,277 @@
+/** The SparseCoder API: create, encode, decode, forward, save and load SAEs and transcoders. */
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { getRuntime, type Runtime } from '../bridge/runtime.js';
+import { PyObject, type DType, Tensor } from '../bridge/handles.js';
+import { SparsifyError } from '../bridge/errors.js';
+import {
+  checkCoderShape,
+  coderConfigToJson,
+  numLatentsFor,
+  sparseCoderConfig,
+  type SparseCoderConfig,
+  type SparseCoderConfigInput,
+} from '../config/sparse-coder.js';
+import { ConfigError } from '../config/errors.js';
+import type { CoderStructure } from '../kernels/sparse-coder.js';
+import { runProgram } from '../kernels/program.js';
+import { fnmatcher, naturalSort } from '../util/fnmatch.js';
+import { downloadCoderFiles, type HubOptions } from '../hub/download.js';
+import { CFG_FILE, WEIGHTS_FILE, checkWeights, readCoderConfig, writeFileAtomic } from './files.js';
+import * as programs from './programs.js';
+
+/** Where and how a coder lives. */
+export interface CoderPlacement {
+  /** torch device string, e.g. 'cpu' or 'cuda:0'. Default 'cpu'. */
+  device?: string;
+}
+
+export interface CreateOptions extends CoderPlacement {
+  /** Seed for `torch.manual_seed` right before init (same seed, same weights as the reference). */
+  seed?: number;
+  /** Parameter dtype. Default float32, as the reference's trainer uses. */
+  dtype?: DType;
+}
+
+export interface LoadOptions extends CoderPlacement {
+  /** Load W_dec too (default true). With false, only the encoder and b_dec are loaded. */
+  decoder?: boolean;
+}
+
+export interface LoadManyOptions extends LoadOptions, HubOptions {
+  /** Treat `nameOrPath` as a local directory (default: when it exists on disk). */
+  local?: boolean;
+  /** Only these sub-directories (hookpoint names such as 'layers.10'). */
+  layers?: string[];
+  /** Only sub-directories matching this fnmatch pattern. */
+  pattern?: string;
+}
+
+export interface LoadFromHubOptions extends LoadOptions, HubOptions {
+  /** The sub-directory (hookpoint) to load; required unless the repo has a top-level cfg.json. */
+  hookpoint?: string;
+}
+
+/** What encode returns: the k selected activations and indices per token, and all pre-activations. */
+export interface EncoderOutput {
+  topActs: Tensor;
+  topIndices: Tensor;
+  preActs: Tensor;
+}
+
+/** What forward returns (the reference's ForwardOutput). */
+export interface ForwardOutput {
+  saeOut: Tensor;
+  latentActs: Tensor;
+  latentIndices: Tensor;
+  fvu: Tensor;
+  auxkLoss: Tensor;
+  multiTopkFvu: Tensor;
+}
+
+export interface RunOptions {
+  /** Record autograd so results can be backpropagated (default false). */
+  grad?: boolean;
+}
+
+export interface ForwardOptions extends RunOptions {
+  /** Latents counted as dead; enables the AuxK loss when any is set. */
+  deadMask?: Tensor;
+}
+
+/**
+ * A k-sparse autoencoder or transcoder whose parameters live in the Python runtime.
+ *
+ * @example
+ * const sae = await SparseCoder.create(64, { k: 8, expansionFactor: 4 }, { seed: 0 });
+ * const x = await Tensor.fromArray(new Float32Array(10 * 64).map(Math.random), [10, 64]);
+ * const { fvu } = await sae.forward(x);
+ * console.log(await fvu.item());
+ */
+export class SparseCoder {
+  private constructor(
+    /** The coder's config (defaults filled). */
+    readonly cfg: SparseCoderConfig,
+    /** Input width D. */
+    readonly dIn: number,
+    /** The parameters: a Python dict of tensors named as in `sae.safetensors`. */
+    readonly params: PyObject,
+    readonly device: string,
+    readonly dtype: DType,
+    /** Whether W_dec is loaded. */
+    readonly hasDecoder: boolean,
+  ) {}
+
+  /** Number of latents M. */
+  get numLatents(): number {
+    return numLatentsFor(this.cfg, this.dIn);
+  }
+
+  /** The config parts that shape the programs. */
+  get structure(): CoderStructure {
+    const { activation, transcode, skipConnection, multiTopk, normalizeDecoder } = this.cfg;
+    return { activation, transcode, skipConnection, multiTopk, normalizeDecoder };
+  }
+
+  private get runtime(): Runtime {
+    return this.params.runtime;
+  }
+
+  /** Create a freshly initialised coder for inputs of width `dIn` (SPEC 1 init). */
+  static async create(dIn: number, cfg: SparseCoderConfigInput = {}, options: CreateOptions = {}): Promise<SparseCoder> {
+    const full = sparseCoderConfig(cfg);
+    checkCoderShape(full, dIn, 'sparse coder config');
+    const dtype = options.dtype ?? 'float32';
+    const device = options.device ?? 'cpu';
+    const spec = programs.initProgram(structureOf(full));
+    const { params } = await runProgram<{ params: PyObject }>(spec, {
+      seed: options.seed ?? null,
+      d_in: dIn,
+      num_latents: numLatentsFor(full, dIn),
+      device,
+      dtype,
+    });
+    return new SparseCoder(full, dIn, params, device, dtype, true);
+  }
+
+  private checkInput(x: Tensor, what: string, width = this.dIn): void {
+    if (x.shape.length !== 2 || x.shape[1] !== width) {
+      throw new SparsifyError(`${what} must have shape [N, ${width}] for this coder (d_in=${this.dIn}); got [${x.shape.join(', ')}]`);
+    }
+  }
+
+  private requireDecoder(what: string): void {
+    if (!this.hasDecoder) throw new SparsifyError(`${what} needs the decoder, but this coder was loaded with decoder: false`);
+  }
+
+  /** Encode x [N, D] and select the top-k latents (or group maxima). */
+  async encode(x: Tensor, options: RunOptions = {}): Promise<EncoderOutput> {
+    this.checkInput(x, 'x');
+    const out = await runProgram<{ top_acts: Tensor; top_indices: Tensor; pre_acts: Tensor }>(programs.encodeProgram(this.structure), {
+      params: this.params,
+      x,
+      k: this.cfg.k,
+      grad: options.grad ?? false,
+    });
+    return { topActs: out.top_acts, topIndices: out.top_indices, preActs: out.pre_acts };
+  }
+
+  /** Decode selected latents back to [N, D]. */
+  async decode(topActs: Tensor, topIndices: Tensor, options: RunOptions = {}): Promise<Tensor> {
+    this.requireDecoder('decode');
+    const out = await runProgram<{ out: Tensor }>(programs.decodeProgram(this.structure), {
+      params: this.params,
+      top_acts: topActs,
+      top_indices: topIndices,
+      grad: options.grad ?? false,
+    });
+    return out.out;
+  }
+
+  /** Encode, decode and compute the losses against `y` (x itself when autoencoding). */
+  async forward(x: Tensor, y?: Tensor, options: ForwardOptions = {}): Promise<ForwardOutput> {
+    this.requireDecoder('forward');
+    this.checkInput(x, 'x');
+    if (y) this.checkInput(y, 'y', y.shape[1]);
+    if (y && !this.cfg.transcode && y.shape[1] !== this.dIn) this.checkInput(y, 'y');
+    const out = await runProgram<Record<programs.ForwardKeys, Tensor>>(programs.forwardProgram(this.structure), {
+      params: this.params,
+      x,
+      y: y ?? null,
+      dead_mask: options.deadMask ?? null,
+      k: this.cfg.k,
+      grad: options.grad ?? false,
+    });
+    return {
+      saeOut: out.sae_out,
+      latentActs: out.latent_acts,
+      latentIndices: out.latent_indices,
+      fvu: out.fvu,
+      auxkLoss: out.auxk_loss,
+      multiTopkFvu: out.multi_topk_fvu,
+    };
+  }
+
+  /** Scale every decoder row to unit L2 norm (in place). */
+  async setDecoderNormToUnitNorm(): Promise<void> {
+    this.requireDecoder('setDecoderNormToUnitNorm');
+    await runProgram(programs.unitNormProgram(), { params: this.params });
+  }
+
+  /** Remove from W_dec's gradient its component along each decoder row (in place). */
+  async removeGradientParallelToDecoderDirections(): Promise<void> {
+    this.requireDecoder('removeGradientParallelToDecoderDirections');
+    await runProgram(programs.removeParallelGradProgram(), { params: this.params });
+  }
+
+  /** One parameter tensor by its file name ('encoder.weight', 'W_dec', ...). */
+  async parameter(name: string): Promise<Tensor> {
+    return this.runtime.call<Tensor>('bundle.get', { bundle: this.params, name });
+  }
+
+  /**
+   * Write `cfg.json` and `sae.safetensors` into `dir` (created if needed), each file
+   * atomically, in exactly the reference's layout.
+   */
+  async saveToDisk(dir: string): Promise<void> {
+    await mkdir(dir, { recursive: true });
+    await this.runtime.call('safetensors.save', { path: join(dir, WEIGHTS_FILE), tensors: this.params, metadata: { format: 'pt' } });
+    await writeFileAtomic(join(dir, CFG_FILE), JSON.stringify(coderConfigToJson(this.cfg, this.dIn)));
+  }
+
+  /** Load a coder directory; its dtype is the one found in the file. */
+  static async loadFromDisk(dir: string, options: LoadOptions = {}): Promise<SparseCoder> {
+    const decoder = options.decoder ?? true;
+    const device = options.device ?? 'cpu';
+    const { cfg, dIn } = readCoderConfig(dir);
+    const rt = await getRuntime();
+    const { dtype, names } = await checkWeights(rt, dir, cfg, dIn, decoder);
+    const params = await rt.call<PyObject>('safetensors.load', { path: join(dir, WEIGHTS_FILE), device, names, requires_grad: true });
+    return new SparseCoder(cfg, dIn, params, device, dtype, decoder);
+  }
+
+  /**
+   * Load every coder under a directory (or Hub repo), keyed by sub-directory name in
+   * natural order (layers.2 before layers.10).
+   */
+  static async loadMany(nameOrPath: string, options: LoadManyOptions = {}): Promise<Map<string, SparseCoder>> {
+    if (options.layers && options.pattern) throw new ConfigError(`loadMany: give layers or pattern, not both`);
+    const local = options.local ?? existsSync(nameOrPath);
+    let root = nameOrPath;
+    if (!local) {
+      root = await downloadCoderFiles(nameOrPath, { ...options, subdirPattern: options.pattern ?? '*' });
+    }
+    if (!existsSync(root) || !statSync(root).isDirectory()) throw new SparsifyError(`${root}: no such directory`);
+    const match = options.pattern ? fnmatcher(options.pattern) : () => true;
+    const wanted = options.layers ? new Set(options.layers) : undefined;
+    const names = readdirSync(root).filter(
+      (name) => statSync(join(root, name)).isDirectory() && (!wanted || wanted.has(name)) && match(name) && existsSync(join(root, name, CFG_FILE)),
+    );
+    if (wanted) {
+      const missing = [...wanted].filter((n) => !names.includes(n));
+      if (missing.length) throw new SparsifyError(`${root}: no coder for ${missing.join(', ')} (found: ${naturalSort(names).join(', ') || 'none'})`);
+    }
+    const out = new Map<string, SparseCoder>();
+    for (const name of naturalSort(names)) out.set(name, await SparseCoder.loadFromDisk(join(root, name), options));
+    return out;
+  }
+
+  /**
+   * Download a coder from the Hugging Face Hub (only `hookpoint/*`) and load it. Files
+   * already in the cache are not downloaded again.
+   */
+  static async loadFromHub(repo: string, options: LoadFromHubOptions = {}): Promise<SparseCoder> {
+    const dir = await downloadCoderFiles(repo, { ...options, hookpoint: options.hookpoint });
+    return SparseCoder.loadFromDisk(dir, options);
+  }
+}
+
+/** The reference's other name for {@link SparseCoder}. */
+export const Sae = SparseCoder;
+export type Sae = SparseCoder;
+
+function structureOf(cfg: SparseCoderConfig): CoderStructure {
+  const { activation, transcode, skipConnection, multiTopk, normalizeDecoder } = cfg;
+  return { activation, transcode, skipConnection, multiTopk, normalizeDecoder };
+}

@@ -1,0 +1,42 @@
+import type { z } from 'zod';
+import { SparsifyError } from '../bridge/errors.js';
+
+/** A configuration value that is not allowed; the message names the value and what is allowed. */
+export class ConfigError extends SparsifyError {
+  override name = 'ConfigError';
+}
+
+/** One line per problem: `where: field: what is wrong`. */
+export function formatZodError(error: z.ZodError, where: string, rename: (key: string) => string = (k) => k): string {
+  const problems = error.issues.map((issue) => {
+    const path = issue.path.map((p) => rename(String(p))).join('.');
+    const raw = issue as unknown as { input?: unknown; values?: unknown[]; keys?: string[] };
+    let what = issue.message;
+    if (issue.code === 'invalid_value' && raw.values) {
+      what = `invalid value ${JSON.stringify(raw.input)} (allowed: ${raw.values.map(String).join(', ')})`;
+    } else if (issue.code === 'unrecognized_keys' && raw.keys) {
+      what = `unknown option(s) ${raw.keys.map((k) => rename(k)).join(', ')}`;
+    } else if (raw.input !== undefined) {
+      what = `${issue.message} (got ${JSON.stringify(raw.input)})`;
+    }
+    return path ? `${path}: ${what}` : what;
+  });
+  return `${where}: ${problems.join('; ')}`;
+}
+
+/** Parse with `schema`, turning a zod error into a one-line {@link ConfigError}. */
+export function parseWith<S extends z.ZodType>(schema: S, input: unknown, where: string, rename?: (key: string) => string): z.output<S> {
+  const result = schema.safeParse(input);
+  if (!result.success) throw new ConfigError(formatZodError(result.error, where, rename));
+  return result.data;
+}
+
+/** camelCase -> snake_case, the spelling of the reference's files and CLI. */
+export function snakeCase(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
+
+/** snake_case -> camelCase. */
+export function camelCase(key: string): string {
+  return key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+}

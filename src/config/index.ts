@@ -1,0 +1,2 @@
+export * from './sparse-coder.js';
+export { ConfigError, snakeCase, camelCase } from './errors.js';

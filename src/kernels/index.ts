@@ -1,0 +1,2 @@
+export * from './graph.js';
+export { compileProgram, runProgram } from './program.js';
