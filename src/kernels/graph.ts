@@ -266,7 +266,7 @@ export class Tensor implements Sym {
       `torch.topk(${this.code}, ${lit(k)}, dim=${dim}, sorted=${lit(options.sorted ?? false)})`,
       2,
     );
-    return { values: this.fn.tensor(values!, shape, this.dtype), indices: this.fn.tensor(indices!, shape, 'int64') };
+    return { values: new Tensor(this.fn, values!, shape, this.dtype), indices: new Tensor(this.fn, indices!, shape, 'int64') };
   }
 
   /** Max over `dim`, with positions. */
@@ -274,7 +274,7 @@ export class Tensor implements Sym {
     const s = this.shape;
     const shape = s ? s.filter((_, i) => i !== normDim(dim, s.length)) : undefined;
     const [values, indices] = this.fn.tuple(`${this.code}.max(dim=${dim})`, 2);
-    return { values: this.fn.tensor(values!, shape, this.dtype), indices: this.fn.tensor(indices!, shape, 'int64') };
+    return { values: new Tensor(this.fn, values!, shape, this.dtype), indices: new Tensor(this.fn, indices!, shape, 'int64') };
   }
 
   reshape(...shape: (Dim | Scalar)[]): Tensor {
@@ -551,8 +551,13 @@ export class ProgramBuilder extends FunctionBuilder {
     return this.tensor(`torch.full_like(${t.code}, ${lit(value)})`, t.shape, t.dtype);
   }
   /** A 0-d tensor of `value` on `like`'s device and dtype. */
-  scalarTensor(like: Tensor, value: ScalarLike): Tensor {
-    return this.tensor(`${like.code}.new_tensor(${lit(value)})`, [], like.dtype);
+  scalarTensor(like: Tensor, value: number): Tensor {
+    return this.tensor(`${like.code}.new_tensor(${this.float(value).code})`, [], like.dtype);
+  }
+  /** A Python float literal (JS cannot tell 1 from 1.0; Python can). */
+  float(value: number): Scalar {
+    const text = lit(value);
+    return this.scalarExpr(/^-?\d+$/.test(text) ? `${text}.0` : text);
   }
   /** `torch.arange(start, end, step)` on `like`'s device. */
   arange(start: ScalarLike, end: ScalarLike, step: ScalarLike, like: Tensor): Tensor {

@@ -147,7 +147,7 @@ export function forward(
           numDead.gt(0),
           () => {
             const kAux0 = y.size(-1).floorDiv(2);
-            const scale = g.min(numDead.div(kAux0), 1.0);
+            const scale = g.min(numDead.div(kAux0), g.float(1));
             const kAux = g.min(kAux0, numDead);
             const auxkLatents = g.where(dm.leadingUnit, preActs, -Infinity);
             const top = auxkLatents.topk(kAux, { sorted: false });

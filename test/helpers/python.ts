@@ -1,0 +1,31 @@
+import { getRuntime, type Tensor } from '../../src/bridge/index.js';
+
+/** Run a Python snippet in the runtime; `result` is returned (tensors as handles). */
+export async function py<T = unknown>(code: string, env: Record<string, unknown> = {}): Promise<T> {
+  const rt = await getRuntime();
+  return rt.call<T>('runtime.eval', { code, env });
+}
+
+/** A float32 tensor of standard normals made in Python with a fixed seed. */
+export async function randn(shape: number[], seed: number, requiresGrad = false): Promise<Tensor> {
+  return py<Tensor>(
+    `g = torch.Generator().manual_seed(seed)\nresult = torch.randn(*shape, generator=g)\nif rg: result.requires_grad_(True)`,
+    { shape, seed, rg: requiresGrad },
+  );
+}
+
+/** Max |a - b| over two tensors, computed in Python. */
+export async function maxAbsDiff(a: Tensor, b: Tensor): Promise<number> {
+  return py<number>('result = (a.detach().double() - b.detach().double()).abs().max().item()', { a, b });
+}
+
+let reference: Promise<unknown> | undefined;
+
+/** test/helpers/reference.py loaded in the runtime, as an opaque handle to pass as `ref`. */
+export function referenceModule(): Promise<unknown> {
+  reference ??= py(
+    `import types, pathlib\nns = {}\nexec(pathlib.Path(path).read_text(), ns)\nresult = types.SimpleNamespace(**ns)`,
+    { path: new URL('./reference.py', import.meta.url).pathname },
+  );
+  return reference;
+}

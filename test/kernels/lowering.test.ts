@@ -1,0 +1,94 @@
+// The lowering from TS kernels to Python source, checked as text: no Python needed.
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { defineProgram, defineAutogradFunction, KernelBuildError, lit } from '../../src/kernels/graph.js';
+import { encodeProgram, forwardProgram } from '../../src/coder/programs.js';
+import type { CoderStructure } from '../../src/kernels/sparse-coder.js';
+
+const golden = (name: string, text: string): void => {
+  const path = join(__dirname, '..', 'golden', name);
+  if (process.env.UPDATE_GOLDEN || !existsSync(path)) writeFileSync(path, text);
+  expect(text).toBe(readFileSync(path, 'utf8'));
+};
+
+const sae: CoderStructure = { activation: 'topk', transcode: false, skipConnection: false, multiTopk: false, normalizeDecoder: true };
+
+describe('kernel lowering', () => {
+  it('lowers the topk encoder (custom autograd function) to the golden source', () => {
+    golden('encode_topk_sae.py', encodeProgram(sae).source);
+  });
+
+  it('lowers the groupmax transcoder encoder to the golden source', () => {
+    golden('encode_groupmax_tc.py', encodeProgram({ ...sae, activation: 'groupmax', transcode: true }).source);
+  });
+
+  it('lowers the full forward with auxk, multi-topk and skip to the golden source', () => {
+    golden('forward_topk_skip_mtk.py', forwardProgram({ ...sae, skipConnection: true, multiTopk: true }).source);
+  });
+
+  it('writes Python literals', () => {
+    expect(lit(-Infinity)).toBe("float('-inf')");
+    expect(lit(true)).toBe('True');
+    expect(lit(null)).toBe('None');
+    expect(lit([1, 'a', false])).toBe('[1, "a", False]');
+    expect(lit({ a: 1.5 })).toBe('{"a": 1.5}');
+  });
+
+  it('a small program lowers to straight-line torch code', () => {
+    const p = defineProgram('axpy', (g) => {
+      const a = g.scalarInput('a');
+      const x = g.input('x', { shape: ['N', 4] });
+      const y = g.input('y', { shape: ['N', 4] });
+      return { out: x.mul(a).add(y), total: x.sum().item() };
+    });
+    expect(p.source).toBe(
+      [
+        'def axpy(a, x, y):',
+        '    with torch.no_grad():',
+        '        v1 = x * a',
+        '        v2 = v1 + y',
+        '        v3 = x.sum()',
+        '        v4 = v3.item()',
+        '        return {"out": v2, "total": v4}',
+        '',
+      ].join('\n'),
+    );
+    expect(p.inputs.map((i) => i.name)).toEqual(['a', 'x', 'y']);
+  });
+
+  it('catches shape mismatches at build time', () => {
+    expect(() =>
+      defineProgram('bad', (g) => {
+        const a = g.input('a', { shape: [3, 4] });
+        const b = g.input('b', { shape: [5, 6] });
+        return { out: a.matmul(b) };
+      }),
+    ).toThrow(KernelBuildError);
+    expect(() =>
+      defineProgram('bad2', (g) => {
+        const a = g.input('a', { shape: [3, 4] });
+        const b = g.input('b', { shape: [3, 5] });
+        return { out: a.add(b) };
+      }),
+    ).toThrow(/do not broadcast/);
+  });
+
+  it('rejects calls outside torch/F/math and bad names', () => {
+    expect(() => defineProgram('bad3', (g) => ({ out: g.call('os.system', ['ls']) }))).toThrow(KernelBuildError);
+    expect(() => defineProgram('not an ident', () => ({ out: 1 }))).toThrow(KernelBuildError);
+  });
+
+  it('guards each hand-written gradient with needs_input_grad', () => {
+    const fn = defineAutogradFunction({
+      name: 'Square',
+      tensorInputs: ['x'],
+      scalarInputs: [],
+      outputs: ['y'],
+      forward: (_f, { x }) => ({ outputs: { y: x.mul(x) }, save: { x } }),
+      backward: { x: (_b, s, g) => g.y.mul(s.x!).mul(2) },
+    });
+    expect(fn.source).toContain('if ctx.needs_input_grad[0]:');
+    expect(fn.source).toContain('ctx.save_for_backward(x)');
+  });
+});
