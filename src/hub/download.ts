@@ -36,7 +36,7 @@ async function hubCall<T>(what: string, repo: string, hubUrl: string, fn: () => 
     return await fn();
   } catch (err) {
     const status = (err as { statusCode?: number }).statusCode;
-    const detail = status === 404 ? 'not found' : status === 401 || status === 403 ? 'access denied (is a token needed?)' : (err as Error).message;
+    const detail = status === 404 ? (what.startsWith('listing hookpoint') ? 'no such hookpoint in the repo' : 'not found') : status === 401 || status === 403 ? 'access denied (is a token needed?)' : (err as Error).message;
     throw new HubError(`${what} for '${repo}' at ${hubUrl} failed: ${detail}`);
   }
 }
@@ -60,7 +60,7 @@ export async function downloadCoderFiles(
   if (typeof sha !== 'string' || !COMMIT.test(sha)) throw new HubError(`the Hub at ${s.hubUrl} gave no commit for '${repo}' at ${s.revision}`);
 
   const hookpoint = options.hookpoint?.replace(/\/+$/, '');
-  const listing = await hubCall('listing files', repo, s.hubUrl, async () => {
+  const listing = await hubCall(hookpoint ? `listing hookpoint '${hookpoint}'` : 'listing files', repo, s.hubUrl, async () => {
     const out: { path: string; type: string }[] = [];
     for await (const entry of listFiles({ repo, revision: sha, hubUrl: s.hubUrl, accessToken: s.accessToken, recursive: true, ...(hookpoint ? { path: hookpoint } : {}) })) {
       out.push({ path: entry.path, type: entry.type });

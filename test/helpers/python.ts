@@ -29,3 +29,12 @@ export function referenceModule(): Promise<unknown> {
   );
   return reference;
 }
+
+/** Save a tiny causal LM (with its own tokenizer) made from a config into `path`. */
+export async function makeTinyLM(path: string, options: { arch?: 'gpt_neox' | 'llama' | 'gpt2'; hidden?: number; layers?: number } = {}): Promise<string> {
+  await py(
+    `import types, pathlib\nns = {}\nexec(pathlib.Path(helper).read_text(), ns)\nns["make_tiny_lm"](path, arch=arch, hidden=hidden, layers=layers)`,
+    { helper: new URL('./tiny_models.py', import.meta.url).pathname, path, arch: options.arch ?? 'gpt_neox', hidden: options.hidden ?? 32, layers: options.layers ?? 2 },
+  );
+  return path;
+}

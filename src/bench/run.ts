@@ -1,0 +1,73 @@
+/**
+ * `npm run bench`: the bridge's round-trip time, and one SAE forward+backward through the
+ * TS kernel path against the same torch code written directly in Python (one run, CPU).
+ */
+import { join } from 'node:path';
+import { getRuntime, closeRuntime, packageRoot, type Tensor } from '../bridge/index.js';
+import { defineProgram } from '../kernels/graph.js';
+import { runProgram } from '../kernels/program.js';
+import * as sc from '../kernels/sparse-coder.js';
+import { SparseCoder } from '../coder/sparse-coder.js';
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** One training-style step: forward, fvu, backward, clear grads; returns the fvu. */
+const trainStep = defineProgram(
+  'bench_sae_step',
+  (g) => {
+    const params = g.bundleInput<sc.CoderParamName>('params');
+    const x = g.input('x', { shape: ['N', 'D'] });
+    const k = g.scalarInput('k');
+    const out = sc.forward(g, params, x, x, undefined, k, { activation: 'topk', transcode: false, skipConnection: false, multiTopk: false, normalizeDecoder: true });
+    out.fvu.backward();
+    g.emit(`for _p in ${params.code}.values(): _p.grad = None`);
+    return { fvu: out.fvu.item() };
+  },
+  { grad: true },
+);
+
+async function main(): Promise<void> {
+  const rt = await getRuntime();
+  console.log(`runtime: python ${rt.info.python}, torch ${rt.info.torch}, ${rt.info.cuda ? 'cuda' : 'cpu'}`);
+
+  // 1. Bridge round trip.
+  for (let i = 0; i < 50; i++) await rt.call('runtime.info');
+  const rtts: number[] = [];
+  for (let i = 0; i < 500; i++) {
+    const t0 = performance.now();
+    await rt.call('runtime.info');
+    rtts.push(performance.now() - t0);
+  }
+  console.log(`bridge round trip: median ${(median(rtts) * 1000).toFixed(0)} us, mean ${((rtts.reduce((a, b) => a + b, 0) / rtts.length) * 1000).toFixed(0)} us (500 calls)`);
+
+  // 2. SAE forward+backward, N=4096, D=256, M=8192, k=32.
+  const [n, d, m, k] = [4096, 256, 8192, 32];
+  const warmup = 2;
+  const iters = Number(process.env.BENCH_ITERS ?? 8);
+  const coder = await SparseCoder.create(d, { k, numLatents: m }, { seed: 0 });
+  const x = await rt.call<Tensor>('runtime.eval', { code: 'result = torch.randn(n, d, generator=torch.Generator().manual_seed(0))', env: { n, d } });
+  const directCode = 'import sys\nif bench_dir not in sys.path: sys.path.insert(0, bench_dir)\nimport reference_sae\nresult = [t * 1000 for t in reference_sae.time_steps(params, x, k, 0, 1)]';
+  const directEnv = { bench_dir: join(packageRoot, 'python', 'bench'), params: coder.params, x, k };
+  const kernelTimes: number[] = [];
+  const direct: number[] = [];
+  // Interleaved, after warm-up, so both paths see the same machine state.
+  for (let i = 0; i < warmup + iters; i++) {
+    const t0 = performance.now();
+    await runProgram(trainStep, { params: coder.params, x, k });
+    const kernelMs = performance.now() - t0;
+    const [directMs] = await rt.call<number[]>('runtime.eval', { code: directCode, env: directEnv });
+    if (i >= warmup) {
+      kernelTimes.push(kernelMs);
+      direct.push(directMs!);
+    }
+  }
+  const kernelMs = median(kernelTimes);
+  const directMs = median(direct);
+  console.log(`SAE forward+backward N=${n} D=${d} M=${m} k=${k} (cpu, median of ${iters}):`);
+  console.log(`  kernel path (TS-authored, one bridge call): ${kernelMs.toFixed(1)} ms  (${((n / kernelMs) * 1000).toFixed(0)} tokens/s)`);
+  console.log(`  same torch code directly in Python:         ${directMs.toFixed(1)} ms  (${((n / directMs) * 1000).toFixed(0)} tokens/s)`);
+  console.log(`  ratio kernel/direct: ${(kernelMs / directMs).toFixed(3)} (target <= 1.10)`);
+  closeRuntime();
+}
+
+await main();
