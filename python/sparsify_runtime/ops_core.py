@@ -160,3 +160,20 @@ def program_source(id: str) -> str:
     import inspect
 
     return inspect.getsource(PROGRAMS[id])
+
+
+@op("bundle.copy_into")
+def bundle_copy_into(dst: dict, src: dict) -> None:
+    """Copy src's tensors into dst's tensors of the same names, in place (no autograd)."""
+    missing = [k for k in dst if k not in src]
+    if missing:
+        raise UserError(f"cannot restore {', '.join(missing)}: not in the saved state")
+    with torch.no_grad():
+        for k, t in dst.items():
+            t.copy_(src[k])
+
+
+@op("bundle.update")
+def bundle_update(dst: dict, src: dict) -> None:
+    """Set dst's entries to src's tensors (replacing or adding)."""
+    dst.update(src)

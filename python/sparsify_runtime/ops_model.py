@@ -23,19 +23,30 @@ def load_model(
     dtype: str | None = None,
     revision: str | None = None,
     token: str | None = None,
+    load_in_8bit: bool = False,
 ):
     from transformers import AutoModel, AutoModelForCausalLM
 
     cls = {"causal_lm": AutoModelForCausalLM, "base": AutoModel}.get(kind)
     if cls is None:
         raise UserError(f"unknown model kind '{kind}' (allowed: causal_lm, base)")
+    extra = {}
+    if load_in_8bit:
+        try:
+            import bitsandbytes  # noqa: F401
+        except ImportError:
+            raise UserError("load_in_8bit needs the bitsandbytes package, which is not installed in this Python (pip install bitsandbytes, on a CUDA machine)") from None
+        from transformers import BitsAndBytesConfig
+
+        extra = {"quantization_config": BitsAndBytesConfig(load_in_8bit=True), "device_map": {"": device}}
     try:
         model = cls.from_pretrained(
-            name_or_path, dtype=_resolve_dtype(dtype, device), revision=revision, token=token
+            name_or_path, dtype=_resolve_dtype(dtype, device), revision=revision, token=token, **extra
         )
     except OSError as exc:
         raise UserError(f"could not load model '{name_or_path}': {str(exc).splitlines()[0]}") from exc
-    model.to(device)
+    if not load_in_8bit:
+        model.to(device)
     model.eval()
     model.requires_grad_(False)
     return model

@@ -162,3 +162,7 @@ _setup()
 from . import ops_core  # noqa: E402,F401
 from . import ops_io  # noqa: E402,F401
 from . import ops_model  # noqa: E402,F401
+from . import ops_data  # noqa: E402,F401
+from . import ops_hooks  # noqa: E402,F401
+from . import ops_state  # noqa: E402,F401
+from . import ops_wandb  # noqa: E402,F401

@@ -351,6 +351,29 @@ export class Tensor implements Sym {
   requiresGrad_(on = true): this {
     return this.inplace(`requires_grad_(${lit(on)})`);
   }
+  addcmul_(t1: Tensor, t2: Tensor, value: ScalarLike): this {
+    return this.inplace(`addcmul_(${t1.code}, ${t2.code}, value=${lit(value)})`);
+  }
+  addcdiv_(t1: Tensor, t2: Tensor, value: ScalarLike): this {
+    return this.inplace(`addcdiv_(${t1.code}, ${t2.code}, value=${lit(value)})`);
+  }
+  /** `x[index] = value` (index: a mask or an index tensor). */
+  setAt_(index: Tensor, value: TensorOrScalar): this {
+    this.fn.emit(`${this.code}[${index.code}] = ${lit(value)}`);
+    return this;
+  }
+  /** `x[index]`: rows picked by a mask or index tensor. */
+  select(index: Tensor): Tensor {
+    return this.fn.tensor(`${this.code}[${index.code}]`, undefined, this.dtype);
+  }
+  /** Reshape to another tensor's shape. */
+  reshapeAs(other: Tensor): Tensor {
+    return this.fn.tensor(`${this.code}.reshape(${other.code}.shape)`, other.shape, this.dtype);
+  }
+  /** The i-th of `n` chunks along dim 0 (`x.chunk(n)[i]`). */
+  chunkAt(n: ScalarLike, i: ScalarLike): Tensor {
+    return this.fn.tensor(`${this.code}.chunk(${lit(n)})[${lit(i)}]`, undefined, this.dtype);
+  }
   /** Backpropagate from this tensor. */
   backward(gradient?: Tensor): void {
     this.fn.emit(`${this.code}.backward(${gradient ? gradient.code : ''})`);
@@ -536,6 +559,12 @@ export class ProgramBuilder extends FunctionBuilder {
   /** Statements run only when `cond` holds. */
   when(cond: Scalar, body: () => void): void {
     this.block(`if ${cond.code}`, body);
+  }
+
+  /** `for i in range(n):` around `body`. */
+  forRange(n: ScalarLike, body: (i: Scalar) => void): void {
+    const i = this.fresh('i');
+    this.block(`for ${i} in range(${lit(n)})`, () => body(new Scalar(this, i)));
   }
 
   /** Statements run without autograd recording. */

@@ -1,0 +1,104 @@
+import { cpus } from 'node:os';
+import { z } from 'zod';
+import { ConfigError, parseWith, snakeCase } from './errors.js';
+import { SparseCoderConfigSchema } from './sparse-coder.js';
+
+const intList = z.array(z.number().int());
+
+/**
+ * Training configuration (the reference's `TrainConfig`), camelCase in TS; the CLI spells
+ * each field in snake_case (`--batch_size`). The coder's own options live under `sae`.
+ */
+export const TrainConfigSchema = z
+  .object({
+    sae: SparseCoderConfigSchema.default(SparseCoderConfigSchema.parse({})).describe('Sparse coder options'),
+    batchSize: z.number().int().positive().default(32).describe('Batch size measured in sequences'),
+    gradAccSteps: z.number().int().positive().default(1).describe('Number of steps over which to accumulate gradients'),
+    microAccSteps: z.number().int().positive().default(1).describe('Chunks to split each batch into for the coder forward/backward, to save memory'),
+    lossFn: z.enum(['fvu', 'ce', 'kl']).default('fvu').describe('Loss: fvu (local reconstruction), ce or kl (end to end)'),
+    optimizer: z.enum(['signum', 'adam', 'muon']).default('signum').describe('Optimizer'),
+    lr: z.number().positive().optional().describe('Base learning rate; by default chosen from the number of latents'),
+    lrWarmupSteps: z.number().int().nonnegative().default(1000).describe('Linear warmup steps (adam, and muon\'s adam part)'),
+    kDecaySteps: z.number().int().nonnegative().default(0).describe('Steps over which k decays linearly from 10*d_in to k'),
+    auxkAlpha: z.number().nonnegative().default(0).describe('Weight of the auxiliary loss on dead latents'),
+    deadFeatureThreshold: z.number().int().nonnegative().default(10_000_000).describe('Tokens without firing after which a latent counts as dead'),
+    excludeTokens: intList.default([]).describe('Token ids whose positions are left out of training'),
+    hookpoints: z.array(z.string().min(1)).default([]).describe('Module name patterns to train on (fnmatch: *, ?, [seq], [!seq])'),
+    initSeeds: intList.default([0]).describe('Seeds: one coder per seed and hookpoint'),
+    layers: intList.default([]).describe('Layer indices to train on (default: all)'),
+    layerStride: z.number().int().positive().default(1).describe('Train on every layer_stride-th hookpoint'),
+    distributeModules: z.boolean().default(false).describe('Spread the hookpoints across ranks instead of replicating them'),
+    saveEvery: z.number().int().positive().default(1000).describe('Save coders every this many optimizer steps'),
+    saveBest: z.boolean().default(false).describe('Also keep the coders with the best loss under best/'),
+    finetune: z.string().min(1).optional().describe('Directory of coders to start from (PATH/<hookpoint>/sae.safetensors)'),
+    logToWandb: z.boolean().default(true).describe('Log to Weights & Biases when wandb is importable'),
+    runName: z.string().min(1).optional().describe('Name of the run (its directory under save_dir)'),
+    wandbLogFrequency: z.number().int().positive().default(1).describe('Log metrics every this many optimizer steps'),
+    saveDir: z.string().min(1).default('checkpoints').describe('Directory for checkpoints'),
+  })
+  .strict()
+  .superRefine((cfg, ctx) => {
+    if (cfg.layers.length && cfg.layerStride !== 1) {
+      ctx.addIssue({ code: 'custom', path: ['layers'], message: 'give layers or layer_stride, not both' });
+    }
+    if (cfg.hookpoints.length && cfg.layers.length) {
+      ctx.addIssue({ code: 'custom', path: ['hookpoints'], message: 'give hookpoints or layers, not both' });
+    }
+    if (cfg.distributeModules && cfg.lossFn !== 'fvu') {
+      ctx.addIssue({ code: 'custom', path: ['distributeModules'], message: `distribute_modules works only with loss_fn fvu (got ${cfg.lossFn})` });
+    }
+    if (cfg.initSeeds.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['initSeeds'], message: 'give at least one seed' });
+    }
+  });
+
+export type TrainConfig = z.output<typeof TrainConfigSchema>;
+export type TrainConfigInput = z.input<typeof TrainConfigSchema>;
+
+/**
+ * Fill defaults and validate a training config.
+ *
+ * @example
+ * const cfg = trainConfig({ sae: { k: 64 }, batchSize: 8, hookpoints: ['layers.*.mlp'] });
+ */
+export function trainConfig(input: TrainConfigInput = {}, where = 'train config'): TrainConfig {
+  return parseWith(TrainConfigSchema, input, where, snakeCase);
+}
+
+/** Options of a `sparsify` run beyond TrainConfig: model, data, resume. */
+export const RunOptionsSchema = z
+  .object({
+    model: z.string().min(1).default('HuggingFaceTB/SmolLM2-135M').describe('Model name on the Hub, or a local path'),
+    dataset: z.string().min(1).default('EleutherAI/SmolLM2-135M-10B').describe('Dataset name, local path, saved dataset, or .bin token file'),
+    split: z.string().min(1).default('train').describe('Dataset split'),
+    ctxLen: z.number().int().positive().default(2048).describe('Context length (tokens per row)'),
+    hfToken: z.string().optional().describe('Hugging Face token'),
+    revision: z.string().optional().describe('Model revision'),
+    loadIn8bit: z.boolean().default(false).describe('Load the model in 8-bit (needs bitsandbytes)'),
+    maxExamples: z.number().int().positive().optional().describe('Use at most this many rows'),
+    resume: z.boolean().default(false).describe('Resume from save_dir/run_name'),
+    textColumn: z.string().min(1).default('text').describe('Text column of the dataset'),
+    shuffleSeed: z.number().int().nonnegative().default(42).describe('Seed for shuffling the dataset'),
+    dataPreprocessingNumProc: z.number().int().positive().default(Math.max(1, Math.floor(cpus().length / 2))).describe('Processes for tokenizing the dataset'),
+    dataArgs: z.string().default('').describe('Arguments for load_dataset, as "k=v,k2=v2"'),
+  })
+  .strict();
+
+export type RunOptions = z.output<typeof RunOptionsSchema>;
+
+/** Parse "k=v,k2=v2": "true"/"false" become booleans, integers and floats numbers. */
+export function parseDataArgs(text: string): Record<string, string | number | boolean> {
+  const out: Record<string, string | number | boolean> = {};
+  if (!text.trim()) return out;
+  for (const pair of text.split(',')) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new ConfigError(`data_args: "${pair}" is not key=value (expected "k=v,k2=v2")`);
+    const key = pair.slice(0, eq).trim();
+    const raw = pair.slice(eq + 1).trim();
+    if (raw === 'true' || raw === 'false') out[key] = raw === 'true';
+    else if (/^[-+]?\d+$/.test(raw)) out[key] = Number.parseInt(raw, 10);
+    else if (/^[-+]?(\d+\.\d*|\.\d+|\d+)([eE][-+]?\d+)?$/.test(raw)) out[key] = Number.parseFloat(raw);
+    else out[key] = raw;
+  }
+  return out;
+}

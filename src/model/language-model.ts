@@ -1,0 +1,54 @@
+/** Loading a Hugging Face model for training (the runtime holds it). */
+import { getRuntime } from '../bridge/runtime.js';
+import type { PyObject } from '../bridge/handles.js';
+
+/** What the trainer needs of a model. */
+export interface TrainableModel {
+  readonly model: PyObject;
+  readonly device: string;
+}
+
+export interface LoadModelOptions {
+  /** 'base' (AutoModel, enough for fvu training) or 'causal_lm' (needed for ce/kl). */
+  kind?: 'base' | 'causal_lm';
+  /** Default: cuda when available, else cpu. */
+  device?: string;
+  /** Default 'auto': bf16 where the GPU supports it, else float32. */
+  dtype?: 'auto' | 'float32' | 'bfloat16' | 'float16';
+  revision?: string;
+  token?: string;
+  loadIn8bit?: boolean;
+}
+
+export interface LanguageModel extends TrainableModel {
+  readonly name: string;
+  readonly numHiddenLayers: number | undefined;
+}
+
+/**
+ * Load a model by Hub name or local path.
+ *
+ * @example
+ * const model = await loadModel('EleutherAI/pythia-160m', { kind: 'base' });
+ */
+export async function loadModel(nameOrPath: string, options: LoadModelOptions = {}): Promise<LanguageModel> {
+  const rt = await getRuntime();
+  const device = options.device ?? (rt.info.cuda ? 'cuda' : 'cpu');
+  const model = await rt.call<PyObject>('model.load', {
+    name_or_path: nameOrPath,
+    kind: options.kind ?? 'causal_lm',
+    device,
+    dtype: options.loadIn8bit ? 'float16' : (options.dtype ?? 'auto'),
+    revision: options.revision ?? null,
+    token: options.token ?? null,
+    load_in_8bit: options.loadIn8bit ?? false,
+  });
+  const cfg = await rt.call<{ num_hidden_layers: number | null }>('model.config', { model });
+  return { name: nameOrPath, model, device, numHiddenLayers: cfg.num_hidden_layers ?? undefined };
+}
+
+/** The tokenizer of a model. */
+export async function loadTokenizer(nameOrPath: string, options: { revision?: string; token?: string } = {}): Promise<PyObject> {
+  const rt = await getRuntime();
+  return rt.call<PyObject>('tokenizer.load', { name_or_path: nameOrPath, revision: options.revision ?? null, token: options.token ?? null });
+}

@@ -1,0 +1,60 @@
+/** Which modules to hook: pattern matching, the layer list, stride (SPEC 3, "Hookpoints"). */
+import { ConfigError } from '../config/errors.js';
+import { fnmatcher, naturalSort } from '../util/fnmatch.js';
+
+/** A submodule of the base model as the runtime lists it. */
+export interface ModuleInfo {
+  name: string;
+  type: string;
+  /** Set for ModuleLists. */
+  length?: number;
+}
+
+export interface HookpointRequest {
+  hookpoints: readonly string[];
+  layers: readonly number[];
+  layerStride: number;
+}
+
+/**
+ * Resolve hookpoint names: patterns are matched (case-sensitive fnmatch) against every
+ * submodule name and naturally sorted; without patterns, the base model's layer list (the
+ * ModuleList of length num_hidden_layers) gives `<list>.<i>` for the chosen layers. Then
+ * every layer_stride-th is kept.
+ */
+export function resolveHookpoints(modules: readonly ModuleInfo[], numHiddenLayers: number | undefined, req: HookpointRequest): string[] {
+  let names: string[];
+  if (req.hookpoints.length) {
+    const all = modules.map((m) => m.name);
+    const matched = new Set<string>();
+    for (const pattern of req.hookpoints) {
+      const hits = all.filter(fnmatcher(pattern));
+      if (hits.length === 0) {
+        const examples = pickExamples(modules);
+        throw new ConfigError(`hookpoint pattern '${pattern}' matches no module of the model; module names look like: ${examples.join(', ')}`);
+      }
+      hits.forEach((h) => matched.add(h));
+    }
+    names = naturalSort([...matched]);
+  } else {
+    const list = modules.find((m) => m.type === 'ModuleList' && m.length === numHiddenLayers);
+    if (!list) {
+      throw new ConfigError(
+        `could not find the model's layer list (a ModuleList of num_hidden_layers=${numHiddenLayers} modules); pass --hookpoints (module names look like: ${pickExamples(modules).join(', ')})`,
+      );
+    }
+    const count = list.length!;
+    const bad = req.layers.filter((l) => l < 0 || l >= count);
+    if (bad.length) throw new ConfigError(`layers ${bad.join(', ')} out of range: the model has layers 0..${count - 1}`);
+    const layers = req.layers.length ? [...req.layers] : Array.from({ length: count }, (_, i) => i);
+    names = layers.map((i) => `${list.name}.${i}`);
+  }
+  return names.filter((_, i) => i % req.layerStride === 0);
+}
+
+function pickExamples(modules: readonly ModuleInfo[]): string[] {
+  // A few names from the first layer and the top level are the most telling.
+  const top = modules.filter((m) => !m.name.includes('.')).map((m) => m.name);
+  const layer = modules.filter((m) => /\.0(\.|$)/.test(m.name)).map((m) => m.name);
+  return [...new Set([...top.slice(0, 3), ...layer.slice(0, 5)])].slice(0, 8);
+}

@@ -1,0 +1,57 @@
+/** Learning-rate, k and schedule-free schedules: plain numbers computed in TypeScript. */
+import type { OptimizerName } from '../kernels/optimizers.js';
+
+/** The reference's default learning rate for a coder with `numLatents` latents. */
+export function defaultLr(optimizer: OptimizerName, numLatents: number): number {
+  const scale = Math.sqrt(numLatents / 2 ** 14);
+  switch (optimizer) {
+    case 'signum':
+      return 5e-3 / scale;
+    case 'adam':
+      return 2e-4 / scale;
+    case 'muon':
+      return 2e-3;
+  }
+}
+
+/**
+ * transformers' get_linear_schedule_with_warmup multiplier after `step` scheduler steps:
+ * step/warmup during warmup, then linear decay to 0 at `total`.
+ */
+export function linearWarmupDecay(step: number, warmup: number, total: number): number {
+  if (step < warmup) return step / Math.max(1, warmup);
+  return Math.max(0, (total - step) / Math.max(1, total - warmup));
+}
+
+/** k for this batch: linear decay from initialK to k over kDecaySteps batches. */
+export function currentK(globalStep: number, kDecaySteps: number, initialK: number, k: number): number {
+  if (globalStep >= kDecaySteps) return k;
+  const progress = globalStep / kDecaySteps;
+  return Math.round(initialK * (1 - progress) + k * progress);
+}
+
+/** The k that k decay starts from: min(M, round(10 * D)). */
+export function initialK(numLatents: number, dIn: number): number {
+  return Math.min(numLatents, Math.round(dIn * 10));
+}
+
+/** The schedule-free wrapper's running weights for one parameter group. */
+export interface ScheduleFreeState {
+  lrMax: number;
+  weightSum: number;
+  /** Steps taken. */
+  k: number;
+}
+
+/**
+ * Advance the schedule-free bookkeeping by one step (weight_lr_power 2, r 0) and return the
+ * interpolation weight c = weight / weight_sum used for x.
+ */
+export function scheduleFreeStep(state: ScheduleFreeState, lr: number): number {
+  const lrNow = Math.max(lr, 1e-8);
+  state.lrMax = Math.max(lrNow, state.lrMax);
+  const weight = (state.k + 1) ** 0 * state.lrMax ** 2;
+  state.weightSum += weight;
+  state.k += 1;
+  return weight / state.weightSum;
+}

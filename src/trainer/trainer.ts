@@ -1,0 +1,479 @@
+/**
+ * The Trainer (SPEC 3): resolves hookpoints, creates coders, and runs the step loop. Each
+ * optimizer step is one `hooks.run` bridge call (two on the very first step, whose first
+ * batch initialises the biases): the runtime runs the model with the coders' hook programs
+ * on every batch of the step, then the optimizer programs, and replies with metric sums.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { appendFile, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { getRuntime, type Runtime } from '../bridge/runtime.js';
+import type { PyObject } from '../bridge/handles.js';
+import { SparsifyError } from '../bridge/errors.js';
+import { ConfigError, snakeCase } from '../config/errors.js';
+import { coderConfigToJson, numLatentsFor } from '../config/sparse-coder.js';
+import { trainConfig, type TrainConfig, type TrainConfigInput } from '../config/train.js';
+import { compileProgram, runProgram } from '../kernels/program.js';
+import type { CoderStructure } from '../kernels/sparse-coder.js';
+import { SparseCoder } from '../coder/sparse-coder.js';
+import type { TokenDataset } from '../data/dataset.js';
+import type { TrainableModel } from '../model/language-model.js';
+import { beginSave, commitSave, recover } from './checkpoint.js';
+import { resolveHookpoints, type ModuleInfo } from './hookpoints.js';
+import * as P from './programs.js';
+import { currentK, defaultLr, initialK, linearWarmupDecay, scheduleFreeStep, type ScheduleFreeState } from './schedules.js';
+
+/** One coder being trained: a hookpoint and a seed. */
+export interface CoderSlot {
+  /** Its name in the run directory: the hookpoint, or `hookpoint/seedN` with several seeds. */
+  readonly name: string;
+  readonly hookpoint: string;
+  readonly seed: number;
+  coder: SparseCoder;
+  /** Optimizer state and dead-latent counters (a runtime bundle). */
+  state: PyObject;
+  readonly lr: number;
+  readonly sf: ScheduleFreeState;
+  bestLoss: number;
+}
+
+/** What the trainer reports after each optimizer step. */
+export interface StepReport {
+  /** Batches done. */
+  step: number;
+  totalSteps: number;
+  optimizerStep: number;
+  tokens: number;
+  /** Per coder: averaged fvu (and auxk, multi_topk_fvu, dead_pct), plus ce/kl when end to end. */
+  metrics: Record<string, Record<string, number>>;
+  /** True when these metrics were logged (every wandb_log_frequency steps). */
+  logged: boolean;
+  k: number;
+}
+
+export interface TrainerOptions {
+  /** Where checkpoints go; default `save_dir/run_name` ('unnamed' when no run name). */
+  runDir?: string;
+  /** Progress and messages. */
+  onStep?: (report: StepReport) => void;
+  log?: (message: string) => void;
+  /** The full run configuration to record in config.json (CLI options included). */
+  runConfig?: Record<string, unknown>;
+}
+
+interface StepResult {
+  tokens: number;
+  [key: string]: Record<string, number> | number;
+}
+
+const STATE_VERSION = 1;
+
+/**
+ * Trains sparse coders on a model's activations.
+ *
+ * @example
+ * const model = await loadModel('EleutherAI/pythia-70m', { kind: 'base' });
+ * const data = await loadDataset('my-data', { tokenizer: await loadTokenizer('EleutherAI/pythia-70m'), ctxLen: 256 });
+ * const trainer = new Trainer({ sae: { k: 32 }, batchSize: 8 }, data, model);
+ * await trainer.fit();
+ */
+export class Trainer {
+  readonly cfg: TrainConfig;
+  readonly runDir: string;
+  slots: CoderSlot[] = [];
+  hookpoints: string[] = [];
+  /** Batches seen. */
+  globalStep = 0;
+  optimizerStep = 0;
+  tokensSeen = 0;
+  private k = 0;
+  private initialised = false;
+  private stopRequested = false;
+  private wandb = false;
+  private rt!: Runtime;
+  private readonly log: (m: string) => void;
+
+  constructor(
+    cfg: TrainConfigInput | TrainConfig,
+    readonly dataset: TokenDataset,
+    readonly model: TrainableModel,
+    private readonly options: TrainerOptions = {},
+  ) {
+    this.cfg = trainConfig(cfg as TrainConfigInput);
+    this.runDir = options.runDir ?? join(this.cfg.saveDir, this.cfg.runName ?? 'unnamed');
+    this.log = options.log ?? ((m) => process.stderr.write(`${m}\n`));
+  }
+
+  /** Batches in one pass over the data (the last one may be short). */
+  get totalSteps(): number {
+    return Math.ceil(this.dataset.numRows / this.cfg.batchSize);
+  }
+
+  private get structure(): CoderStructure {
+    const { activation, transcode, skipConnection, multiTopk, normalizeDecoder } = this.cfg.sae;
+    return { activation, transcode, skipConnection, multiTopk, normalizeDecoder };
+  }
+
+  private get endToEnd(): boolean {
+    return this.cfg.lossFn !== 'fvu';
+  }
+
+  /** Resolve hookpoints, measure widths and create the coders (done by fit when needed). */
+  async init(): Promise<void> {
+    if (this.initialised) return;
+    this.rt = await getRuntime();
+    const modules = await this.rt.call<ModuleInfo[]>('model.modules', { model: this.model.model });
+    const { num_hidden_layers: numLayers } = await this.rt.call<{ num_hidden_layers: number | null }>('model.config', { model: this.model.model });
+    this.hookpoints = resolveHookpoints(modules, numLayers ?? undefined, this.cfg);
+    const widths = await this.rt.call<Record<string, { output: number; input: number | null }>>('model.hook_widths', {
+      model: this.model.model,
+      names: this.hookpoints,
+    });
+    const seeds = this.cfg.initSeeds;
+    for (const hookpoint of this.hookpoints) {
+      const w = widths[hookpoint]!;
+      if (this.cfg.sae.transcode && w.input !== null && w.input !== w.output) {
+        throw new ConfigError(`hookpoint '${hookpoint}': a transcoder needs equal input and output widths (got ${w.input} -> ${w.output})`);
+      }
+      for (const seed of seeds) {
+        const name = seeds.length > 1 ? `${hookpoint}/seed${seed}` : hookpoint;
+        let coder: SparseCoder;
+        if (this.cfg.finetune) {
+          coder = await SparseCoder.loadFromDisk(join(this.cfg.finetune, name), { device: this.model.device });
+          if (coder.dIn !== w.output) throw new ConfigError(`finetune: ${join(this.cfg.finetune, name)} has d_in=${coder.dIn} but '${hookpoint}' has width ${w.output}`);
+        } else {
+          coder = await SparseCoder.create(w.output, this.cfg.sae, { seed, device: this.model.device });
+        }
+        const optimizer = this.cfg.optimizer;
+        const { state } = await runProgram<{ state: PyObject }>(P.stateInitProgram(this.structure, optimizer), { params: coder.params });
+        this.slots.push({
+          name,
+          hookpoint,
+          seed,
+          coder,
+          state,
+          lr: this.cfg.lr ?? defaultLr(optimizer, coder.numLatents),
+          sf: { lrMax: -1, weightSum: 0, k: 0 },
+          bestLoss: Infinity,
+        });
+      }
+    }
+    const first = this.slots[0]!;
+    this.k = this.cfg.kDecaySteps > 0 ? currentK(0, this.cfg.kDecaySteps, initialK(first.coder.numLatents, first.coder.dIn), this.cfg.sae.k) : this.cfg.sae.k;
+    this.initialised = true;
+    const lrs = [...new Set(this.slots.map((s) => s.lr.toExponential(2)))].join(', ');
+    this.log(`Training ${this.slots.length} coder(s) on ${this.hookpoints.length} hookpoint(s): ${this.hookpoints.join(', ')} (lr ${lrs})`);
+  }
+
+  /** Ask the loop to stop after the current step, save, and return (Ctrl-C). */
+  requestStop(): void {
+    this.stopRequested = true;
+  }
+
+  /** The rows [start, end) of batch `b`. */
+  private batchRows(b: number): [number, number] {
+    const start = b * this.cfg.batchSize;
+    return [start, Math.min(start + this.cfg.batchSize, this.dataset.numRows)];
+  }
+
+  private async programIds(): Promise<{ hook: string; opt: string; loss?: string }> {
+    const s = this.structure;
+    const hook = await compileProgram(this.endToEnd ? P.replaceHookProgram(s) : P.fvuHookProgram(s), this.rt);
+    const opt = await compileProgram(P.optimizerProgram(s, this.cfg.optimizer), this.rt);
+    const loss = this.endToEnd ? await compileProgram(P.lossProgram(this.cfg.lossFn as 'ce' | 'kl'), this.rt) : undefined;
+    return { hook, opt, ...(loss ? { loss } : {}) };
+  }
+
+  /** Learning-rate scalars for optimizer step `i` of a coder. */
+  private lrArgs(slot: CoderSlot, i: number): { lr: number; lr_adam: number; ckp1: number; adam_step: number } {
+    const total = this.totalSteps;
+    switch (this.cfg.optimizer) {
+      case 'signum':
+        return { lr: slot.lr, lr_adam: 0, ckp1: scheduleFreeStep(slot.sf, slot.lr), adam_step: 0 };
+      case 'adam':
+        return { lr: slot.lr * linearWarmupDecay(i, this.cfg.lrWarmupSteps, total), lr_adam: 0, ckp1: 0, adam_step: i + 1 };
+      case 'muon':
+        return {
+          lr: slot.lr * linearWarmupDecay(i, 0, total),
+          lr_adam: slot.lr * linearWarmupDecay(i, this.cfg.lrWarmupSteps, total),
+          ckp1: 0,
+          adam_step: i + 1,
+        };
+    }
+  }
+
+  /** Run batches [from, to) and, when `step` is set, the optimizer step after them. */
+  private async runBatches(ids: { hook: string; opt: string; loss?: string }, from: number, to: number, step: boolean, initBiases: boolean): Promise<StepResult> {
+    const batches = Array.from({ length: to - from }, (_, j) => this.batchRows(from + j));
+    const tokens = batches.reduce((n, [a, b]) => n + (b - a) * this.dataset.ctxLen, 0);
+    const accSteps = this.cfg.gradAccSteps * (this.endToEnd ? 1 : this.cfg.microAccSteps);
+    const deadThreshold = this.cfg.auxkAlpha > 0 ? this.cfg.deadFeatureThreshold : null;
+    const hooks = this.slots.map((s) => ({
+      key: s.name,
+      module: s.hookpoint,
+      program: ids.hook,
+      replace: this.endToEnd,
+      identity: this.endToEnd && this.cfg.sae.transcode,
+      args: {
+        params: s.coder.params,
+        state: s.state,
+        k: this.k,
+        dead_threshold: deadThreshold,
+        init_biases: initBiases,
+        ...(this.endToEnd ? {} : { auxk_alpha: this.cfg.auxkAlpha, acc_steps: accSteps, micro: this.cfg.microAccSteps }),
+      },
+    }));
+    const after = step
+      ? this.slots.map((s) => ({
+          key: s.name,
+          program: ids.opt,
+          args: { params: s.coder.params, state: s.state, tokens: this.pendingTokens + tokens, dead_threshold: this.cfg.deadFeatureThreshold, ...this.lrArgs(s, this.optimizerStep) },
+        }))
+      : [];
+    const loss = ids.loss ? { key: this.cfg.lossFn, program: ids.loss, clean: this.cfg.lossFn === 'kl', args: { acc_steps: accSteps } } : null;
+    const result = await this.rt.call<StepResult>('hooks.run', {
+      model: this.model.model,
+      rows: this.dataset.rows,
+      batches,
+      hooks,
+      device: this.model.device,
+      exclude_tokens: this.cfg.excludeTokens,
+      loss,
+      after,
+    });
+    this.pendingTokens = step ? 0 : this.pendingTokens + tokens;
+    return result;
+  }
+  private pendingTokens = 0;
+
+  /** Train over the dataset (from where a resumed state left off); saves at the end. */
+  async fit(): Promise<{ steps: number; optimizerSteps: number; runDir: string; stopped: boolean }> {
+    await this.init();
+    const ids = await this.programIds();
+    const total = this.totalSteps;
+    if (this.cfg.logToWandb) {
+      const run = await this.rt.call<{ ok: boolean; reason?: string }>('wandb.init', {
+        project: 'sparsify',
+        name: this.cfg.runName ?? null,
+        config: this.options.runConfig ?? toSnake(this.cfg),
+      });
+      this.wandb = run.ok;
+      if (!run.ok) this.log(`Not logging to wandb: ${run.reason}`);
+    }
+    if (this.globalStep === 0 && this.cfg.lossFn === 'ce') {
+      const clean = await this.rt.call<StepResult>('hooks.run', {
+        model: this.model.model,
+        rows: this.dataset.rows,
+        batches: [this.batchRows(0)],
+        hooks: [],
+        device: this.model.device,
+        loss: { key: 'clean', program: await compileProgram(P.cleanCeProgram(), this.rt), clean: false, args: {} },
+      });
+      this.log(`Initial CE loss: ${(clean.clean as Record<string, number>).ce!.toFixed(4)}`);
+    }
+    const sums = new Map<string, Record<string, number>>();
+    let batchesInLog = 0;
+    let sinceSave = new Map<string, { loss: number; n: number }>();
+    while (this.globalStep < total && !this.stopRequested) {
+      const end = Math.min(this.globalStep + this.cfg.gradAccSteps, total);
+      const results: StepResult[] = [];
+      let from = this.globalStep;
+      if (this.globalStep === 0 && !this.cfg.finetune) {
+        // The very first batch sets b_dec (and transcoders' encoder bias) from its activations.
+        results.push(await this.runBatches(ids, 0, 1, end === 1, true));
+        from = 1;
+      }
+      if (from < end) results.push(await this.runBatches(ids, from, end, true, false));
+      const nBatches = end - this.globalStep;
+      this.globalStep = end;
+      this.optimizerStep += 1;
+      this.tokensSeen += results.reduce((n, r) => n + r.tokens, 0);
+      if (this.cfg.kDecaySteps > 0) {
+        const first = this.slots[0]!.coder;
+        this.k = currentK(this.globalStep, this.cfg.kDecaySteps, initialK(first.numLatents, first.dIn), this.cfg.sae.k);
+      }
+      // Accumulate metric sums over the logging period.
+      batchesInLog += nBatches;
+      for (const r of results) {
+        for (const [key, value] of Object.entries(r)) {
+          if (typeof value === 'number') continue;
+          const slot = sums.get(key) ?? {};
+          for (const [m, v] of Object.entries(value)) slot[m] = (slot[m] ?? 0) + v;
+          sums.set(key, slot);
+        }
+      }
+      const metrics = this.averages(sums, batchesInLog);
+      for (const s of this.slots) {
+        const loss = this.endToEnd ? metrics[this.cfg.lossFn]?.[this.cfg.lossFn] : metrics[s.name]?.fvu;
+        if (loss === undefined) continue;
+        const acc = sinceSave.get(s.name) ?? { loss: 0, n: 0 };
+        acc.loss += loss;
+        acc.n += 1;
+        sinceSave.set(s.name, acc);
+      }
+      const logged = this.optimizerStep % this.cfg.wandbLogFrequency === 0;
+      if (logged) {
+        await this.writeMetrics(metrics);
+        sums.clear();
+        batchesInLog = 0;
+      }
+      this.options.onStep?.({ step: this.globalStep, totalSteps: total, optimizerStep: this.optimizerStep, tokens: this.tokensSeen, metrics, logged, k: this.k });
+      if (this.optimizerStep % this.cfg.saveEvery === 0 && this.globalStep < total) {
+        await this.save();
+        if (this.cfg.saveBest) await this.saveBest(sinceSave);
+        sinceSave = new Map();
+      }
+    }
+    await this.save();
+    if (this.cfg.saveBest) await this.saveBest(sinceSave);
+    if (this.wandb) await this.rt.call('wandb.finish', {});
+    return { steps: this.globalStep, optimizerSteps: this.optimizerStep, runDir: this.runDir, stopped: this.stopRequested };
+  }
+
+  private averages(sums: Map<string, Record<string, number>>, batches: number): Record<string, Record<string, number>> {
+    const out: Record<string, Record<string, number>> = {};
+    const steps = Math.max(1, Math.ceil(batches / this.cfg.gradAccSteps));
+    const micro = this.endToEnd ? 1 : this.cfg.microAccSteps;
+    for (const [key, values] of sums) {
+      const avg: Record<string, number> = {};
+      for (const [m, v] of Object.entries(values)) {
+        // dead_pct is reported once per optimizer step; losses once per batch (and chunk).
+        avg[m] = m === 'dead_pct' ? v / steps : v / (batches * (m in { fvu: 1, auxk: 1, multi_topk_fvu: 1 } ? micro : 1));
+      }
+      out[key] = avg;
+    }
+    return out;
+  }
+
+  private async writeMetrics(metrics: Record<string, Record<string, number>>): Promise<void> {
+    const line: Record<string, unknown> = { step: this.globalStep, optimizer_step: this.optimizerStep, tokens: this.tokensSeen, k: this.k, time: new Date().toISOString() };
+    for (const [key, values] of Object.entries(metrics)) {
+      for (const [m, v] of Object.entries(values)) {
+        if (m === 'auxk' && this.cfg.auxkAlpha === 0) continue;
+        if (m === 'multi_topk_fvu' && !this.cfg.sae.multiTopk) continue;
+        line[key === this.cfg.lossFn ? m : `${m}/${key}`] = v;
+      }
+    }
+    await mkdir(this.runDir, { recursive: true });
+    await appendFile(join(this.runDir, 'metrics.jsonl'), `${JSON.stringify(line)}\n`);
+    if (this.wandb) await this.rt.call('wandb.log', { metrics: line, step: this.optimizerStep });
+  }
+
+  // ------------------------------------------------------------------ checkpoints
+
+  /** The parameters to save for a coder (schedule-free: x, leaving the training y as is). */
+  private async savedParams(slot: CoderSlot): Promise<PyObject> {
+    const { params } = await runProgram<{ params: PyObject }>(P.saveParamsProgram(this.structure, this.cfg.optimizer), { params: slot.coder.params, state: slot.state });
+    return params;
+  }
+
+  private async writeCoder(dir: string, slot: CoderSlot): Promise<void> {
+    await mkdir(dir, { recursive: true });
+    await this.rt.call('safetensors.save', { path: join(dir, 'sae.safetensors'), tensors: await this.savedParams(slot), metadata: { format: 'pt' } });
+    await writeFile(join(dir, 'cfg.json'), JSON.stringify(coderConfigToJson(slot.coder.cfg, slot.coder.dIn)));
+  }
+
+  /** Save coders, config and trainer state atomically into the run directory. */
+  async save(): Promise<void> {
+    const staging = await beginSave(this.runDir);
+    const entries: string[] = [];
+    for (const slot of this.slots) {
+      await this.writeCoder(join(staging, slot.name), slot);
+      entries.push(slot.name);
+    }
+    const groups: Record<string, PyObject> = {};
+    for (const slot of this.slots) {
+      groups[`state:${slot.name}`] = slot.state;
+      if (this.cfg.optimizer === 'signum') groups[`train:${slot.name}`] = slot.coder.params;
+    }
+    await this.rt.call('state.save', { path: join(staging, 'state.safetensors'), groups });
+    const state = {
+      version: STATE_VERSION,
+      global_step: this.globalStep,
+      optimizer_step: this.optimizerStep,
+      tokens_seen: this.tokensSeen,
+      k: this.k,
+      batch_size: this.cfg.batchSize,
+      optimizer: this.cfg.optimizer,
+      coders: Object.fromEntries(this.slots.map((s) => [s.name, { hookpoint: s.hookpoint, seed: s.seed, lr: s.lr, schedule_free: s.sf, best_loss: Number.isFinite(s.bestLoss) ? s.bestLoss : null }])),
+    };
+    await writeFile(join(staging, 'state.json'), JSON.stringify(state, null, 2));
+    await writeFile(join(staging, 'config.json'), JSON.stringify(this.options.runConfig ?? toSnake(this.cfg), null, 2));
+    entries.push('state.safetensors', 'state.json', 'config.json');
+    await commitSave(this.runDir, entries);
+  }
+
+  /** Keep, per coder, the one with the lowest loss since the last save under best/. */
+  private async saveBest(sinceSave: Map<string, { loss: number; n: number }>): Promise<void> {
+    const better = this.slots.filter((s) => {
+      const acc = sinceSave.get(s.name);
+      if (!acc || acc.n === 0) return false;
+      const loss = acc.loss / acc.n;
+      if (loss < s.bestLoss) {
+        s.bestLoss = loss;
+        return true;
+      }
+      return false;
+    });
+    if (!better.length) return;
+    const bestDir = join(this.runDir, 'best');
+    const staging = await beginSave(bestDir);
+    for (const slot of better) await this.writeCoder(join(staging, slot.name), slot);
+    await commitSave(bestDir, better.map((s) => s.name));
+  }
+
+  /** Restore a saved trainer state (coders, optimizer state, counters, step) from `dir`. */
+  async loadState(dir: string = this.runDir): Promise<void> {
+    await this.init();
+    const recovered = await recover(dir);
+    if (recovered !== 'none') this.log(`${dir}: an interrupted save was ${recovered === 'rolled-forward' ? 'completed' : 'discarded'}`);
+    const statePath = join(dir, 'state.json');
+    if (!existsSync(statePath)) throw new SparsifyError(`cannot resume: ${statePath} not found (no checkpoint in ${dir})`);
+    const state = JSON.parse(readFileSync(statePath, 'utf8')) as {
+      version: number;
+      global_step: number;
+      optimizer_step: number;
+      tokens_seen: number;
+      k: number;
+      batch_size: number;
+      optimizer: string;
+      coders: Record<string, { schedule_free: ScheduleFreeState; best_loss: number | null }>;
+    };
+    const names = Object.keys(state.coders).sort();
+    const mine = this.slots.map((s) => s.name).sort();
+    if (names.join('\n') !== mine.join('\n')) {
+      throw new ConfigError(`cannot resume from ${dir}: it trained ${names.join(', ')} but this run trains ${mine.join(', ')}`);
+    }
+    if (state.optimizer !== this.cfg.optimizer) throw new ConfigError(`cannot resume from ${dir}: it used optimizer ${state.optimizer}, this run ${this.cfg.optimizer}`);
+    if (state.batch_size !== this.cfg.batchSize) throw new ConfigError(`cannot resume from ${dir}: it used batch_size ${state.batch_size}, this run ${this.cfg.batchSize}`);
+    const groups = await this.rt.call<Record<string, PyObject>>('state.load', { path: join(dir, 'state.safetensors'), device: this.model.device });
+    for (const slot of this.slots) {
+      const train = groups[`train:${slot.name}`];
+      const loaded = train ? undefined : await SparseCoder.loadFromDisk(join(dir, slot.name), { device: this.model.device });
+      await this.rt.call('bundle.copy_into', { dst: slot.coder.params, src: train ?? loaded!.params });
+      await this.rt.call('bundle.update', { dst: slot.state, src: groups[`state:${slot.name}`] });
+      const saved = state.coders[slot.name]!;
+      Object.assign(slot.sf, saved.schedule_free);
+      slot.bestLoss = saved.best_loss ?? Infinity;
+    }
+    this.globalStep = state.global_step;
+    this.optimizerStep = state.optimizer_step;
+    this.tokensSeen = state.tokens_seen;
+    this.k = state.k;
+    this.log(`Resumed from ${dir} at step ${this.globalStep}`);
+  }
+
+  /** Latent count of the first coder (for reports). */
+  get numLatents(): number {
+    const first = this.slots[0];
+    return first ? numLatentsFor(first.coder.cfg, first.coder.dIn) : 0;
+  }
+}
+
+function toSnake(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(toSnake);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [snakeCase(k), toSnake(v)]));
+  }
+  return value;
+}
