@@ -41,6 +41,9 @@ class HFRows:
         return ids if isinstance(ids, torch.Tensor) else torch.as_tensor(ids, dtype=torch.long)
 
 
+FILE_BUILDERS = {"json": "json", "jsonl": "json", "csv": "csv", "parquet": "parquet", "txt": "text", "arrow": "arrow"}
+
+
 def _parse_data_args(data_args: dict | None) -> dict:
     return dict(data_args or {})
 
@@ -116,6 +119,10 @@ def load(
             if split not in data:
                 raise UserError(f"{name_or_path}: no split '{split}' (splits: {', '.join(data)})")
             data = data[split]
+    elif os.path.isfile(name_or_path) and name_or_path.rsplit(".", 1)[-1] in FILE_BUILDERS:
+        # A single data file: load_dataset needs the builder named for it.
+        builder = FILE_BUILDERS[name_or_path.rsplit(".", 1)[-1]]
+        data = datasets.load_dataset(builder, data_files=name_or_path, split="train", **_parse_data_args(data_args))
     else:
         try:
             data = datasets.load_dataset(name_or_path, split=split, **_parse_data_args(data_args))

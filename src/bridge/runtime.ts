@@ -76,6 +76,8 @@ type InterruptHandler = (signal: NodeJS.Signals) => Promise<void> | void;
 export class Runtime {
   readonly python: string;
   info!: RuntimeInfo;
+  /** Bridge round trips made so far (for benchmarks and tests of the hot loop). */
+  calls = 0;
   private pending = 0;
   private deathError: PythonProcessError | undefined;
   private rejectPending!: (err: Error) => void;
@@ -140,6 +142,7 @@ export class Runtime {
    */
   async call<T = unknown>(op: string, args: Record<string, unknown> = {}): Promise<T> {
     if (this.deathError) throw this.deathError;
+    this.calls += 1;
     const request = encodeRequest(op, args, this.toFree.splice(0));
     const replyText = await this.guard(this.boot.dispatch$(request, { $timeout: Infinity }));
     const reply = decodeReply(replyText, (h) => adoptHandle(this, h)) as Reply;

@@ -9,7 +9,7 @@ const intList = z.array(z.number().int());
  * Training configuration (the reference's `TrainConfig`), camelCase in TS; the CLI spells
  * each field in snake_case (`--batch_size`). The coder's own options live under `sae`.
  */
-export const TrainConfigSchema = z
+export const TrainConfigObject = z
   .object({
     sae: SparseCoderConfigSchema.default(SparseCoderConfigSchema.parse({})).describe('Sparse coder options'),
     batchSize: z.number().int().positive().default(32).describe('Batch size measured in sequences'),
@@ -36,8 +36,10 @@ export const TrainConfigSchema = z
     wandbLogFrequency: z.number().int().positive().default(1).describe('Log metrics every this many optimizer steps'),
     saveDir: z.string().min(1).default('checkpoints').describe('Directory for checkpoints'),
   })
-  .strict()
-  .superRefine((cfg, ctx) => {
+  .strict();
+
+/** {@link TrainConfigObject} with the reference's cross-field rules. */
+export const TrainConfigSchema = TrainConfigObject.superRefine((cfg, ctx) => {
     if (cfg.layers.length && cfg.layerStride !== 1) {
       ctx.addIssue({ code: 'custom', path: ['layers'], message: 'give layers or layer_stride, not both' });
     }

@@ -33,7 +33,7 @@ const tag = (s: sc.CoderStructure): string =>
  * Flatten the hook's tensors to [tokens, D], drop excluded tokens, initialise biases on the
  * first step, and keep decoder rows at unit norm (SAE).
  */
-function prepareActivations(g: ProgramBuilder, params: sc.CoderParams, s: sc.CoderStructure): { x: Tensor; y: Tensor; yAll: Tensor; mask: Tensor } {
+function prepareActivations(g: ProgramBuilder, params: sc.CoderParams, s: sc.CoderStructure): { x: Tensor; y: Tensor; yAll: Tensor; mask: Tensor; outputs: Tensor } {
   const inputs = g.input('inputs');
   const outputs = g.input('outputs');
   const mask = g.optionalInput('mask', { dtype: 'bool' });
@@ -55,7 +55,7 @@ function prepareActivations(g: ProgramBuilder, params: sc.CoderParams, s: sc.Cod
   if (s.normalizeDecoder && !s.transcode) sc.setDecoderNormToUnitNorm(g, params);
   const x = x0.typeAs(wEnc);
   const y = s.transcode ? y0.typeAs(wEnc) : x;
-  return { x, y, yAll, mask };
+  return { x, y, yAll, mask, outputs };
 }
 
 /**
@@ -114,8 +114,7 @@ export function replaceHookProgram(s: sc.CoderStructure): ProgramSpec<'metrics' 
         const state = g.bundleInput<string>('state');
         const k = g.scalarInput('k');
         const deadThreshold = g.scalarInput('dead_threshold');
-        const outputsRaw = g.input('outputs');
-        const { x, y, yAll, mask } = prepareActivations(g, params, s);
+        const { x, y, yAll, mask, outputs: outputsRaw } = prepareActivations(g, params, s);
         const deadMask = g.tensor(`None if ${deadThreshold.code} is None else ${state.get('tokens_since_fired').code} > ${deadThreshold.code}`);
         const out = sc.forward(g, params, x, y, deadMask, k, s);
         g.noGrad(() => {

@@ -1,0 +1,160 @@
+/**
+ * `sparsify MODEL [DATASET] [options]`: train sparse coders from the command line.
+ * With no MODEL, trains on the bundled tiny model and text (no network).
+ */
+import { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { packageRoot } from '../bridge/paths.js';
+import { SparsifyError } from '../bridge/errors.js';
+import { onInterrupt, getRuntime, closeRuntime } from '../bridge/runtime.js';
+import { parseWith, snakeCase } from '../config/errors.js';
+import { SparseCoderConfigSchema } from '../config/sparse-coder.js';
+import { RunOptionsSchema, TrainConfigObject, TrainConfigSchema, parseDataArgs, type RunOptions, type TrainConfig } from '../config/train.js';
+import { loadDataset } from '../data/dataset.js';
+import { loadModel, loadTokenizer } from '../model/language-model.js';
+import { Trainer } from '../trainer/trainer.js';
+import { addOptions, fieldsOf, readOptions } from './options.js';
+import { createProgress } from './progress.js';
+
+/** The bundled default: a tiny LM trained on Moby-Dick, and a held-out sample of the book. */
+export const BUNDLED = {
+  model: join(packageRoot, 'assets', 'default', 'model'),
+  dataset: join(packageRoot, 'assets', 'default', 'corpus', 'moby-dick-101-135.jsonl'),
+  overrides: { ctxLen: 128, batchSize: 16, saveEvery: 25, runName: 'default' },
+};
+
+const SAE_FIELDS = fieldsOf(SparseCoderConfigSchema.shape, 'sae');
+const TRAIN_FIELDS = fieldsOf(TrainConfigObject.shape, 'train', ['sae']);
+const RUN_FIELDS = fieldsOf(RunOptionsSchema.shape, 'run', ['model', 'dataset']);
+
+export function buildCommand(): Command {
+  const program = new Command('sparsify')
+    .description(
+      'Train k-sparse autoencoders and transcoders on a Hugging Face model\'s activations.\nWith no MODEL, trains on the bundled tiny model and text (offline).',
+    )
+    .argument('[model]', 'model name on the Hub or local path (default: the bundled tiny model)')
+    .argument('[dataset]', 'dataset name, local path, saved dataset or .bin tokens (default: EleutherAI/SmolLM2-135M-10B, or the bundled text with the bundled model)')
+    .allowExcessArguments(false)
+    .showHelpAfterError(false)
+    .configureOutput({ outputError: (str, write) => write(str) });
+  addOptions(program, [...SAE_FIELDS, ...TRAIN_FIELDS, ...RUN_FIELDS]);
+  return program;
+}
+
+export interface ParsedArgs {
+  train: TrainConfig;
+  run: RunOptions;
+  bundled: boolean;
+}
+
+/** Parse argv (without node and script) into validated configs. */
+export function parseArgs(argv: string[]): ParsedArgs {
+  const program = buildCommand().exitOverride();
+  program.parse(argv, { from: 'user' });
+  const opts = program.opts<Record<string, unknown>>();
+  const [model, dataset] = program.processedArgs as [string | undefined, string | undefined];
+  const bundled = model === undefined;
+  const explicit = new Set(program.options.filter((o) => program.getOptionValueSource(o.attributeName()) === 'cli').map((o) => o.attributeName()));
+  const runInput: Record<string, unknown> = { ...readOptions(opts, RUN_FIELDS), model: model ?? BUNDLED.model };
+  const trainInput: Record<string, unknown> = { ...readOptions(opts, TRAIN_FIELDS), sae: readOptions(opts, SAE_FIELDS) };
+  if (bundled) {
+    runInput.dataset = dataset ?? BUNDLED.dataset;
+    for (const [key, value] of Object.entries(BUNDLED.overrides)) {
+      if (explicit.has(snakeCase(key))) continue;
+      if (key in RunOptionsSchema.shape) runInput[key] = value;
+      else trainInput[key] = value;
+    }
+  } else if (dataset) {
+    runInput.dataset = dataset;
+  }
+  const run = parseWith(RunOptionsSchema, runInput, 'sparsify', snakeCase);
+  const train = parseWith(TrainConfigSchema, trainInput, 'sparsify', snakeCase);
+  return { train, run, bundled };
+}
+
+function snakeObject(value: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(value).map(([k, v]) => [snakeCase(k), v && typeof v === 'object' && !Array.isArray(v) ? snakeObject(v as Record<string, unknown>) : v]),
+  );
+}
+
+/** Run the CLI; resolves with the process exit code. */
+export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
+  let parsed: ParsedArgs;
+  try {
+    parsed = parseArgs(argv);
+  } catch (err) {
+    const e = err as { code?: string; exitCode?: number; message: string };
+    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return 0;
+    if (e.code?.startsWith('commander.')) return e.exitCode ?? 2; // commander printed the error
+    process.stderr.write(`sparsify: ${e.message}\n`);
+    return 2;
+  }
+  const { train, run, bundled } = parsed;
+  const log = (m: string): void => void process.stderr.write(`${m}\n`);
+  if (bundled) {
+    if (!existsSync(BUNDLED.model)) {
+      log(`sparsify: the bundled model is missing (${BUNDLED.model}); run \`npm run make:default-model\` or give a MODEL`);
+      return 1;
+    }
+    log(`No model given: training on the bundled tiny model (${BUNDLED.model}) and text (${BUNDLED.dataset}).`);
+  }
+  const runDir = resolve(train.saveDir, train.runName ?? 'unnamed');
+  try {
+    const rt = await getRuntime();
+    const device = rt.info.cuda ? 'cuda' : 'cpu';
+    log(`Loading model ${run.model} on ${device}`);
+    const model = await loadModel(run.model, {
+      kind: train.lossFn === 'fvu' ? 'base' : 'causal_lm',
+      device,
+      ...(run.revision ? { revision: run.revision } : {}),
+      ...(run.hfToken ? { token: run.hfToken } : {}),
+      loadIn8bit: run.loadIn8bit,
+    });
+    log(`Loading dataset ${run.dataset}`);
+    const tokenizer = await loadTokenizer(run.model, { ...(run.revision ? { revision: run.revision } : {}), ...(run.hfToken ? { token: run.hfToken } : {}) });
+    const data = await loadDataset(run.dataset, {
+      split: run.split,
+      dataArgs: parseDataArgs(run.dataArgs),
+      tokenizer,
+      ctxLen: run.ctxLen,
+      textColumn: run.textColumn,
+      numProc: run.dataPreprocessingNumProc,
+      shuffleSeed: run.shuffleSeed,
+      ...(run.maxExamples ? { maxExamples: run.maxExamples } : {}),
+    });
+    log(`${data.numRows} rows of ${data.ctxLen} tokens`);
+    let progress: ReturnType<typeof createProgress> | undefined;
+    const trainer = new Trainer(train, data, model, {
+      runDir,
+      log: (m) => log(m),
+      runConfig: { ...snakeObject(run as unknown as Record<string, unknown>), ...snakeObject(train as unknown as Record<string, unknown>) },
+      onStep: (report) => progress?.update(report),
+    });
+    if (run.resume) await trainer.loadState(runDir);
+    await trainer.init();
+    progress = createProgress(trainer.totalSteps, trainer.globalStep, trainer.tokensSeen);
+    let fitting: Promise<unknown> | undefined;
+    const removeHandler = onInterrupt(async () => {
+      progress?.stop();
+      log('\nInterrupted: saving a checkpoint before exiting (Ctrl-C again to quit at once)');
+      trainer.requestStop();
+      await fitting?.catch(() => undefined);
+      log(`Checkpoint saved to ${runDir} at step ${trainer.globalStep}`);
+    });
+    fitting = trainer.fit();
+    const result = (await fitting) as Awaited<ReturnType<Trainer['fit']>>;
+    removeHandler();
+    progress.stop();
+    log(`Done: ${result.steps} steps. Coders saved to ${runDir}${train.saveBest ? ` (best under ${join(runDir, 'best')})` : ''}`);
+    return 0;
+  } catch (err) {
+    const e = err as Error & { pythonTraceback?: string };
+    log(`sparsify: ${e instanceof SparsifyError ? e.message : (e.stack ?? e.message)}`);
+    if (process.env.SPARSIFY_DEBUG && e.pythonTraceback) log(e.pythonTraceback);
+    return 1;
+  } finally {
+    closeRuntime();
+  }
+}
