@@ -42,7 +42,10 @@ export function parseWith<S extends z.ZodType>(schema: S, input: unknown, where:
 
 /** camelCase -> snake_case, the spelling of the reference's files and CLI. */
 export function snakeCase(key: string): string {
-  return key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+  return key
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .replace(/([A-Za-z])(\d)/g, '$1_$2')
+    .toLowerCase();
 }
 
 /** snake_case -> camelCase. */

@@ -9,19 +9,21 @@ export function spawnTs(file: string, args: string[], env: NodeJS.ProcessEnv = p
   return spawn(process.execPath, ['--import', 'tsx', file, ...args], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-/** Resolve with the first stdout line matching `re`, or reject after `ms`. */
+/** Resolve with the first output (stdout or stderr) matching `re`, or reject after `ms`. */
 export function waitForLine(child: ChildProcess, re: RegExp, ms = 60_000): Promise<RegExpMatchArray> {
   return new Promise((resolve, reject) => {
     let buf = '';
     const timer = setTimeout(() => reject(new Error(`no line matching ${re} within ${ms} ms; got: ${buf}`)), ms);
-    child.stdout!.on('data', (d: Buffer) => {
+    const onData = (d: Buffer): void => {
       buf += d.toString();
       const m = buf.match(re);
       if (m) {
         clearTimeout(timer);
         resolve(m);
       }
-    });
+    };
+    child.stdout!.on('data', onData);
+    child.stderr?.on('data', onData);
     child.once('exit', () => {
       const m = buf.match(re);
       clearTimeout(timer);
