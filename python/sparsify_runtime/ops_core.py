@@ -44,11 +44,6 @@ def info() -> dict:
     }
 
 
-@op("runtime.seed")
-def seed(seed: int) -> None:
-    torch.manual_seed(seed)
-
-
 @op("runtime.free")
 def free(ids: list[int]) -> None:
     HANDLES.free(ids)
@@ -98,22 +93,9 @@ def grad_of(tensor: torch.Tensor):
     return tensor.grad
 
 
-@op("bundle.make")
-def bundle_make(tensors: dict) -> Bundle:
-    return Bundle(tensors)
-
-
 @op("bundle.get")
 def bundle_get(bundle: dict, name: str):
     return bundle[name]
-
-
-@op("bundle.describe")
-def bundle_describe(bundle: dict) -> dict:
-    return {
-        k: {"shape": list(v.shape), "dtype": str(v.dtype).removeprefix("torch."), "device": str(v.device)}
-        for k, v in bundle.items()
-    }
 
 
 # ---------------------------------------------------------------- programs
@@ -153,13 +135,6 @@ def run_program(id: str, args: dict):
     except KeyError:
         raise UserError(f"program {id} is not compiled in this runtime") from None
     return fn(**args)
-
-
-@op("program.source")
-def program_source(id: str) -> str:
-    import inspect
-
-    return inspect.getsource(PROGRAMS[id])
 
 
 @op("bundle.copy_into")

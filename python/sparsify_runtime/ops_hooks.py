@@ -8,6 +8,7 @@ module and returns {"metrics": {...}} and, when it replaces the module's output,
 from __future__ import annotations
 
 import contextlib
+import time
 
 import torch
 
@@ -120,6 +121,7 @@ def run(
     before/after: [{"key", "program", "args"}] run once before the first / after the last batch.
     Returns {key: {metric: float}} summed over batches, plus "tokens".
     """
+    started = time.perf_counter()
     base = model.base_model
     by_module: dict[str, list] = {}
     for h in hooks:
@@ -190,4 +192,5 @@ def run(
         state["mask"] = None
     result = {k: {m: (v.item() if isinstance(v, torch.Tensor) else v) for m, v in d.items()} for k, d in totals.items()}
     result["tokens"] = tokens
+    result["seconds"] = time.perf_counter() - started  # compute time, for overhead accounting
     return result

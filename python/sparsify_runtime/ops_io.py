@@ -98,12 +98,3 @@ def save(path: str, tensors: dict, metadata: dict | None = None) -> None:
             os.remove(tmp)
 
 
-@op("bundle.to")
-def bundle_to(bundle: dict, device: str | None = None, dtype: str | None = None, requires_grad: bool | None = None) -> Bundle:
-    out = Bundle()
-    for k, v in bundle.items():
-        t = v.detach().to(device=device or v.device, dtype=dtype_of(dtype) if dtype and v.is_floating_point() else v.dtype)
-        if requires_grad and t.is_floating_point():
-            t.requires_grad_(True)
-        out[k] = t
-    return out

@@ -65,12 +65,6 @@ def model_config(model) -> dict:
     }
 
 
-@op("model.module_names")
-def module_names(model, base: bool = True) -> list[str]:
-    root = model.base_model if base else model
-    return [name for name, _ in root.named_modules() if name]
-
-
 @op("tokenizer.load")
 def load_tokenizer(name_or_path: str, revision: str | None = None, token: str | None = None):
     from transformers import AutoTokenizer

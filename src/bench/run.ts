@@ -8,6 +8,7 @@ import { defineProgram } from '../kernels/graph.js';
 import { runProgram } from '../kernels/program.js';
 import * as sc from '../kernels/sparse-coder.js';
 import { SparseCoder } from '../coder/sparse-coder.js';
+import { benchTraining } from './train.js';
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
@@ -67,6 +68,9 @@ async function main(): Promise<void> {
   console.log(`  kernel path (TS-authored, one bridge call): ${kernelMs.toFixed(1)} ms  (${((n / kernelMs) * 1000).toFixed(0)} tokens/s)`);
   console.log(`  same torch code directly in Python:         ${directMs.toFixed(1)} ms  (${((n / directMs) * 1000).toFixed(0)} tokens/s)`);
   console.log(`  ratio kernel/direct: ${(kernelMs / directMs).toFixed(3)} (target <= 1.10)`);
+
+  // 3. Training throughput and overhead.
+  await benchTraining();
   closeRuntime();
 }
 

@@ -1,0 +1,75 @@
+/**
+ * Training throughput on a fixed CPU fixture: GPT-NeoX (hidden 256, 4 layers, random
+ * weights), ctx 128, batch 8, SAEs on all layers (default config), and the share of step
+ * time spent outside Python compute (bridge, TS bookkeeping).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { getRuntime } from '../bridge/runtime.js';
+import { loadDataset } from '../data/dataset.js';
+import { loadModel } from '../model/language-model.js';
+import { Trainer } from '../trainer/trainer.js';
+
+export async function benchTraining(steps = Number(process.env.BENCH_TRAIN_STEPS ?? 20)): Promise<void> {
+  const rt = await getRuntime();
+  const work = mkdtempSync(join(tmpdir(), 'sparsify-bench-'));
+  try {
+    const modelDir = join(work, 'model');
+    const bin = join(work, 'tokens.bin');
+    const warmup = 3;
+    const batch = 8;
+    const ctx = 128;
+    await rt.call('runtime.eval', {
+      code: `
+from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
+import numpy as np
+torch.manual_seed(0)
+cfg = GPTNeoXConfig(vocab_size=4096, hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024, max_position_embeddings=ctx)
+GPTNeoXForCausalLM(cfg).save_pretrained(model_dir)
+np.random.default_rng(0).integers(0, 4096, size=(rows * ctx,), dtype=np.uint16).tofile(bin)`,
+      env: { model_dir: modelDir, bin, ctx, rows: (steps + warmup) * batch },
+    });
+    const model = await loadModel(modelDir, { kind: 'base', device: rt.info.cuda ? 'cuda' : 'cpu' });
+    const data = await loadDataset(bin, { ctxLen: ctx });
+    let computeSeconds = 0;
+    let t0 = 0;
+    let t1 = 0;
+    let calls0 = 0;
+    let calls1 = 0;
+    const total = warmup + steps;
+    const trainer = new Trainer({ batchSize: batch, saveEvery: 1_000_000, logToWandb: false, saveDir: work, runName: 'bench' }, data, model, {
+      log: () => undefined,
+      onStep: (r) => {
+        if (r.step === warmup) {
+          t0 = performance.now();
+          calls0 = rt.calls;
+        }
+        if (r.step === total) {
+          t1 = performance.now();
+          calls1 = rt.calls;
+        }
+      },
+    });
+    // Python compute time, from the runtime's own clock in each hooks.run reply.
+    const call = rt.call.bind(rt);
+    rt.call = (async (op: string, args?: Record<string, unknown>) => {
+      const res = await call(op, args);
+      if (op === 'hooks.run' && t0 > 0 && t1 === 0) computeSeconds += (res as { seconds: number }).seconds;
+      return res;
+    }) as typeof rt.call;
+    try {
+      await trainer.fit();
+    } finally {
+      rt.call = call;
+    }
+    const wall = (t1 - t0) / 1000;
+    const tokens = steps * batch * ctx;
+    console.log(`training: GPT-NeoX hidden 256 x 4 layers, ctx ${ctx}, batch ${batch}, SAEs on all 4 layers (M=8192, k=32), ${rt.info.cuda ? 'cuda' : 'cpu'}, ${steps} steps after ${warmup} warm-up`);
+    console.log(`  ${Math.round(tokens / wall)} tokens/s (${((wall / steps) * 1000).toFixed(0)} ms per step)`);
+    console.log(`  bridge round trips per optimizer step: ${((calls1 - calls0) / steps).toFixed(2)}`);
+    console.log(`  share of step time outside Python compute: ${(((wall - computeSeconds) / wall) * 100).toFixed(2)}% (target < 5%)`);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
