@@ -39,12 +39,20 @@ def load_model(
         from transformers import BitsAndBytesConfig
 
         extra = {"quantization_config": BitsAndBytesConfig(load_in_8bit=True), "device_map": {"": device}}
+    from transformers.utils import logging as hf_logging
+
+    # Loading a base model from a causal-LM checkpoint reports the unused LM head as
+    # "unexpected" keys: expected here, and noise for users.
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
     try:
         model = cls.from_pretrained(
             name_or_path, dtype=_resolve_dtype(dtype, device), revision=revision, token=token, **extra
         )
     except OSError as exc:
         raise UserError(f"could not load model '{name_or_path}': {str(exc).splitlines()[0]}") from exc
+    finally:
+        hf_logging.set_verbosity(verbosity)
     if not load_in_8bit:
         model.to(device)
     model.eval()
