@@ -13,6 +13,7 @@ import time
 import torch
 
 from .ops_core import PROGRAMS
+from .ops_dist import all_gather_cat, merge_metrics
 from .server import UserError, op
 
 
@@ -109,6 +110,8 @@ def run(
     loss: dict | None = None,
     after: list | None = None,
     before: list | None = None,
+    reduce_metrics: str | None = None,
+    stop: bool = False,
 ):
     """Run the model on each batch of rows with program hooks, then the `after` programs.
 
@@ -119,7 +122,11 @@ def run(
       {"program", "args", "clean": bool}: the model runs with grad and the loss program gets
       (logits, input_ids, clean_logits?) and backpropagates.
     before/after: [{"key", "program", "args"}] run once before the first / after the last batch.
-    Returns {key: {metric: float}} summed over batches, plus "tokens".
+    Distributed: a hook with "gather": true sees inputs, outputs and mask concatenated from
+    every rank (every rank must list the module; "program": None only takes part in the
+    gather). reduce_metrics "mean" averages the metric sums over ranks, "merge" collects
+    each key from the rank that has it.
+    Returns {key: {metric: float}} summed over batches, plus "tokens" and "seconds".
     """
     started = time.perf_counter()
     base = model.base_model
@@ -135,12 +142,19 @@ def run(
     state = {"mask": None}
 
     def make_hook(specs):
+        gather = any(s.get("gather") for s in specs)
+
         def hook(module, args, kwargs, output):
             inputs = _hook_input(args, kwargs)
             outputs = _first(output)
+            mask = state["mask"]
+            if gather:
+                inputs, outputs, mask = all_gather_cat(inputs), all_gather_cat(outputs), all_gather_cat(mask)
             replacement = None
             for spec in specs:
-                res = PROGRAMS[spec["program"]](inputs=inputs, outputs=outputs, mask=state["mask"], **spec["args"])
+                if spec.get("program") is None:
+                    continue
+                res = PROGRAMS[spec["program"]](inputs=inputs, outputs=outputs, mask=mask, **spec["args"])
                 _add_metrics(totals, spec["key"], res.get("metrics"))
                 if spec.get("replace"):
                     replacement = res["output"]
@@ -191,6 +205,12 @@ def run(
     finally:
         state["mask"] = None
     result = {k: {m: (v.item() if isinstance(v, torch.Tensor) else v) for m, v in d.items()} for k, d in totals.items()}
+    if reduce_metrics:
+        # The stop flag rides along, so every rank stops after the same step.
+        result["__stop__"] = {"stop": 1.0 if stop else 0.0}
+        result = merge_metrics(result, reduce_metrics)
+        stop = result.pop("__stop__", {}).get("stop", 0.0) > 0
+    result["stop"] = bool(stop)
     result["tokens"] = tokens
     result["seconds"] = time.perf_counter() - started  # compute time, for overhead accounting
     return result

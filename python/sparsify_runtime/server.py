@@ -166,3 +166,4 @@ from . import ops_data  # noqa: E402,F401
 from . import ops_hooks  # noqa: E402,F401
 from . import ops_state  # noqa: E402,F401
 from . import ops_wandb  # noqa: E402,F401
+from . import ops_dist  # noqa: E402,F401

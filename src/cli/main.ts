@@ -92,7 +92,13 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     return 2;
   }
   const { train, run, bundled } = parsed;
-  const log = (m: string): void => void process.stderr.write(`${m}\n`);
+  // Under torchrun (sparsify-launch) only rank 0 talks; other ranks report errors only.
+  const launched = process.env.WORLD_SIZE !== undefined && process.env.RANK !== undefined;
+  const rankTag = launched ? `[rank ${process.env.RANK}] ` : '';
+  const isMain = !launched || process.env.RANK === '0';
+  const log = (m: string): void => {
+    if (isMain) process.stderr.write(`${m}\n`);
+  };
   if (bundled) {
     if (!existsSync(BUNDLED.model)) {
       log(`sparsify: the bundled model is missing (${BUNDLED.model}); run \`npm run make:default-model\` or give a MODEL`);
@@ -103,7 +109,14 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   const runDir = resolve(train.saveDir, train.runName ?? 'unnamed');
   try {
     const rt = await getRuntime();
-    const device = rt.info.cuda ? 'cuda' : 'cpu';
+    let device = rt.info.cuda ? 'cuda' : 'cpu';
+    let distributed: { rank: number; worldSize: number } | undefined;
+    if (launched) {
+      const d = await rt.call<{ rank: number; world_size: number; device: string; backend: string }>('dist.init', {});
+      distributed = { rank: d.rank, worldSize: d.world_size };
+      device = d.device;
+      log(`torch.distributed: ${d.world_size} ranks, ${d.backend} backend${train.distributeModules ? ', hookpoints distributed across ranks' : ', data parallel'}`);
+    }
     log(`Loading model ${run.model} on ${device}`);
     const model = await loadModel(run.model, {
       kind: train.lossFn === 'fvu' ? 'base' : 'causal_lm',
@@ -131,13 +144,17 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
       log: (m) => log(m),
       runConfig: { ...snakeObject(run as unknown as Record<string, unknown>), ...snakeObject(train as unknown as Record<string, unknown>) },
       onStep: (report) => progress?.update(report),
+      ...(distributed ? { distributed } : {}),
     });
     if (run.resume) await trainer.loadState(runDir);
     await trainer.init();
-    progress = createProgress(trainer.totalSteps, trainer.globalStep, trainer.tokensSeen);
+    if (isMain) progress = createProgress(trainer.totalSteps, trainer.globalStep, trainer.tokensSeen);
     let fitting: Promise<unknown> | undefined;
-    const removeHandler = onInterrupt(async () => {
+    const removeHandler = onInterrupt(async (signal) => {
       progress?.stop();
+      // Under torchrun, SIGTERM means the launcher is stopping the run (another rank
+      // failed): collectives would not complete, so leave at once; the last checkpoint stands.
+      if (launched && signal === 'SIGTERM') return;
       log('\nInterrupted: saving a checkpoint before exiting (Ctrl-C again to quit at once)');
       trainer.requestStop();
       await fitting?.catch(() => undefined);
@@ -146,13 +163,13 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     fitting = trainer.fit();
     const result = (await fitting) as Awaited<ReturnType<Trainer['fit']>>;
     removeHandler();
-    progress.stop();
+    progress?.stop();
     log(`Done: ${result.steps} steps. Coders saved to ${runDir}${train.saveBest ? ` (best under ${join(runDir, 'best')})` : ''}`);
     return 0;
   } catch (err) {
     const e = err as Error & { pythonTraceback?: string };
-    log(`sparsify: ${e instanceof SparsifyError ? e.message : (e.stack ?? e.message)}`);
-    if (process.env.SPARSIFY_DEBUG && e.pythonTraceback) log(e.pythonTraceback);
+    process.stderr.write(`sparsify: ${rankTag}${e instanceof SparsifyError ? e.message : (e.stack ?? e.message)}\n`);
+    if (process.env.SPARSIFY_DEBUG && e.pythonTraceback) process.stderr.write(`${e.pythonTraceback}\n`);
     return 1;
   } finally {
     closeRuntime();

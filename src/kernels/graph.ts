@@ -567,6 +567,27 @@ export class ProgramBuilder extends FunctionBuilder {
     this.block(`for ${i} in range(${lit(n)})`, () => body(new Scalar(this, i)));
   }
 
+  // ---- collectives (no-ops unless torch.distributed is running with several ranks)
+  /** In place over all ranks: 'mean', 'sum' or 'max' (bool tensors: any). */
+  allReduce_(t: Tensor, how: 'mean' | 'sum' | 'max'): void {
+    this.emit(`_all_reduce_(${t.code}, ${JSON.stringify(how)})`);
+  }
+  /** Average the gradients of `params` across ranks in one flattened collective. */
+  allReduceGrads_(params: Tensor[]): void {
+    this.emit(`_all_reduce_grads_([${params.map((p) => p.code).join(', ')}])`);
+  }
+  /** Send `t` from rank `src` to every rank, in place. */
+  broadcast_(t: Tensor, src: ScalarLike): void {
+    this.emit(`_broadcast_(${t.code}, ${lit(src)})`);
+  }
+  /** This process's rank (0 when not distributed). */
+  rank(): Scalar {
+    return this.scalarExpr('_rank()');
+  }
+  worldSize(): Scalar {
+    return this.scalarExpr('_world_size()');
+  }
+
   /** Statements run without autograd recording. */
   noGrad(body: () => void): void {
     this.block('with torch.no_grad()', body);

@@ -64,12 +64,25 @@ export function newtonSchulz(g: ProgramBuilder, grad: Tensor, steps = 5): Tensor
   return g.tensor(`${x.code}.mT if ${tall.code} else ${x.code}`);
 }
 
-/** Muon for one >= 2-D parameter: nesterov momentum, Newton-Schulz, decoupled weight decay. */
-export function muon(g: ProgramBuilder, p: Tensor, buf: Tensor, lr: Scalar, momentum = 0.95, weightDecay = 0.1): void {
+/**
+ * Muon for one >= 2-D parameter: nesterov momentum, Newton-Schulz, decoupled weight decay.
+ * With `owner`, only that rank orthogonalises and broadcasts the result (ranks hold equal
+ * averaged gradients, so all would compute the same).
+ */
+export function muon(g: ProgramBuilder, p: Tensor, buf: Tensor, lr: Scalar, owner?: Scalar, momentum = 0.95, weightDecay = 0.1): void {
   const grad = p.grad;
   buf.lerp_(grad, 1 - momentum);
   const update = grad.lerp_(buf, momentum);
-  const ortho = newtonSchulz(g, update);
+  let ortho: Tensor;
+  if (owner) {
+    ortho = g.tensor(`torch.empty_like(${update.code}, dtype=torch.bfloat16)`);
+    g.when(g.scalarExpr(`(_rank() == ${owner.code})`), () => {
+      ortho.copy_(newtonSchulz(g, update));
+    });
+    g.broadcast_(ortho, owner);
+  } else {
+    ortho = newtonSchulz(g, update);
+  }
   const scale = g.scalar(`0.2 * max(${p.code}.shape[-2:]) ** 0.5`);
   p.mul_(g.scalarExpr(`(1 - ${lr.code} * ${weightDecay})`));
   p.add_(ortho.typeAs(p), g.scalarExpr(`-${lr.code} * ${scale.code}`));

@@ -12,11 +12,14 @@ import { dirname, join } from 'node:path';
 const STAGING = '.saving';
 const COMMIT = 'COMMIT';
 
-/** The staging folder for a save into `dir` (emptied first). */
-export async function beginSave(dir: string): Promise<string> {
+/**
+ * The staging folder for a save into `dir` (emptied first). `tag` separates the stagings
+ * of ranks that save into the same directory at once.
+ */
+export async function beginSave(dir: string, tag = ''): Promise<string> {
   await mkdir(dir, { recursive: true });
-  await recover(dir); // finish or discard an earlier interrupted save first
-  const staging = join(dir, STAGING);
+  await recoverOne(dir, STAGING + tag); // finish or discard an earlier interrupted save first
+  const staging = join(dir, STAGING + tag);
   await rm(staging, { recursive: true, force: true });
   await mkdir(staging, { recursive: true });
   return staging;
@@ -40,8 +43,8 @@ async function fsyncTree(path: string): Promise<void> {
 }
 
 /** Make the staged entries (paths relative to the staging folder) the checkpoint. */
-export async function commitSave(dir: string, entries: string[]): Promise<void> {
-  const staging = join(dir, STAGING);
+export async function commitSave(dir: string, entries: string[], tag = ''): Promise<void> {
+  const staging = join(dir, STAGING + tag);
   await fsyncTree(staging);
   const commitFile = join(staging, COMMIT);
   const handle = await open(`${commitFile}.tmp`, 'w');
@@ -53,11 +56,10 @@ export async function commitSave(dir: string, entries: string[]): Promise<void> 
   }
   await rename(`${commitFile}.tmp`, commitFile);
   await fsyncPath(staging);
-  await rollForward(dir, entries);
+  await rollForward(dir, staging, entries);
 }
 
-async function rollForward(dir: string, entries: string[]): Promise<void> {
-  const staging = join(dir, STAGING);
+async function rollForward(dir: string, staging: string, entries: string[]): Promise<void> {
   const trash = join(staging, '.old');
   for (const entry of entries) {
     const from = join(staging, entry);
@@ -76,16 +78,27 @@ async function rollForward(dir: string, entries: string[]): Promise<void> {
 }
 
 /**
- * Bring `dir` to a consistent checkpoint: roll a committed save forward, or discard an
- * uncommitted one. Returns what was done.
+ * Bring `dir` to a consistent checkpoint: roll committed saves forward, discard uncommitted
+ * ones (every rank's). Returns what was done.
  */
 export async function recover(dir: string): Promise<'none' | 'rolled-forward' | 'discarded'> {
-  const staging = join(dir, STAGING);
+  if (!existsSync(dir)) return 'none';
+  let outcome: 'none' | 'rolled-forward' | 'discarded' = 'none';
+  for (const name of await readdir(dir)) {
+    if (!name.startsWith(STAGING)) continue;
+    const done = await recoverOne(dir, name);
+    if (done === 'rolled-forward' || outcome === 'none') outcome = done;
+  }
+  return outcome;
+}
+
+async function recoverOne(dir: string, name: string): Promise<'none' | 'rolled-forward' | 'discarded'> {
+  const staging = join(dir, name);
   if (!existsSync(staging)) return 'none';
   const commitFile = join(staging, COMMIT);
   if (existsSync(commitFile)) {
     const entries = JSON.parse(readFileSync(commitFile, 'utf8')) as string[];
-    await rollForward(dir, entries);
+    await rollForward(dir, staging, entries);
     return 'rolled-forward';
   }
   await rm(staging, { recursive: true, force: true });

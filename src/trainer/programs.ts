@@ -38,18 +38,24 @@ function prepareActivations(g: ProgramBuilder, params: sc.CoderParams, s: sc.Cod
   const outputs = g.input('outputs');
   const mask = g.optionalInput('mask', { dtype: 'bool' });
   const initBiases = g.scalarInput('init_biases');
+  const ddp = g.scalarInput('ddp');
   const yAll = outputs.flatten(0, 1);
   const xAll = s.transcode ? inputs.flatten(0, 1) : yAll;
   const y0 = g.tensor(`${yAll.code} if ${mask.code} is None else ${yAll.code}[${mask.code}]`);
   const x0 = s.transcode ? g.tensor(`${xAll.code} if ${mask.code} is None else ${xAll.code}[${mask.code}]`) : y0;
   const wEnc = params.get('encoder.weight');
+  // Data-parallel ranks agree on the means (all-reduced); a gathered batch needs no reduce.
   g.when(initBiases, () =>
     g.noGrad(() => {
       if (s.transcode) {
-        const mean = x0.mean(0).typeAs(wEnc);
+        const xMean = x0.mean(0);
+        g.when(ddp, () => g.allReduce_(xMean, 'mean'));
+        const mean = xMean.typeAs(wEnc);
         params.get('encoder.bias').copy_(mean.neg().matmul(wEnc.mT));
       }
-      params.get('b_dec').copy_(y0.mean(0).typeAs(wEnc));
+      const yMean = y0.mean(0);
+      g.when(ddp, () => g.allReduce_(yMean, 'mean'));
+      params.get('b_dec').copy_(yMean.typeAs(wEnc));
     }),
   );
   if (s.normalizeDecoder && !s.transcode) sc.setDecoderNormToUnitNorm(g, params);
@@ -212,7 +218,17 @@ export function optimizerProgram(s: sc.CoderStructure, optimizer: OptimizerName)
       const adamStep = g.scalarInput('adam_step');
       const tokens = g.scalarInput('tokens');
       const deadThreshold = g.scalarInput('dead_threshold');
+      const ddp = g.scalarInput('ddp');
+      const muonOffset = g.scalarInput('muon_offset');
+      // Data parallel: average gradients (as DDP does) and share which latents fired.
+      g.when(ddp, () => {
+        g.noGrad(() => {
+          g.allReduceGrads_(paramNames(s).map((n) => params.get(n)));
+          g.allReduce_(state.get('did_fire'), 'max');
+        });
+      });
       if (s.normalizeDecoder && !s.transcode) sc.removeGradientParallelToDecoderDirections(g, params);
+      let matrixIndex = 0;
       g.noGrad(() => {
         for (const name of paramNames(s)) {
           const p = params.get(name);
@@ -223,7 +239,10 @@ export function optimizerProgram(s: sc.CoderStructure, optimizer: OptimizerName)
             } else if (optimizer === 'adam' || !MATRICES.has(name)) {
               adam(g, p, slot(state, 'exp_avg', name), slot(state, 'exp_avg_sq', name), optimizer === 'adam' ? lr : lrAdam, adamStep);
             } else {
-              muon(g, p, slot(state, 'momentum_buffer', name), lr);
+              // Newton-Schulz runs on one rank per matrix (round robin), then is broadcast.
+              const owner = g.scalarExpr(`((${muonOffset.code} + ${matrixIndex}) % _world_size())`);
+              matrixIndex += 1;
+              muon(g, p, slot(state, 'momentum_buffer', name), lr, owner);
             }
             g.emit(`${p.code}.grad = None`);
           });

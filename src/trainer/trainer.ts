@@ -59,11 +59,15 @@ export interface TrainerOptions {
   log?: (message: string) => void;
   /** The full run configuration to record in config.json (CLI options included). */
   runConfig?: Record<string, unknown>;
+  /** This process's place in a torch.distributed run (from `initDistributed`). */
+  distributed?: { rank: number; worldSize: number };
 }
 
 interface StepResult {
   tokens: number;
-  [key: string]: Record<string, number> | number;
+  seconds: number;
+  stop: boolean;
+  [key: string]: Record<string, number> | number | boolean;
 }
 
 const STATE_VERSION = 1;
@@ -104,10 +108,35 @@ export class Trainer {
     this.log = options.log ?? ((m) => process.stderr.write(`${m}\n`));
   }
 
-  /** Batches in one pass over the data (the last one may be short). */
-  get totalSteps(): number {
-    return Math.ceil(this.dataset.numRows / this.cfg.batchSize);
+  /** This rank and the world size (0 and 1 when not distributed). */
+  get rank(): number {
+    return this.options.distributed?.rank ?? 0;
   }
+  get worldSize(): number {
+    return this.options.distributed?.worldSize ?? 1;
+  }
+  /** Data parallel: every rank holds every coder; gradients are averaged. */
+  private get ddp(): boolean {
+    return this.worldSize > 1 && !this.cfg.distributeModules;
+  }
+  /** Hookpoints split across ranks; activations all-gathered. */
+  private get distributed(): boolean {
+    return this.worldSize > 1 && this.cfg.distributeModules;
+  }
+  /** Rows of this rank's shard: the remainder that does not divide is dropped. */
+  get shardRows(): number {
+    return Math.floor(this.dataset.numRows / this.worldSize);
+  }
+  /** Batches in one pass over this rank's shard (the last one may be short). */
+  get totalSteps(): number {
+    return Math.ceil(this.shardRows / this.cfg.batchSize);
+  }
+  /** Only rank 0 prints, logs, and saves shared state. */
+  get isMain(): boolean {
+    return this.rank === 0;
+  }
+  /** Hookpoints this rank trains. */
+  ownedHookpoints: string[] = [];
 
   private get structure(): CoderStructure {
     const { activation, transcode, skipConnection, multiTopk, normalizeDecoder } = this.cfg.sae;
@@ -129,8 +158,21 @@ export class Trainer {
       model: this.model.model,
       names: this.hookpoints,
     });
+    this.ownedHookpoints = this.hookpoints;
+    if (this.distributed) {
+      const per = this.hookpoints.length / this.worldSize;
+      if (!Number.isInteger(per)) {
+        throw new ConfigError(`distribute_modules: ${this.hookpoints.length} hookpoints do not divide evenly across ${this.worldSize} ranks; choose hookpoints or a world size that divides them`);
+      }
+      const sizes = new Set(this.hookpoints.map((h) => widths[h]!.output));
+      if (sizes.size > 1) {
+        throw new ConfigError(`distribute_modules needs every hookpoint to have the same width; got ${this.hookpoints.map((h) => `${h}=${widths[h]!.output}`).join(', ')}`);
+      }
+      this.ownedHookpoints = this.hookpoints.slice(this.rank * per, (this.rank + 1) * per);
+      this.log(`Rank ${this.rank} trains ${this.ownedHookpoints.join(', ')}`);
+    }
     const seeds = this.cfg.initSeeds;
-    for (const hookpoint of this.hookpoints) {
+    for (const hookpoint of this.ownedHookpoints) {
       const w = widths[hookpoint]!;
       if (this.cfg.sae.transcode && w.input !== null && w.input !== w.output) {
         throw new ConfigError(`hookpoint '${hookpoint}': a transcoder needs equal input and output widths (got ${w.input} -> ${w.output})`);
@@ -170,10 +212,11 @@ export class Trainer {
     this.stopRequested = true;
   }
 
-  /** The rows [start, end) of batch `b`. */
+  /** The rows [start, end) of batch `b` of this rank's contiguous shard. */
   private batchRows(b: number): [number, number] {
+    const offset = this.rank * this.shardRows;
     const start = b * this.cfg.batchSize;
-    return [start, Math.min(start + this.cfg.batchSize, this.dataset.numRows)];
+    return [offset + start, offset + Math.min(start + this.cfg.batchSize, this.shardRows)];
   }
 
   private async programIds(): Promise<{ hook: string; opt: string; loss?: string }> {
@@ -205,29 +248,45 @@ export class Trainer {
   /** Run batches [from, to) and, when `step` is set, the optimizer step after them. */
   private async runBatches(ids: { hook: string; opt: string; loss?: string }, from: number, to: number, step: boolean, initBiases: boolean): Promise<StepResult> {
     const batches = Array.from({ length: to - from }, (_, j) => this.batchRows(from + j));
-    const tokens = batches.reduce((n, [a, b]) => n + (b - a) * this.dataset.ctxLen, 0);
+    // Dead-latent counters count the tokens each coder saw: the whole world batch when gathered.
+    const tokens = batches.reduce((n, [a, b]) => n + (b - a) * this.dataset.ctxLen, 0) * (this.distributed ? this.worldSize : 1);
     const accSteps = this.cfg.gradAccSteps * (this.endToEnd ? 1 : this.cfg.microAccSteps);
     const deadThreshold = this.cfg.auxkAlpha > 0 ? this.cfg.deadFeatureThreshold : null;
-    const hooks = this.slots.map((s) => ({
+    const hooks: Record<string, unknown>[] = this.slots.map((s) => ({
       key: s.name,
       module: s.hookpoint,
       program: ids.hook,
       replace: this.endToEnd,
       identity: this.endToEnd && this.cfg.sae.transcode,
+      gather: this.distributed,
       args: {
         params: s.coder.params,
         state: s.state,
         k: this.k,
         dead_threshold: deadThreshold,
         init_biases: initBiases,
+        ddp: this.ddp,
         ...(this.endToEnd ? {} : { auxk_alpha: this.cfg.auxkAlpha, acc_steps: accSteps, micro: this.cfg.microAccSteps }),
       },
     }));
+    if (this.distributed) {
+      // Every rank takes part in the all-gather of every hookpoint, owned or not.
+      for (const h of this.hookpoints) if (!this.ownedHookpoints.includes(h)) hooks.push({ key: h, module: h, program: null, gather: true, args: {} });
+    }
+    const matrices = P.paramNames(this.structure).filter((n) => n !== 'encoder.bias' && n !== 'b_dec').length;
     const after = step
-      ? this.slots.map((s) => ({
+      ? this.slots.map((s, i) => ({
           key: s.name,
           program: ids.opt,
-          args: { params: s.coder.params, state: s.state, tokens: this.pendingTokens + tokens, dead_threshold: this.cfg.deadFeatureThreshold, ...this.lrArgs(s, this.optimizerStep) },
+          args: {
+            params: s.coder.params,
+            state: s.state,
+            tokens: this.pendingTokens + tokens,
+            dead_threshold: this.cfg.deadFeatureThreshold,
+            ddp: this.ddp,
+            muon_offset: i * matrices,
+            ...this.lrArgs(s, this.optimizerStep),
+          },
         }))
       : [];
     const loss = ids.loss ? { key: this.cfg.lossFn, program: ids.loss, clean: this.cfg.lossFn === 'kl', args: { acc_steps: accSteps } } : null;
@@ -240,8 +299,11 @@ export class Trainer {
       exclude_tokens: this.cfg.excludeTokens,
       loss,
       after,
+      reduce_metrics: this.ddp ? 'mean' : this.distributed ? 'merge' : null,
+      stop: this.stopRequested,
     });
     this.pendingTokens = step ? 0 : this.pendingTokens + tokens;
+    if (result.stop === true) this.stopRequested = true;
     return result;
   }
   private pendingTokens = 0;
@@ -251,7 +313,7 @@ export class Trainer {
     await this.init();
     const ids = await this.programIds();
     const total = this.totalSteps;
-    if (this.cfg.logToWandb) {
+    if (this.cfg.logToWandb && this.isMain) {
       const run = await this.rt.call<{ ok: boolean; reason?: string }>('wandb.init', {
         project: 'sparsify',
         name: this.cfg.runName ?? null,
@@ -260,7 +322,7 @@ export class Trainer {
       this.wandb = run.ok;
       if (!run.ok) this.log(`Not logging to wandb: ${run.reason}`);
     }
-    if (this.globalStep === 0 && this.cfg.lossFn === 'ce') {
+    if (this.globalStep === 0 && this.cfg.lossFn === 'ce' && this.isMain) {
       const clean = await this.rt.call<StepResult>('hooks.run', {
         model: this.model.model,
         rows: this.dataset.rows,
@@ -296,7 +358,7 @@ export class Trainer {
       batchesInLog += nBatches;
       for (const r of results) {
         for (const [key, value] of Object.entries(r)) {
-          if (typeof value === 'number') continue;
+          if (typeof value !== 'object') continue;
           const slot = sums.get(key) ?? {};
           for (const [m, v] of Object.entries(value)) slot[m] = (slot[m] ?? 0) + v;
           sums.set(key, slot);
@@ -313,11 +375,11 @@ export class Trainer {
       }
       const logged = this.optimizerStep % this.cfg.wandbLogFrequency === 0;
       if (logged) {
-        await this.writeMetrics(metrics);
+        if (this.isMain) await this.writeMetrics(metrics);
         sums.clear();
         batchesInLog = 0;
       }
-      this.options.onStep?.({ step: this.globalStep, totalSteps: total, optimizerStep: this.optimizerStep, tokens: this.tokensSeen, metrics, logged, k: this.k });
+      if (this.isMain) this.options.onStep?.({ step: this.globalStep, totalSteps: total, optimizerStep: this.optimizerStep, tokens: this.tokensSeen, metrics, logged, k: this.k });
       if (this.optimizerStep % this.cfg.saveEvery === 0 && this.globalStep < total) {
         await this.save();
         if (this.cfg.saveBest) await this.saveBest(sinceSave);
@@ -373,9 +435,26 @@ export class Trainer {
     await writeFile(join(dir, 'cfg.json'), JSON.stringify(coderConfigToJson(slot.coder.cfg, slot.coder.dIn)));
   }
 
+  /** The trainer-state file names of this rank (one set per rank with distributed modules). */
+  private get stateFiles(): { json: string; tensors: string } {
+    const suffix = this.distributed ? `-rank${this.rank}` : '';
+    return { json: `state${suffix}.json`, tensors: `state${suffix}.safetensors` };
+  }
+
+  /** Staging tag: ranks that save into the same directory must not share a staging folder. */
+  private get saveTag(): string {
+    return this.distributed ? `-rank${this.rank}` : '';
+  }
+
+  /** Whether this rank writes checkpoints (data parallel: rank 0 only; distributed modules: every rank, its own coders). */
+  private get saves(): boolean {
+    return this.isMain || this.distributed;
+  }
+
   /** Save coders, config and trainer state atomically into the run directory. */
   async save(): Promise<void> {
-    const staging = await beginSave(this.runDir);
+    if (!this.saves) return;
+    const staging = await beginSave(this.runDir, this.saveTag);
     const entries: string[] = [];
     for (const slot of this.slots) {
       await this.writeCoder(join(staging, slot.name), slot);
@@ -386,9 +465,12 @@ export class Trainer {
       groups[`state:${slot.name}`] = slot.state;
       if (this.cfg.optimizer === 'signum') groups[`train:${slot.name}`] = slot.coder.params;
     }
-    await this.rt.call('state.save', { path: join(staging, 'state.safetensors'), groups });
+    const files = this.stateFiles;
+    await this.rt.call('state.save', { path: join(staging, files.tensors), groups });
     const state = {
       version: STATE_VERSION,
+      world_size: this.worldSize,
+      distribute_modules: this.distributed,
       global_step: this.globalStep,
       optimizer_step: this.optimizerStep,
       tokens_seen: this.tokensSeen,
@@ -397,10 +479,13 @@ export class Trainer {
       optimizer: this.cfg.optimizer,
       coders: Object.fromEntries(this.slots.map((s) => [s.name, { hookpoint: s.hookpoint, seed: s.seed, lr: s.lr, schedule_free: s.sf, best_loss: Number.isFinite(s.bestLoss) ? s.bestLoss : null }])),
     };
-    await writeFile(join(staging, 'state.json'), JSON.stringify(state, null, 2));
-    await writeFile(join(staging, 'config.json'), JSON.stringify(this.options.runConfig ?? toSnake(this.cfg), null, 2));
-    entries.push('state.safetensors', 'state.json', 'config.json');
-    await commitSave(this.runDir, entries);
+    await writeFile(join(staging, files.json), JSON.stringify(state, null, 2));
+    entries.push(files.tensors, files.json);
+    if (this.isMain) {
+      await writeFile(join(staging, 'config.json'), JSON.stringify(this.options.runConfig ?? toSnake(this.cfg), null, 2));
+      entries.push('config.json');
+    }
+    await commitSave(this.runDir, entries, this.saveTag);
   }
 
   /** Keep, per coder, the one with the lowest loss since the last save under best/. */
@@ -415,22 +500,27 @@ export class Trainer {
       }
       return false;
     });
-    if (!better.length) return;
+    if (!better.length || !this.saves) return;
     const bestDir = join(this.runDir, 'best');
-    const staging = await beginSave(bestDir);
+    const staging = await beginSave(bestDir, this.saveTag);
     for (const slot of better) await this.writeCoder(join(staging, slot.name), slot);
-    await commitSave(bestDir, better.map((s) => s.name));
+    await commitSave(bestDir, better.map((s) => s.name), this.saveTag);
   }
 
   /** Restore a saved trainer state (coders, optimizer state, counters, step) from `dir`. */
   async loadState(dir: string = this.runDir): Promise<void> {
     await this.init();
-    const recovered = await recover(dir);
-    if (recovered !== 'none') this.log(`${dir}: an interrupted save was ${recovered === 'rolled-forward' ? 'completed' : 'discarded'}`);
-    const statePath = join(dir, 'state.json');
+    if (this.isMain || this.distributed) {
+      const recovered = await recover(dir);
+      if (recovered !== 'none') this.log(`${dir}: an interrupted save was ${recovered === 'rolled-forward' ? 'completed' : 'discarded'}`);
+    }
+    // Data-parallel ranks read what rank 0 may just have repaired.
+    if (this.worldSize > 1) await this.rt.call('dist.barrier', {});
+    const statePath = join(dir, this.stateFiles.json);
     if (!existsSync(statePath)) throw new SparsifyError(`cannot resume: ${statePath} not found (no checkpoint in ${dir})`);
     const state = JSON.parse(readFileSync(statePath, 'utf8')) as {
       version: number;
+      world_size?: number;
       global_step: number;
       optimizer_step: number;
       tokens_seen: number;
@@ -444,9 +534,10 @@ export class Trainer {
     if (names.join('\n') !== mine.join('\n')) {
       throw new ConfigError(`cannot resume from ${dir}: it trained ${names.join(', ')} but this run trains ${mine.join(', ')}`);
     }
+    if ((state.world_size ?? 1) !== this.worldSize) throw new ConfigError(`cannot resume from ${dir}: it ran with world size ${state.world_size ?? 1}, this run has ${this.worldSize}; resume with the same world size`);
     if (state.optimizer !== this.cfg.optimizer) throw new ConfigError(`cannot resume from ${dir}: it used optimizer ${state.optimizer}, this run ${this.cfg.optimizer}`);
     if (state.batch_size !== this.cfg.batchSize) throw new ConfigError(`cannot resume from ${dir}: it used batch_size ${state.batch_size}, this run ${this.cfg.batchSize}`);
-    const groups = await this.rt.call<Record<string, PyObject>>('state.load', { path: join(dir, 'state.safetensors'), device: this.model.device });
+    const groups = await this.rt.call<Record<string, PyObject>>('state.load', { path: join(dir, this.stateFiles.tensors), device: this.model.device });
     for (const slot of this.slots) {
       const train = groups[`train:${slot.name}`];
       const loaded = train ? undefined : await SparseCoder.loadFromDisk(join(dir, slot.name), { device: this.model.device });

@@ -1,0 +1,142 @@
+"""torch.distributed plumbing: join the process group torchrun describes in the
+environment, and the collective primitives generated programs may call."""
+from __future__ import annotations
+
+import datetime
+import os
+
+import torch
+import torch.distributed as dist
+
+from .ops_core import PROGRAM_NAMESPACE
+from .server import UserError, op
+
+
+def active() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+@op("dist.init")
+def init(timeout_s: float = 600) -> dict:
+    """Join the group from torchrun's RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT: NCCL on GPU,
+    gloo on CPU. Returns where this process stands."""
+    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
+        raise UserError("not launched by torchrun: RANK and WORLD_SIZE are not set (use sparsify-launch)")
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    cuda = torch.cuda.is_available()
+    if cuda:
+        torch.cuda.set_device(local_rank)
+    backend = "nccl" if cuda else "gloo"
+    if not dist.is_initialized():
+        dist.init_process_group(backend, init_method="env://", timeout=datetime.timedelta(seconds=timeout_s))
+    return {
+        "rank": dist.get_rank(),
+        "world_size": dist.get_world_size(),
+        "local_rank": local_rank,
+        "backend": backend,
+        "device": f"cuda:{local_rank}" if cuda else "cpu",
+    }
+
+
+@op("dist.barrier")
+def barrier() -> None:
+    if active():
+        dist.barrier()
+
+
+@op("dist.destroy")
+def destroy() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+_OPS = {"sum": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX}
+
+
+def all_reduce_(t: torch.Tensor, how: str = "mean") -> torch.Tensor:
+    """In place over all ranks: 'sum', 'max', or 'mean' (a sum divided by the world size)."""
+    if not active():
+        return t
+    if t.dtype == torch.bool:
+        buf = t.to(torch.uint8)
+        dist.all_reduce(buf, op=_OPS["max" if how == "max" else "sum"])
+        t.copy_(buf.bool())
+        return t
+    dist.all_reduce(t, op=_OPS["max" if how == "max" else "sum"])
+    if how == "mean":
+        t.div_(dist.get_world_size())
+    return t
+
+
+def all_reduce_grads_(tensors: list) -> None:
+    """Average gradients across ranks in one collective (flattened), as DDP does."""
+    if not active():
+        return
+    grads = [t.grad for t in tensors if t.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+    flat.div_(dist.get_world_size())
+    offset = 0
+    for g in grads:
+        n = g.numel()
+        g.copy_(flat[offset : offset + n].view_as(g))
+        offset += n
+
+
+def all_gather_cat(t):
+    """Concatenate a tensor's rows from every rank (rank order); None stays None."""
+    if t is None or not active():
+        return t
+    parts = [torch.empty_like(t) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, t.contiguous())
+    return torch.cat(parts)
+
+
+def broadcast_(t: torch.Tensor, src: int) -> torch.Tensor:
+    if active():
+        dist.broadcast(t, src=src)
+    return t
+
+
+def rank() -> int:
+    return dist.get_rank() if active() else 0
+
+
+def world_size() -> int:
+    return dist.get_world_size() if active() else 1
+
+
+PROGRAM_NAMESPACE.update(
+    _all_reduce_=all_reduce_,
+    _all_reduce_grads_=all_reduce_grads_,
+    _all_gather_cat=all_gather_cat,
+    _broadcast_=broadcast_,
+    _rank=rank,
+    _world_size=world_size,
+)
+
+
+def merge_metrics(totals: dict, how: str) -> dict:
+    """Combine metric dicts across ranks: 'mean' averages values present everywhere (DDP);
+    'merge' takes each key from the rank that has it (distributed modules)."""
+    if not active():
+        return totals
+    local = {k: {m: float(v) for m, v in d.items()} for k, d in totals.items()}
+    gathered = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, local)
+    out: dict = {}
+    counts: dict = {}
+    for part in gathered:
+        for k, d in part.items():
+            slot = out.setdefault(k, {})
+            cnt = counts.setdefault(k, {})
+            for m, v in d.items():
+                slot[m] = slot.get(m, 0.0) + v
+                cnt[m] = cnt.get(m, 0) + 1
+    if how == "mean":
+        for k, d in out.items():
+            for m in d:
+                d[m] /= counts[k][m]
+    return out
