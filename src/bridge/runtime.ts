@@ -223,15 +223,17 @@ let runtimeStartError: PythonProcessError | undefined;
 let pythoniaModule: PythoniaModule | undefined;
 
 async function importPythonia(python: string): Promise<PythoniaModule> {
-  if (pythoniaModule) {
-    return pythoniaModule;
-  }
-  // pythonia spawns its Python on import, reading PYTHON_BIN then: set it (and our
-  // PYTHONPATH) just for that moment.
+  // pythonia spawns its Python on import (and on restart after a close), reading
+  // PYTHON_BIN then: set it (and our PYTHONPATH) just for that moment.
   const saved = { bin: process.env.PYTHON_BIN, path: process.env.PYTHONPATH };
   process.env.PYTHON_BIN = python;
   process.env.PYTHONPATH = saved.path ? `${pythonRuntimeDir}${delimiter}${saved.path}` : pythonRuntimeDir;
   try {
+    if (pythoniaModule) {
+      const com = pythoniaModule.com as { proc: ChildProcess | null; start?: () => void };
+      if (!com.proc) com.start?.(); // restart after closeRuntime()
+      return pythoniaModule;
+    }
     const mod = (await import('pythonia')) as unknown as { default?: PythoniaModule } & PythoniaModule;
     pythoniaModule = mod.default ?? mod;
     return pythoniaModule;

@@ -176,3 +176,54 @@ def train(model, rows, hookpoints, *, k, num_latents, batch_size, optimizer, lr,
     if optimizer == "signum":
         return {h: opt.eval_params(s) for h, s in saes.items()}
     return {h: {n: p.detach().clone() for n, p in s.named_parameters()} for h, s in saes.items()}
+
+
+def train_ddp_emulation(model, rows, hookpoints, *, world, k, num_latents, batch_size, lr, seed=0):
+    """What DDP defines, in one process: each emulated rank runs the model on its own
+    contiguous shard (the remainder dropped), computes its fvu (normalised over its own
+    batch) and backpropagates; gradients are averaged over ranks before each schedule-free
+    signum step. The first batch's b_dec is the mean over ranks of their batch means."""
+    base = model.base_model
+    widths = {}
+    hs = [base.get_submodule(h).register_forward_hook(lambda m, i, o, h=h: widths.__setitem__(h, (o[0] if isinstance(o, tuple) else o).shape[-1])) for h in hookpoints]
+    model(**model.dummy_inputs)
+    for x in hs:
+        x.remove()
+    saes = {}
+    for h in hookpoints:
+        torch.manual_seed(seed)
+        saes[h] = Sae(widths[h], num_latents, k)
+    opt = ScheduleFreeWrapper(SignSGD([dict(params=list(s.parameters()), lr=lr) for s in saes.values()]))
+    shard = len(rows) // world
+    shards = [rows[r * shard : (r + 1) * shard] for r in range(world)]
+    steps = math.ceil(shard / batch_size)
+
+    def activations(x):
+        acts = {}
+        handles = [base.get_submodule(h).register_forward_hook(lambda m, i, o, h=h: acts.__setitem__(h, (o[0] if isinstance(o, tuple) else o).flatten(0, 1))) for h in hookpoints]
+        with torch.no_grad():
+            model(x)
+        for hd in handles:
+            hd.remove()
+        return acts
+
+    for step in range(steps):
+        per_rank = [activations(s[step * batch_size : (step + 1) * batch_size]) for s in shards]
+        for h, sae in saes.items():
+            if step == 0:
+                sae.b_dec.data = torch.stack([a[h].mean(0) for a in per_rank]).mean(0)
+            grads = None
+            sae.set_decoder_norm_to_unit_norm()  # every replica normalises the same weights
+            for a in per_rank:
+                sae.zero_grad()
+                with torch.enable_grad():
+                    fvu, _ = sae(a[h])
+                    fvu.backward()
+                g = [p.grad.clone() for p in sae.parameters()]
+                grads = g if grads is None else [x + y for x, y in zip(grads, g)]
+            for p, g in zip(sae.parameters(), grads):
+                p.grad = g / world
+            sae.remove_gradient_parallel_to_decoder_directions()
+        opt.step()
+        opt.zero_grad()
+    return {h: opt.eval_params(s) for h, s in saes.items()}
