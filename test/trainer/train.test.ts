@@ -162,6 +162,17 @@ describe('end-to-end losses', () => {
   }
 });
 
+describe('end-to-end transcoders', () => {
+  it('ce training of transcoders replaces their modules (the module does not run) and lowers the loss', async () => {
+    const lm = await tinyFixture(work, { arch: 'llama', kind: 'causal_lm', rows: 256, ctxLen: 32 });
+    const { reports } = await train(lm, { sae: { k: 4, expansionFactor: 4, transcode: true }, lossFn: 'ce', hookpoints: ['layers.1.mlp'], batchSize: 8, optimizer: 'adam', lr: 3e-3, lrWarmupSteps: 2 });
+    const loss = (r: StepReport): number => r.metrics.ce!.ce!;
+    expect((loss(reports[29]!) + loss(reports[30]!) + loss(reports[31]!)) / 3).toBeLessThan(loss(reports[0]!));
+    // With the module replaced by identity, the hook sees its input as its output.
+    expect(reports[0]!.metrics['layers.1.mlp']!.fvu).toBeGreaterThan(0);
+  });
+});
+
 describe('best checkpoints and fine-tuning', () => {
   it('save_best keeps the best coders under best/', async () => {
     const { trainer } = await train(neox, { sae: { k: 4, expansionFactor: 2 }, batchSize: 16, saveEvery: 4, saveBest: true, runName: 'best' });
