@@ -1,22 +1,8 @@
 /** The small programs behind the SparseCoder API, built once per coder structure. */
 import { defineProgram, type ProgramSpec } from '../kernels/graph.js';
+import { cachedProgram as memoized, structureTag as tag } from '../kernels/cache.js';
 import * as sc from '../kernels/sparse-coder.js';
 import type { CoderParams, CoderStructure } from '../kernels/sparse-coder.js';
-
-const memo = new Map<string, ProgramSpec>();
-
-function memoized<O extends string>(key: string, build: () => ProgramSpec<O>): ProgramSpec<O> {
-  let spec = memo.get(key);
-  if (!spec) {
-    spec = build();
-    memo.set(key, spec);
-  }
-  return spec as ProgramSpec<O>;
-}
-
-function tag(s: CoderStructure): string {
-  return `${s.activation}_${s.transcode ? 'tc' : 'sae'}${s.skipConnection ? '_skip' : ''}${s.multiTopk ? '_mtk' : ''}`;
-}
 
 export function encodeProgram(s: CoderStructure): ProgramSpec<'top_acts' | 'top_indices' | 'pre_acts'> {
   return memoized(`encode:${tag(s)}`, () =>
@@ -96,5 +82,5 @@ export function removeParallelGradProgram(): ProgramSpec<'done'> {
 }
 
 export function initProgram(s: CoderStructure): ProgramSpec<'params'> {
-  return memoized(`init:${tag(s)}:${s.normalizeDecoder}`, () => sc.initParamsProgram(s));
+  return memoized(`init:${tag(s)}`, () => sc.initParamsProgram(s));
 }

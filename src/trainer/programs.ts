@@ -4,6 +4,7 @@
  * structure and compiled once; the hot loop calls them through one `hooks.run`.
  */
 import { defineProgram, type ProgramBuilder, type ProgramSpec, type Tensor } from '../kernels/graph.js';
+import { cachedProgram as memoized, structureTag as tag } from '../kernels/cache.js';
 import * as sc from '../kernels/sparse-coder.js';
 import { adam, muon, scheduleFreeEval, signumScheduleFree, slot, type OptimizerName } from '../kernels/optimizers.js';
 
@@ -16,18 +17,6 @@ const MATRICES = new Set(['encoder.weight', 'W_dec', 'W_skip']);
 
 /** Signum's schedule-free momentum. */
 export const SCHEDULE_FREE_BETA = 0.95;
-
-const memo = new Map<string, ProgramSpec>();
-function memoized<O extends string>(key: string, build: () => ProgramSpec<O>): ProgramSpec<O> {
-  let spec = memo.get(key);
-  if (!spec) {
-    spec = build();
-    memo.set(key, spec);
-  }
-  return spec as ProgramSpec<O>;
-}
-const tag = (s: sc.CoderStructure): string =>
-  `${s.activation}_${s.transcode ? 'tc' : 'sae'}${s.skipConnection ? '_skip' : ''}${s.multiTopk ? '_mtk' : ''}${s.normalizeDecoder ? '_norm' : ''}`;
 
 /**
  * Flatten the hook's tensors to [tokens, D], drop excluded tokens, initialise biases on the

@@ -42,7 +42,7 @@ class FusedEncoderGroupMax(torch.autograd.Function):
         return d_input, d_weight, d_bias, None
 
 
-def coder_encode_groupmax_tc(grad, params, x, k):
+def coder_encode_groupmax_tc_norm(grad, params, x, k):
     with torch.set_grad_enabled(grad):
         v1 = params["encoder.weight"]
         v2 = params["encoder.bias"]

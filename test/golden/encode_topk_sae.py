@@ -39,7 +39,7 @@ class FusedEncoderTopK(torch.autograd.Function):
         return d_input, d_weight, d_bias, None
 
 
-def coder_encode_topk_sae(grad, params, x, k):
+def coder_encode_topk_sae_norm(grad, params, x, k):
     with torch.set_grad_enabled(grad):
         v1 = params["b_dec"]
         v2 = x - v1

@@ -39,7 +39,7 @@ class FusedEncoderTopK(torch.autograd.Function):
         return d_input, d_weight, d_bias, None
 
 
-def coder_forward_topk_sae_skip_mtk(grad, params, x, y, dead_mask, k):
+def coder_forward_topk_sae_skip_mtk_norm(grad, params, x, y, dead_mask, k):
     with torch.set_grad_enabled(grad):
         v1 = x if y is None else y
         v2 = params["b_dec"]
