@@ -70,6 +70,7 @@ export function fvuHookProgram(s: sc.CoderStructure): ProgramSpec<'metrics'> {
         const auxkAlpha = g.scalarInput('auxk_alpha');
         const accSteps = g.scalarInput('acc_steps');
         const micro = g.scalarInput('micro');
+        const autocast = g.scalarInput('autocast');
         const { x, y } = prepareActivations(g, params, s);
         const didFire = state.get('did_fire');
         const deadMask = g.tensor(`None if ${deadThreshold.code} is None else ${state.get('tokens_since_fired').code} > ${deadThreshold.code}`);
@@ -79,7 +80,11 @@ export function fvuHookProgram(s: sc.CoderStructure): ProgramSpec<'metrics'> {
         g.forRange(micro, (i) => {
           const xc = x.chunkAt(micro, i);
           const yc = s.transcode ? y.chunkAt(micro, i) : xc;
-          const out = sc.forward(g, params, xc, yc, deadMask, k, s);
+          // As the reference: the coder's forward under bf16 autocast on GPUs that support it.
+          let out!: sc.ForwardOutput;
+          g.block(`with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=${autocast.code})`, () => {
+            out = sc.forward(g, params, xc, yc, deadMask, k, s);
+          });
           g.noGrad(() => {
             didFire.setAt_(out.latentIndices.flatten(), true);
           });

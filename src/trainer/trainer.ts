@@ -71,6 +71,8 @@ interface StepResult {
 }
 
 const STATE_VERSION = 1;
+/** Metrics the fvu hook sums once per micro-batch chunk. */
+const CHUNKED_METRICS = new Set(['fvu', 'auxk', 'multi_topk_fvu']);
 
 /**
  * Trains sparse coders on a model's activations.
@@ -131,6 +133,11 @@ export class Trainer {
   get totalSteps(): number {
     return Math.ceil(this.shardRows / this.cfg.batchSize);
   }
+  /** bf16 autocast for the coders' forward, as the reference does on GPUs that support it. */
+  private get autocast(): boolean {
+    return this.model.device.startsWith('cuda') && this.rt.info.bf16;
+  }
+
   /** Only rank 0 prints, logs, and saves shared state. */
   get isMain(): boolean {
     return this.rank === 0;
@@ -266,7 +273,7 @@ export class Trainer {
         dead_threshold: deadThreshold,
         init_biases: initBiases,
         ddp: this.ddp,
-        ...(this.endToEnd ? {} : { auxk_alpha: this.cfg.auxkAlpha, acc_steps: accSteps, micro: this.cfg.microAccSteps }),
+        ...(this.endToEnd ? {} : { auxk_alpha: this.cfg.auxkAlpha, acc_steps: accSteps, micro: this.cfg.microAccSteps, autocast: this.autocast }),
       },
     }));
     if (this.distributed) {
@@ -400,7 +407,7 @@ export class Trainer {
       const avg: Record<string, number> = {};
       for (const [m, v] of Object.entries(values)) {
         // dead_pct is reported once per optimizer step; losses once per batch (and chunk).
-        avg[m] = m === 'dead_pct' ? v / steps : v / (batches * (m in { fvu: 1, auxk: 1, multi_topk_fvu: 1 } ? micro : 1));
+        avg[m] = m === 'dead_pct' ? v / steps : v / (batches * (CHUNKED_METRICS.has(m) ? micro : 1));
       }
       out[key] = avg;
     }
