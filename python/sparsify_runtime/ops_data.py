@@ -2,7 +2,6 @@
 fixed-length rows (the reference's chunk_and_tokenize), shuffle, truncate, fetch rows."""
 from __future__ import annotations
 
-import math
 import os
 
 import numpy as np

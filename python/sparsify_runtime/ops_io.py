@@ -5,9 +5,6 @@ import json
 import os
 import struct
 
-import torch
-
-from .ops_core import dtype_of
 from .server import Bundle, UserError, op
 
 # safetensors dtype codes -> our dtype names

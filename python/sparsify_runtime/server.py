@@ -88,8 +88,6 @@ def describe(obj: Any) -> dict:
 
 def encode_result(v: Any) -> Any:
     """JSON-able values pass through; anything else becomes a handle."""
-    import torch
-
     if isinstance(v, float):
         return v if math.isfinite(v) else {"$f": repr(v)}
     if _is_json_scalar(v):

@@ -38,9 +38,9 @@ describe('bridge calls', () => {
     const t = await Tensor.fromArray(data, [2, 3]);
     expect(t.shape).toEqual([2, 3]);
     expect(t.dtype).toBe('float32');
-    expect(Array.from(await t.toArray())).toEqual(Array.from(data));
+    expect(Array.from(await t.toArray() as Float32Array)).toEqual(Array.from(data));
     const ints = await Tensor.fromArray([1, 2, 3], [3], { dtype: 'int64' });
-    expect(Array.from(await ints.toArray())).toEqual([1n, 2n, 3n]);
+    expect(Array.from(await ints.toArray() as BigInt64Array)).toEqual([1n, 2n, 3n]);
     const rt = await getRuntime();
     expect(await rt.call('runtime.eval', { code: 'result = float("inf")' })).toBe(Infinity);
     await expect(Tensor.fromArray([1, 2], [3])).rejects.toThrow(/needs 3/);

@@ -47,7 +47,7 @@ export async function startHubServer(repos: Record<string, FakeRepo>): Promise<H
     requests.push({ method: req.method ?? 'GET', url: decodeURIComponent(url.pathname), range: req.headers.range, auth: req.headers.authorization });
     const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
     const api = parts[0] === 'api' && parts[1] === 'models';
-    const [owner, name, verb, rev, ...rest] = api ? parts.slice(2) : parts;
+    const [owner, name, verb, , ...rest] = api ? parts.slice(2) : parts; // the revision is not checked
     const repoId = `${owner}/${name}`;
     const repo = repos[repoId];
     if (!repo) {

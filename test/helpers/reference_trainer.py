@@ -129,9 +129,6 @@ def train(model, rows, hookpoints, *, k, num_latents, batch_size, optimizer, lr,
     """Train one SAE per hookpoint as the reference does; returns {hookpoint: params}."""
     base = model.base_model
     saes = {}
-    for h in hookpoints:
-        d = None
-        saes[h] = None
     # widths from a dummy forward
     widths = {}
     hs = [base.get_submodule(h).register_forward_hook(lambda m, i, o, h=h: widths.__setitem__(h, (o[0] if isinstance(o, tuple) else o).shape[-1])) for h in hookpoints]
