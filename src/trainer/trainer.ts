@@ -356,7 +356,8 @@ export class Trainer {
       const nBatches = end - this.globalStep;
       this.globalStep = end;
       this.optimizerStep += 1;
-      this.tokensSeen += results.reduce((n, r) => n + r.tokens, 0);
+      // Tokens the whole world processed (every rank runs its own batch).
+      this.tokensSeen += results.reduce((n, r) => n + r.tokens, 0) * this.worldSize;
       if (this.cfg.kDecaySteps > 0) {
         const first = this.slots[0]!.coder;
         this.k = currentK(this.globalStep, this.cfg.kDecaySteps, initialK(first.numLatents, first.dIn), this.cfg.sae.k);
