@@ -44,22 +44,33 @@ async function main(): Promise<void> {
   // 2. SAE forward+backward, N=4096, D=256, M=8192, k=32.
   const [n, d, m, k] = [4096, 256, 8192, 32];
   const warmup = 2;
-  const iters = Number(process.env.BENCH_ITERS ?? 8);
+  const iters = Number(process.env.BENCH_ITERS ?? 12);
   const coder = await SparseCoder.create(d, { k, numLatents: m }, { seed: 0 });
   const x = await rt.call<Tensor>('runtime.eval', { code: 'result = torch.randn(n, d, generator=torch.Generator().manual_seed(0))', env: { n, d } });
   const directCode = 'import sys\nif bench_dir not in sys.path: sys.path.insert(0, bench_dir)\nimport reference_sae\nresult = [t * 1000 for t in reference_sae.time_steps(params, x, k, 0, 1)]';
   const directEnv = { bench_dir: join(packageRoot, 'python', 'bench'), params: coder.params, x, k };
   const kernelTimes: number[] = [];
   const direct: number[] = [];
-  // Interleaved, after warm-up, so both paths see the same machine state.
-  for (let i = 0; i < warmup + iters; i++) {
+  // Interleaved after warm-up, alternating which goes first, so both see the same machine.
+  const kernelRun = async (): Promise<number> => {
     const t0 = performance.now();
     await runProgram(trainStep, { params: coder.params, x, k });
-    const kernelMs = performance.now() - t0;
-    const [directMs] = await rt.call<number[]>('runtime.eval', { code: directCode, env: directEnv });
+    return performance.now() - t0;
+  };
+  const directRun = async (): Promise<number> => (await rt.call<number[]>('runtime.eval', { code: directCode, env: directEnv }))[0]!;
+  for (let i = 0; i < warmup + iters; i++) {
+    let kernelMs: number;
+    let directMs: number;
+    if (i % 2 === 0) {
+      kernelMs = await kernelRun();
+      directMs = await directRun();
+    } else {
+      directMs = await directRun();
+      kernelMs = await kernelRun();
+    }
     if (i >= warmup) {
       kernelTimes.push(kernelMs);
-      direct.push(directMs!);
+      direct.push(directMs);
     }
   }
   const kernelMs = median(kernelTimes);
