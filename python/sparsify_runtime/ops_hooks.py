@@ -85,6 +85,24 @@ def _add_metrics(total: dict, key: str, metrics: dict | None) -> None:
         slot[k] = slot[k] + v if k in slot else v
 
 
+def _to_floats(totals: dict) -> dict:
+    """Metric tensors to Python floats with one device sync (not one per metric)."""
+    places, tensors = [], []
+    result: dict = {}
+    for k, d in totals.items():
+        result[k] = {}
+        for m, v in d.items():
+            if isinstance(v, torch.Tensor):
+                places.append((k, m))
+                tensors.append(v.detach().float().reshape(()))
+            else:
+                result[k][m] = v
+    if tensors:
+        for (k, m), value in zip(places, torch.stack(tensors).tolist()):
+            result[k][m] = value
+    return result
+
+
 @contextlib.contextmanager
 def _identity(modules):
     """Temporarily make modules return their (first) input: transcoders replace them."""
@@ -204,7 +222,7 @@ def run(
             _add_metrics(totals, spec["key"], (out or {}).get("metrics"))
     finally:
         state["mask"] = None
-    result = {k: {m: (v.item() if isinstance(v, torch.Tensor) else v) for m, v in d.items()} for k, d in totals.items()}
+    result = _to_floats(totals)
     if reduce_metrics:
         # The stop flag rides along, so every rank stops after the same step.
         result["__stop__"] = {"stop": 1.0 if stop else 0.0}

@@ -56,7 +56,7 @@ HANDLES = Handles()
 
 
 def _is_json_scalar(v: Any) -> bool:
-    return v is None or isinstance(v, (bool, int, str)) or (isinstance(v, float))
+    return v is None or isinstance(v, (bool, int, str, float))
 
 
 def decode_args(v: Any) -> Any:

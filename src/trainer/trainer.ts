@@ -362,19 +362,23 @@ export class Trainer {
         const first = this.slots[0]!.coder;
         this.k = currentK(this.globalStep, this.cfg.kDecaySteps, initialK(first.numLatents, first.dIn), this.cfg.sae.k);
       }
-      // Accumulate metric sums over the logging period.
+      // Metric sums of this step, and over the logging period.
+      const stepSums = new Map<string, Record<string, number>>();
       batchesInLog += nBatches;
       for (const r of results) {
         for (const [key, value] of Object.entries(r)) {
           if (typeof value !== 'object') continue;
-          const slot = sums.get(key) ?? {};
-          for (const [m, v] of Object.entries(value)) slot[m] = (slot[m] ?? 0) + v;
-          sums.set(key, slot);
+          for (const target of [stepSums, sums]) {
+            const slot = target.get(key) ?? {};
+            for (const [m, v] of Object.entries(value)) slot[m] = (slot[m] ?? 0) + v;
+            target.set(key, slot);
+          }
         }
       }
       const metrics = this.averages(sums, batchesInLog);
+      const stepMetrics = this.averages(stepSums, nBatches);
       for (const s of this.slots) {
-        const loss = this.endToEnd ? metrics[this.cfg.lossFn]?.[this.cfg.lossFn] : metrics[s.name]?.fvu;
+        const loss = this.endToEnd ? stepMetrics[this.cfg.lossFn]?.[this.cfg.lossFn] : stepMetrics[s.name]?.fvu;
         if (loss === undefined) continue;
         const acc = sinceSave.get(s.name) ?? { loss: 0, n: 0 };
         acc.loss += loss;
