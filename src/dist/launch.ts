@@ -1,0 +1,118 @@
+/**
+ * `sparsify-launch [torchrun options] [MODEL] [DATASET] [sparsify options]`: one `sparsify`
+ * Node process per rank, started by the real torchrun (`--no-python`), so multi-node runs
+ * use torchrun's own rendezvous. Each rank's Python runtime then joins torch.distributed
+ * from torchrun's environment (NCCL on GPU, gloo on CPU).
+ */
+import { execa } from 'execa';
+import { join } from 'node:path';
+import { choosePython } from '../bridge/runtime.js';
+import { packageRoot } from '../bridge/paths.js';
+
+/** torchrun options that take a value, spelled with underscores or dashes. */
+const VALUE_FLAGS = new Set([
+  'nproc_per_node',
+  'nnodes',
+  'node_rank',
+  'rdzv_backend',
+  'rdzv_endpoint',
+  'rdzv_id',
+  'rdzv_conf',
+  'master_addr',
+  'master_port',
+  'max_restarts',
+  'monitor_interval',
+  'local_addr',
+  'log_dir',
+  'redirects',
+  'tee',
+  'role',
+]);
+const BOOL_FLAGS = new Set(['standalone']);
+
+export interface LaunchPlan {
+  torchrunArgs: string[];
+  sparsifyArgs: string[];
+}
+
+/** Split argv into torchrun's options and the rest, which go to every rank's `sparsify`. */
+export function splitArgs(argv: string[]): LaunchPlan {
+  const torchrunArgs: string[] = [];
+  const sparsifyArgs: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const m = /^--([a-z_-]+)(?:=(.*))?$/.exec(arg);
+    const name = m?.[1]?.replace(/-/g, '_');
+    if (name && VALUE_FLAGS.has(name)) {
+      const value = m![2] ?? argv[++i];
+      if (value === undefined) throw new Error(`--${name} needs a value`);
+      torchrunArgs.push(`--${name}`, value);
+    } else if (name && BOOL_FLAGS.has(name)) {
+      torchrunArgs.push(`--${name}`);
+    } else {
+      sparsifyArgs.push(arg);
+    }
+  }
+  return { torchrunArgs, sparsifyArgs };
+}
+
+interface RankFailure {
+  rank: string;
+  localRank: string;
+  host?: string;
+  exitcode?: number;
+}
+
+/**
+ * From torchrun's failure report: which rank failed, and how. A rank killed by a signal
+ * other than torchrun's own SIGTERM is the cause; ranks that then lost their peers follow.
+ */
+export function describeFailure(torchrunStderr: string): string | undefined {
+  const failures: RankFailure[] = [];
+  const re = /host\s*:\s*(\S+)\s*\n\s*rank\s*:\s*(\d+) \(local_rank: (\d+)\)\s*\n\s*exitcode\s*:\s*(-?\d+)/g;
+  for (const m of torchrunStderr.matchAll(re)) {
+    if (!failures.some((f) => f.rank === m[2])) failures.push({ host: m[1]!, rank: m[2]!, localRank: m[3]!, exitcode: Number(m[4]) });
+  }
+  if (failures.length === 0) return undefined;
+  const killed = failures.find((f) => f.exitcode !== undefined && f.exitcode < 0 && f.exitcode !== -15);
+  const root = killed ?? failures[failures.length - 1]!;
+  const how = (f: RankFailure): string => (f.exitcode! < 0 ? `was killed by signal ${-f.exitcode!}` : `exited with code ${f.exitcode}`);
+  const others = failures.filter((f) => f !== root).map((f) => `rank ${f.rank} ${how(f)}`);
+  return `rank ${root.rank} (local rank ${root.localRank} on ${root.host}) ${how(root)}; torchrun stopped the run${others.length ? ` (then: ${others.join(', ')})` : ''}`;
+}
+
+/** Run the launch; resolves with the exit code. */
+export async function launch(argv: string[] = process.argv.slice(2)): Promise<number> {
+  const { torchrunArgs, sparsifyArgs } = splitArgs(argv);
+  if (!torchrunArgs.includes('--nproc_per_node')) torchrunArgs.push('--nproc_per_node', '1');
+  if (!torchrunArgs.some((a) => a === '--standalone' || a === '--rdzv_endpoint' || a === '--master_addr' || a === '--nnodes')) torchrunArgs.push('--standalone');
+  const python = choosePython();
+  const cli = join(packageRoot, 'bin', 'sparsify.js');
+  const child = execa(python, ['-m', 'torch.distributed.run', ...torchrunArgs, '--no-python', process.execPath, cli, ...sparsifyArgs], {
+    stdin: 'inherit',
+    stdout: 'inherit',
+    stderr: 'pipe',
+    reject: false,
+    // torchrun handles Ctrl-C for its workers; pass SIGTERM on.
+    forceKillAfterDelay: 60_000,
+  });
+  let tail = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    process.stderr.write(d);
+    tail = (tail + d.toString()).slice(-20_000);
+  });
+  const forward = (signal: NodeJS.Signals) => () => child.kill(signal);
+  const onTerm = forward('SIGTERM');
+  const onInt = (): void => undefined; // the terminal already sent SIGINT to the whole group
+  process.on('SIGTERM', onTerm);
+  process.on('SIGINT', onInt);
+  const result = await child;
+  process.off('SIGTERM', onTerm);
+  process.off('SIGINT', onInt);
+  const code = result.exitCode ?? 1;
+  if (code !== 0) {
+    const failure = describeFailure(tail);
+    process.stderr.write(`sparsify-launch: ${failure ?? `torchrun exited with code ${code}`}\n`);
+  }
+  return code;
+}

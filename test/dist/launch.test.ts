@@ -1,0 +1,148 @@
+// Distributed training on this machine: 2 ranks, gloo, loopback, through the real torchrun.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { closeRuntime } from '../../src/bridge/index.js';
+import { describeFailure, splitArgs } from '../../src/dist/launch.js';
+import { makeTinyLM, py } from '../helpers/python.js';
+import { exited, repoRoot } from '../helpers/processes.js';
+
+let work: string;
+let modelDir: string;
+let bin: string;
+let binInterleaved: string;
+const B = 4;
+const CTX = 16;
+const ROWS = 50; // 25 per rank; with B=4: 7 steps, the last one short
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), 'sparsify-dist-'));
+  modelDir = await makeTinyLM(join(work, 'lm'), { hidden: 32, layers: 2 });
+  bin = join(work, 'tokens.bin');
+  binInterleaved = join(work, 'interleaved.bin');
+  // Token rows in a .bin (no shuffling), and the same rows ordered so that one process with
+  // batch 2B sees exactly what the two ranks gather: [rank 0's batch s, rank 1's batch s].
+  await py(
+    `import numpy as np
+rng = np.random.default_rng(0)
+rows = rng.integers(0, vocab, size=(n, ctx), dtype=np.uint16)
+rows.tofile(path)
+half = n // 2
+order = []
+for s in range(0, half, b):
+    order += list(range(s, min(s + b, half))) + list(range(half + s, half + min(s + b, half)))
+rows[order].tofile(path2)`,
+    { vocab: 200, n: ROWS, ctx: CTX, path: bin, path2: binInterleaved, b: B },
+  );
+  closeRuntime();
+});
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+function run(command: 'sparsify' | 'sparsify-launch', args: string[]): ChildProcess & { output: () => string } {
+  const child = spawn(process.execPath, [join(repoRoot, 'bin', `${command}.js`), ...args], { cwd: work, env: { ...process.env, WANDB_MODE: 'disabled' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let text = '';
+  child.stdout!.on('data', (d: Buffer) => (text += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (text += d.toString()));
+  return Object.assign(child, { output: () => text });
+}
+
+const common = ['--ctx_len', String(CTX), '--expansion_factor', '2', '-k', '4', '--save_dir', '.', '--log_to_wandb', 'false'];
+
+async function compare(dirA: string, dirB: string, names: string[]): Promise<number> {
+  return py<number>(
+    'from safetensors.torch import load_file\nworst = 0.0\nfor n in names:\n  a = load_file(f"{da}/{n}/sae.safetensors"); b = load_file(f"{db}/{n}/sae.safetensors")\n  for k in a: worst = max(worst, (a[k] - b[k]).abs().max().item() / (b[k].abs().max().item() + 1e-12))\nresult = worst',
+    { da: dirA, db: dirB, names },
+  );
+}
+
+describe('sparsify-launch', () => {
+  it('splits torchrun options from sparsify options and names the failed rank', () => {
+    expect(splitArgs(['--nproc_per_node', '2', 'gpt2', '--nnodes=1', '--master-port', '29501', '-k', '8', '--standalone'])).toEqual({
+      torchrunArgs: ['--nproc_per_node', '2', '--nnodes', '1', '--master_port', '29501', '--standalone'],
+      sparsifyArgs: ['gpt2', '-k', '8'],
+    });
+    const report = 'Root Cause (first observed failure):\n[0]:\n  time      : x\n  host      : box\n  rank      : 1 (local_rank: 1)\n  exitcode  : -9 (pid: 42)\n  error_file: <N/A>\n  traceback : Signal 9 (SIGKILL) received by PID 42\n';
+    expect(describeFailure(report)).toBe('rank 1 (local rank 1 on box) was killed by signal 9; torchrun stopped the run');
+    const both = `Failures:\n[1]:\n  time      : x\n  host      : box\n  rank      : 1 (local_rank: 1)\n  exitcode  : -9 (pid: 42)\nRoot Cause (first observed failure):\n[0]:\n  time      : x\n  host      : box\n  rank      : 0 (local_rank: 0)\n  exitcode  : 1 (pid: 41)\n`;
+    expect(describeFailure(both)).toBe('rank 1 (local rank 1 on box) was killed by signal 9; torchrun stopped the run (then: rank 0 exited with code 1)');
+  });
+
+  it('2-rank data parallel equals one process averaging each rank\'s gradients on its shard', async () => {
+    const child = run('sparsify-launch', ['--nproc_per_node', '2', modelDir, bin, ...common, '--batch_size', String(B), '--run_name', 'ddp', '--lr', '0.003']);
+    const { code } = await exited(child);
+    expect([code, child.output()]).toEqual([0, expect.stringContaining('torch.distributed: 2 ranks, gloo backend, data parallel')]);
+    expect(child.output()).toContain('Done: 7 steps.'); // 25 rows per rank in batches of 4
+    const rel = await py<number>(
+      `import pathlib, numpy as np
+from transformers import AutoModel
+ns = {}
+exec(pathlib.Path(helper).read_text(), ns)
+model = AutoModel.from_pretrained(model_dir).eval()
+rows = torch.from_numpy(np.fromfile(bin, dtype=np.uint16).astype(np.int64).reshape(-1, ctx))
+want = ns["train_ddp_emulation"](model, rows, ["layers.0", "layers.1"], world=2, k=4, num_latents=64, batch_size=b, lr=0.003)
+from safetensors.torch import load_file
+worst = 0.0
+for h, params in want.items():
+  got = load_file(f"{run}/{h}/sae.safetensors")
+  for n, t in params.items(): worst = max(worst, (got[n] - t).abs().max().item() / (t.abs().max().item() + 1e-12))
+result = worst`,
+      { helper: join(repoRoot, 'test', 'helpers', 'reference_trainer.py'), model_dir: modelDir, bin, ctx: CTX, b: B, run: join(work, 'ddp') },
+    );
+    expect(rel).toBeLessThan(1e-4);
+    // Only rank 0 saved the shared coders and state.
+    expect(readdirSync(join(work, 'ddp')).sort()).toEqual(['config.json', 'layers.0', 'layers.1', 'metrics.jsonl', 'state.json', 'state.safetensors']);
+  });
+
+  it('--distribute_modules trains each hookpoint on exactly one rank, matching one process on the gathered batches', async () => {
+    const child = run('sparsify-launch', ['--nproc_per_node', '2', modelDir, bin, ...common, '--batch_size', String(B), '--run_name', 'dm', '--distribute_modules']);
+    const { code } = await exited(child);
+    expect([code, child.output()]).toEqual([0, expect.stringContaining('hookpoints distributed across ranks')]);
+    const s0 = JSON.parse(readFileSync(join(work, 'dm', 'state-rank0.json'), 'utf8')) as { coders: Record<string, unknown> };
+    const s1 = JSON.parse(readFileSync(join(work, 'dm', 'state-rank1.json'), 'utf8')) as { coders: Record<string, unknown> };
+    expect(Object.keys(s0.coders)).toEqual(['layers.0']);
+    expect(Object.keys(s1.coders)).toEqual(['layers.1']);
+    const single = run('sparsify', [modelDir, binInterleaved, ...common, '--batch_size', String(2 * B), '--run_name', 'single', '--max_examples', String(ROWS)]);
+    expect((await exited(single)).code).toBe(0);
+    expect(await compare(join(work, 'dm'), join(work, 'single'), ['layers.0', 'layers.1'])).toBeLessThan(1e-5);
+  });
+
+  it('--distribute_modules with hookpoints that do not divide across ranks is a clear error', async () => {
+    const child = run('sparsify-launch', ['--nproc_per_node', '2', modelDir, bin, ...common, '--run_name', 'bad', '--distribute_modules', '--hookpoints', 'layers.0', 'layers.1', 'layers.1.mlp']);
+    const { code } = await exited(child);
+    expect(code).not.toBe(0);
+    expect(child.output()).toMatch(/distribute_modules: 3 hookpoints do not divide evenly across 2 ranks/);
+    expect(child.output()).toMatch(/sparsify-launch: rank \d \(local rank \d.*\) exited with code 1/);
+  });
+
+  it('a rank that dies brings the run down within 60 s, naming the rank', async () => {
+    const child = run('sparsify-launch', ['--nproc_per_node', '2', modelDir, join(repoRoot, 'assets', 'default', 'corpus', 'moby-dick-101-135.jsonl'), ...common, '--batch_size', '1', '--run_name', 'victim-run']);
+    // Find rank 1's Node process by its environment once training runs.
+    let victim: number | undefined;
+    const until = Date.now() + 90_000;
+    while (!victim && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 500));
+      if (!child.output().includes('step 1/')) continue;
+      const pids = execFileSync('pgrep', ['-f', 'victim-run'], { encoding: 'utf8' }).trim().split('\n').map(Number);
+      for (const pid of pids) {
+        try {
+          const env = readFileSync(`/proc/${pid}/environ`, 'utf8');
+          const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+          if (env.split('\0').includes('RANK=1') && cmd.includes('sparsify.js') && !cmd.includes('launch')) victim = pid;
+        } catch {
+          // gone already
+        }
+      }
+    }
+    expect(victim).toBeDefined();
+    const t0 = Date.now();
+    process.kill(victim!, 'SIGKILL');
+    const { code } = await exited(child);
+    expect(Date.now() - t0).toBeLessThan(60_000);
+    expect(code).not.toBe(0);
+    expect(child.output()).toMatch(/sparsify-launch: rank 1 \(local rank 1.*\) was killed by signal 9/);
+    // The last checkpoint, if one was written, is still whole.
+    if (existsSync(join(work, 'victim-run', 'state.json'))) expect(existsSync(join(work, 'victim-run', '.saving'))).toBe(false);
+  });
+});
