@@ -30,7 +30,7 @@ export const TrainConfigObject = z
     distributeModules: z.boolean().default(false).describe('Spread the hookpoints across ranks instead of replicating them'),
     saveEvery: z.number().int().positive().default(1000).describe('Save coders every this many optimizer steps'),
     saveBest: z.boolean().default(false).describe('Also keep the coders with the best loss under best/'),
-    finetune: z.string().min(1).optional().describe('Directory of coders to start from (PATH/<hookpoint>/sae.safetensors)'),
+    finetune: z.string().min(1).optional().describe("Coders to start from: a directory (PATH/<hookpoint>/sae.safetensors) or a Hub repo"),
     logToWandb: z.boolean().default(true).describe('Log to Weights & Biases when wandb is importable'),
     runName: z.string().min(1).optional().describe('Name of the run (its directory under save_dir)'),
     wandbLogFrequency: z.number().int().positive().default(1).describe('Log metrics every this many optimizer steps'),

@@ -16,6 +16,7 @@ import { trainConfig, type TrainConfig, type TrainConfigInput } from '../config/
 import { compileProgram, runProgram } from '../kernels/program.js';
 import type { CoderStructure } from '../kernels/sparse-coder.js';
 import { SparseCoder } from '../coder/sparse-coder.js';
+import { downloadCoderFiles } from '../hub/download.js';
 import type { TokenDataset } from '../data/dataset.js';
 import type { TrainableModel } from '../model/language-model.js';
 import { beginSave, commitSave, recover } from './checkpoint.js';
@@ -179,6 +180,8 @@ export class Trainer {
       this.log(`Rank ${this.rank} trains ${this.ownedHookpoints.join(', ')}`);
     }
     const seeds = this.cfg.initSeeds;
+    // finetune: a local run directory, or a Hub repo of coders (as the reference accepts).
+    const finetuneRoot = this.cfg.finetune && !existsSync(this.cfg.finetune) ? await downloadCoderFiles(this.cfg.finetune, { subdirPattern: '*' }) : this.cfg.finetune;
     for (const hookpoint of this.ownedHookpoints) {
       const w = widths[hookpoint]!;
       if (this.cfg.sae.transcode && w.input !== null && w.input !== w.output) {
@@ -187,9 +190,9 @@ export class Trainer {
       for (const seed of seeds) {
         const name = seeds.length > 1 ? `${hookpoint}/seed${seed}` : hookpoint;
         let coder: SparseCoder;
-        if (this.cfg.finetune) {
-          coder = await SparseCoder.loadFromDisk(join(this.cfg.finetune, name), { device: this.model.device });
-          if (coder.dIn !== w.output) throw new ConfigError(`finetune: ${join(this.cfg.finetune, name)} has d_in=${coder.dIn} but '${hookpoint}' has width ${w.output}`);
+        if (finetuneRoot) {
+          coder = await SparseCoder.loadFromDisk(join(finetuneRoot, name), { device: this.model.device });
+          if (coder.dIn !== w.output) throw new ConfigError(`finetune: ${join(finetuneRoot, name)} has d_in=${coder.dIn} but '${hookpoint}' has width ${w.output}`);
         } else {
           coder = await SparseCoder.create(w.output, this.cfg.sae, { seed, device: this.model.device });
         }

@@ -9,6 +9,7 @@ import { closeRuntime, getRuntime } from '../../src/bridge/index.js';
 import type { TrainConfigInput } from '../../src/config/train.js';
 import { tinyFixture, type Fixture } from '../helpers/train-fixtures.js';
 import { py } from '../helpers/python.js';
+import { startHubServer } from '../helpers/hub-server.js';
 
 let work: string;
 let neox: Fixture;
@@ -191,5 +192,30 @@ describe('best checkpoints and fine-tuning', () => {
       p: trainer.slots[0]!.coder.params,
     });
     expect(same).toBe(true);
+  });
+
+  it('finetune also takes a Hub repo of coders', async () => {
+    const base = await train(neox, { sae: { k: 4, expansionFactor: 2 }, batchSize: 16, runName: 'ft-hub-base' });
+    const files: Record<string, Buffer> = {};
+    for (const h of ['layers.0', 'layers.1']) for (const f of ['cfg.json', 'sae.safetensors']) files[`${h}/${f}`] = readFileSync(join(base.trainer.runDir, h, f));
+    const server = await startHubServer({ 'org/ft': { files } });
+    const saved = { endpoint: process.env.HF_ENDPOINT, cache: process.env.HF_HUB_CACHE };
+    process.env.HF_ENDPOINT = server.url;
+    process.env.HF_HUB_CACHE = join(work, 'hub-cache');
+    try {
+      const trainer = new Trainer({ sae: { k: 4, expansionFactor: 2 }, batchSize: 16, finetune: 'org/ft', logToWandb: false, saveDir: work, runName: 'ft-hub' }, neox.data, neox.model, { log: () => undefined });
+      await trainer.init();
+      const same = await py<boolean>('from safetensors.torch import load_file\nw = load_file(path)\nresult = all(torch.equal(w[k], p[k].detach()) for k in w)', {
+        path: join(base.trainer.runDir, 'layers.1', 'sae.safetensors'),
+        p: trainer.slots[1]!.coder.params,
+      });
+      expect(same).toBe(true);
+    } finally {
+      await server.close();
+      for (const [k, v] of [['HF_ENDPOINT', saved.endpoint], ['HF_HUB_CACHE', saved.cache]] as const) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
   });
 });
