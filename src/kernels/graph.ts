@@ -568,7 +568,7 @@ export class ProgramBuilder extends FunctionBuilder {
   }
 
   // ---- collectives (no-ops unless torch.distributed is running with several ranks)
-  /** In place over all ranks: 'mean', 'sum' or 'max' (bool tensors: any). */
+  /** In place over all ranks: 'mean', 'sum' or 'max' (for bool tensors, a logical or). */
   allReduce_(t: Tensor, how: 'mean' | 'sum' | 'max'): void {
     this.emit(`_all_reduce_(${t.code}, ${JSON.stringify(how)})`);
   }

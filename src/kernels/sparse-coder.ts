@@ -116,7 +116,7 @@ export interface ForwardOutput {
 
 /**
  * The full forward with losses (SPEC 1): fvu against y (x when autoencoding), AuxK on dead
- * latents when `deadMask` is given and has any, and the Multi-TopK fvu.
+ * latents when `deadMask` is given and marks some latent dead, and the Multi-TopK fvu.
  */
 export function forward(
   g: ProgramBuilder,

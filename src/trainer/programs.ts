@@ -53,6 +53,17 @@ function prepareActivations(g: ProgramBuilder, params: sc.CoderParams, s: sc.Cod
   return { x, y, yAll, mask, outputs };
 }
 
+/** What every hook program starts from: the coder, its state, k, the dead mask, the activations. */
+function hookInputs(g: ProgramBuilder, s: sc.CoderStructure) {
+  const params = g.bundleInput<sc.CoderParamName>('params');
+  const state = g.bundleInput<string>('state');
+  const k = g.scalarInput('k');
+  const deadThreshold = g.scalarInput('dead_threshold');
+  const prepared = prepareActivations(g, params, s);
+  const deadMask = g.tensor(`None if ${deadThreshold.code} is None else ${state.get('tokens_since_fired').code} > ${deadThreshold.code}`);
+  return { params, state, k, deadMask, ...prepared };
+}
+
 /**
  * Local (fvu) training step for one coder, inside its module's forward hook: forward,
  * loss = fvu + auxk_alpha * auxk + multi_topk_fvu / 8, backward divided by acc_steps, in
@@ -63,17 +74,12 @@ export function fvuHookProgram(s: sc.CoderStructure): ProgramSpec<'metrics'> {
     defineProgram(
       `train_fvu_hook_${tag(s)}`,
       (g) => {
-        const params = g.bundleInput<sc.CoderParamName>('params');
-        const state = g.bundleInput<string>('state');
-        const k = g.scalarInput('k');
-        const deadThreshold = g.scalarInput('dead_threshold');
+        const { params, state, k, deadMask, x, y } = hookInputs(g, s);
         const auxkAlpha = g.scalarInput('auxk_alpha');
         const accSteps = g.scalarInput('acc_steps');
         const micro = g.scalarInput('micro');
         const autocast = g.scalarInput('autocast');
-        const { x, y } = prepareActivations(g, params, s);
         const didFire = state.get('did_fire');
-        const deadMask = g.tensor(`None if ${deadThreshold.code} is None else ${state.get('tokens_since_fired').code} > ${deadThreshold.code}`);
         const fvuSum = g.tensor(`${x.code}.new_zeros(())`);
         const auxkSum = g.tensor(`${x.code}.new_zeros(())`);
         const mtkSum = g.tensor(`${x.code}.new_zeros(())`);
@@ -110,12 +116,7 @@ export function replaceHookProgram(s: sc.CoderStructure): ProgramSpec<'metrics' 
     defineProgram(
       `train_replace_hook_${tag(s)}`,
       (g) => {
-        const params = g.bundleInput<sc.CoderParamName>('params');
-        const state = g.bundleInput<string>('state');
-        const k = g.scalarInput('k');
-        const deadThreshold = g.scalarInput('dead_threshold');
-        const { x, y, yAll, mask, outputs: outputsRaw } = prepareActivations(g, params, s);
-        const deadMask = g.tensor(`None if ${deadThreshold.code} is None else ${state.get('tokens_since_fired').code} > ${deadThreshold.code}`);
+        const { params, state, k, deadMask, x, y, yAll, mask, outputs: outputsRaw } = hookInputs(g, s);
         const out = sc.forward(g, params, x, y, deadMask, k, s);
         g.noGrad(() => {
           state.get('did_fire').setAt_(out.latentIndices.flatten(), true);
