@@ -1,5 +1,6 @@
 /** Fetching coder files from the Hugging Face Hub (or any server speaking its API). */
-import { downloadFileToCacheDir, listFiles, modelInfo } from '@huggingface/hub';
+import { downloadFileToCacheDir, getHFHubCachePath, getRepoFolderName, listFiles, modelInfo } from '@huggingface/hub';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SparsifyError } from '../bridge/errors.js';
@@ -20,6 +21,12 @@ export interface HubOptions {
 /** The Hub could not give us what we asked for. */
 export class HubError extends SparsifyError {
   override name = 'HubError';
+  /** @internal True when the Hub could not be reached at all. */
+  readonly offline: boolean;
+  constructor(message: string, offline = false) {
+    super(message);
+    this.offline = offline;
+  }
 }
 
 const COMMIT = /^[0-9a-f]{40}$/;
@@ -36,6 +43,10 @@ async function hubCall<T>(what: string, repo: string, hubUrl: string, fn: () => 
     return await fn();
   } catch (err) {
     const status = (err as { statusCode?: number }).statusCode;
+    if (status === undefined && err instanceof TypeError) {
+      // fetch failed: no answer from the Hub at all
+      throw new HubError(`${what} for '${repo}' at ${hubUrl} failed: cannot reach the Hub (${(err.cause as Error | undefined)?.message ?? err.message})`, true);
+    }
     const detail = status === 404 ? (what.startsWith('listing hookpoint') ? 'no such hookpoint in the repo' : 'not found') : status === 401 || status === 403 ? 'access denied (is a token needed?)' : (err as Error).message;
     throw new HubError(`${what} for '${repo}' at ${hubUrl} failed: ${detail}`);
   }
@@ -52,6 +63,50 @@ export async function downloadCoderFiles(
   options: HubOptions & { hookpoint?: string; subdirPattern?: string },
 ): Promise<string> {
   const s = settings(options);
+  const want = { hookpoint: options.hookpoint?.replace(/\/+$/, ''), subdirPattern: options.subdirPattern };
+  if (isOffline()) {
+    const cached = fromCache(repo, s, want);
+    if (!cached) throw new HubError(`'${repo}'${want.hookpoint ? ` (${want.hookpoint})` : ''} is not in the Hugging Face cache and HF_HUB_OFFLINE is set`);
+    return cached;
+  }
+  try {
+    return await downloadOnline(repo, s, want);
+  } catch (err) {
+    // No connection at all (not an answer from the Hub): use the cache, as huggingface_hub does.
+    const cached = err instanceof HubError && err.offline ? fromCache(repo, s, want) : undefined;
+    if (cached) return cached;
+    throw err;
+  }
+}
+
+function isOffline(): boolean {
+  return ['1', 'true', 'yes', 'on'].includes((process.env.HF_HUB_OFFLINE ?? '').toLowerCase());
+}
+
+/** The local directory for the request, when the cache holds it at this revision. */
+function fromCache(repo: string, s: ReturnType<typeof settings>, want: { hookpoint?: string | undefined; subdirPattern?: string | undefined }): string | undefined {
+  const storage = join(s.cacheDir ?? getHFHubCachePath(), getRepoFolderName({ name: repo, type: 'model' }));
+  let sha = s.revision;
+  if (!COMMIT.test(sha)) {
+    const ref = join(storage, 'refs', s.revision);
+    if (!existsSync(ref)) return undefined;
+    sha = readFileSync(ref, 'utf8').trim();
+  }
+  const snapshot = join(storage, 'snapshots', sha);
+  if (want.hookpoint) return existsSync(join(snapshot, want.hookpoint, 'cfg.json')) ? join(snapshot, want.hookpoint) : undefined;
+  if (want.subdirPattern) {
+    const match = fnmatcher(want.subdirPattern);
+    const found = existsSync(snapshot) && readdirSync(snapshot).some((d) => match(d) && existsSync(join(snapshot, d, 'cfg.json')));
+    return found ? snapshot : undefined;
+  }
+  return existsSync(join(snapshot, 'cfg.json')) ? snapshot : undefined;
+}
+
+async function downloadOnline(
+  repo: string,
+  s: ReturnType<typeof settings>,
+  options: { hookpoint?: string | undefined; subdirPattern?: string | undefined },
+): Promise<string> {
   const sha = COMMIT.test(s.revision)
     ? s.revision
     : (await hubCall('looking up the revision', repo, s.hubUrl, () =>
@@ -59,7 +114,7 @@ export async function downloadCoderFiles(
       )).sha;
   if (typeof sha !== 'string' || !COMMIT.test(sha)) throw new HubError(`the Hub at ${s.hubUrl} gave no commit for '${repo}' at ${s.revision}`);
 
-  const hookpoint = options.hookpoint?.replace(/\/+$/, '');
+  const hookpoint = options.hookpoint;
   const listing = await hubCall(hookpoint ? `listing hookpoint '${hookpoint}'` : 'listing files', repo, s.hubUrl, async () => {
     const out: { path: string; type: string }[] = [];
     for await (const entry of listFiles({ repo, revision: sha, hubUrl: s.hubUrl, accessToken: s.accessToken, recursive: true, ...(hookpoint ? { path: hookpoint } : {}) })) {

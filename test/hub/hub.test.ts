@@ -58,6 +58,28 @@ describe('loadFromHub', () => {
     expect(contentFetches(server.requests)).toEqual([]);
   });
 
+  it('uses the cache when the Hub cannot be reached, or when HF_HUB_OFFLINE is set', async () => {
+    const cacheDir = join(work, 'cache-offline');
+    await SparseCoder.loadFromHub('org/saes', { hookpoint: 'layers.10', endpoint: server.url, cacheDir });
+    // Nothing listens on port 9 of loopback: a connection error, not an answer.
+    const unreachable = 'http://127.0.0.1:9';
+    expect((await SparseCoder.loadFromHub('org/saes', { hookpoint: 'layers.10', endpoint: unreachable, cacheDir })).numLatents).toBe(48);
+    await expect(SparseCoder.loadFromHub('org/saes', { hookpoint: 'layers.0', endpoint: unreachable, cacheDir })).rejects.toThrow(/cannot reach the Hub/);
+    const saved = process.env.HF_HUB_OFFLINE;
+    process.env.HF_HUB_OFFLINE = '1';
+    try {
+      server.requests.length = 0;
+      expect((await SparseCoder.loadFromHub('org/saes', { hookpoint: 'layers.10', endpoint: server.url, cacheDir })).numLatents).toBe(48);
+      expect(server.requests).toEqual([]);
+      await expect(SparseCoder.loadFromHub('org/saes', { hookpoint: 'layers.0', endpoint: server.url, cacheDir })).rejects.toThrow(
+        "'org/saes' (layers.0) is not in the Hugging Face cache and HF_HUB_OFFLINE is set",
+      );
+    } finally {
+      if (saved === undefined) delete process.env.HF_HUB_OFFLINE;
+      else process.env.HF_HUB_OFFLINE = saved;
+    }
+  });
+
   it('reads the endpoint from HF_ENDPOINT', async () => {
     const saved = process.env.HF_ENDPOINT;
     process.env.HF_ENDPOINT = server.url;
