@@ -13,7 +13,7 @@ import { SparseCoderConfigSchema } from '../config/sparse-coder.js';
 import { RunOptionsSchema, TrainConfigObject, TrainConfigSchema, parseDataArgs, type RunOptions, type TrainConfig } from '../config/train.js';
 import { loadDataset } from '../data/dataset.js';
 import { loadModel, loadTokenizer } from '../model/language-model.js';
-import { Trainer } from '../trainer/trainer.js';
+import { Trainer, modelHookpoints } from '../trainer/trainer.js';
 import { addOptions, fieldsOf, readOptions } from './options.js';
 import { createProgress } from './progress.js';
 
@@ -125,6 +125,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
       ...(run.hfToken ? { token: run.hfToken } : {}),
       loadIn8bit: run.loadIn8bit,
     });
+    await modelHookpoints(model, train); // a bad --hookpoints fails here, before the data is prepared
     log(`Loading dataset ${run.dataset}`);
     const tokenizer = await loadTokenizer(run.model, { ...(run.revision ? { revision: run.revision } : {}), ...(run.hfToken ? { token: run.hfToken } : {}) });
     const data = await loadDataset(run.dataset, {

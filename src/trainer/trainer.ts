@@ -159,9 +159,7 @@ export class Trainer {
   async init(): Promise<void> {
     if (this.initialised) return;
     this.rt = await getRuntime();
-    const modules = await this.rt.call<ModuleInfo[]>('model.modules', { model: this.model.model });
-    const { num_hidden_layers: numLayers } = await this.rt.call<{ num_hidden_layers: number | null }>('model.config', { model: this.model.model });
-    this.hookpoints = resolveHookpoints(modules, numLayers ?? undefined, this.cfg);
+    this.hookpoints = await modelHookpoints(this.model, this.cfg);
     const widths = await this.rt.call<Record<string, { output: number; input: number | null }>>('model.hook_widths', {
       model: this.model.model,
       names: this.hookpoints,
@@ -574,6 +572,17 @@ export class Trainer {
     const first = this.slots[0];
     return first ? numLatentsFor(first.coder.cfg, first.coder.dIn) : 0;
   }
+}
+
+/**
+ * The hookpoints a config selects on a model (patterns, or the layer list, then the
+ * stride); throws a ConfigError naming existing modules when a pattern matches none.
+ */
+export async function modelHookpoints(model: TrainableModel, cfg: Pick<TrainConfig, 'hookpoints' | 'layers' | 'layerStride'>): Promise<string[]> {
+  const rt = model.model.runtime;
+  const modules = await rt.call<ModuleInfo[]>('model.modules', { model: model.model });
+  const { num_hidden_layers: numLayers } = await rt.call<{ num_hidden_layers: number | null }>('model.config', { model: model.model });
+  return resolveHookpoints(modules, numLayers ?? undefined, cfg);
 }
 
 function toSnake(value: unknown): unknown {
