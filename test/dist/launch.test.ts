@@ -77,8 +77,11 @@ describe('sparsify-launch', () => {
     const rel = await py<number>(
       `import pathlib, numpy as np
 from transformers import AutoModel
-ns = {}
-exec(pathlib.Path(helper).read_text(), ns)
+import importlib.util
+spec = importlib.util.spec_from_file_location("reference_trainer", helper)
+mod = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(mod)
+ns = vars(mod)
 model = AutoModel.from_pretrained(model_dir).eval()
 rows = torch.from_numpy(np.fromfile(bin, dtype=np.uint16).astype(np.int64).reshape(-1, ctx))
 want = ns["train_ddp_emulation"](model, rows, ["layers.0", "layers.1"], world=2, k=4, num_latents=64, batch_size=b, lr=0.003)

@@ -34,8 +34,11 @@ describe('side by side with the reference training loop', () => {
       const diffs = await py<Record<string, number>>(
         `
 import pathlib
-ns = {}
-exec(pathlib.Path(helper).read_text(), ns)
+import importlib.util
+spec = importlib.util.spec_from_file_location("reference_trainer", helper)
+mod = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(mod)
+ns = vars(mod)
 all_rows = torch.cat([rows.rows(i, min(i + 64, rows_n)) for i in range(0, rows_n, 64)])
 want = ns["train"](model, all_rows, ["layers.0", "layers.1"], k=4, num_latents=64, batch_size=8, optimizer=opt, lr=lr, warmup=3)
 from safetensors.torch import load_file
