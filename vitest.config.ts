@@ -4,6 +4,8 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/global-setup.ts'],
+    // The runtimes tests start (and the processes they spawn) register the test ops.
+    env: { SPARSIFY_TESTING: '1' },
     pool: 'forks',
     testTimeout: 120_000,
     hookTimeout: 120_000,

@@ -1,4 +1,4 @@
 #!/usr/bin/env node
-import { launch } from '../dist/dist/launch.js';
+import { launch } from '../dist/launch/index.js';
 
 process.exitCode = await launch();

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getRuntime } from '../bridge/runtime.js';
+import { evalPython } from '../bridge/ops.js';
 import { loadDataset } from '../data/dataset.js';
 import { loadModel } from '../model/language-model.js';
 import { Trainer } from '../trainer/trainer.js';
@@ -20,16 +21,16 @@ export async function benchTraining(steps = Number(process.env.BENCH_TRAIN_STEPS
     const warmup = 3;
     const batch = 8;
     const ctx = 128;
-    await rt.call('runtime.eval', {
-      code: `
+    await evalPython(
+      `
 from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 import numpy as np
 torch.manual_seed(0)
 cfg = GPTNeoXConfig(vocab_size=4096, hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024, max_position_embeddings=ctx)
 GPTNeoXForCausalLM(cfg).save_pretrained(model_dir)
 np.random.default_rng(0).integers(0, 4096, size=(rows * ctx,), dtype=np.uint16).tofile(bin)`,
-      env: { model_dir: modelDir, bin, ctx, rows: (steps + warmup) * batch },
-    });
+      { model_dir: modelDir, bin, ctx, rows: (steps + warmup) * batch },
+    );
     const model = await loadModel(modelDir, { kind: 'base', device: rt.info.cuda ? 'cuda' : 'cpu' });
     const data = await loadDataset(bin, { ctxLen: ctx });
     let computeSeconds = 0;
@@ -41,6 +42,8 @@ np.random.default_rng(0).integers(0, 4096, size=(rows * ctx,), dtype=np.uint16).
     const trainer = new Trainer({ batchSize: batch, saveEvery: 1_000_000, logToWandb: false, saveDir: work, runName: 'bench' }, data, model, {
       log: () => undefined,
       onStep: (r) => {
+        // Python compute time, from the runtime's own clock in each step's reply.
+        if (t0 > 0 && t1 === 0) computeSeconds += r.computeSeconds;
         if (r.step === warmup) {
           t0 = performance.now();
           calls0 = rt.calls;
@@ -51,18 +54,7 @@ np.random.default_rng(0).integers(0, 4096, size=(rows * ctx,), dtype=np.uint16).
         }
       },
     });
-    // Python compute time, from the runtime's own clock in each hooks.run reply.
-    const call = rt.call.bind(rt);
-    rt.call = (async (op: string, args?: Record<string, unknown>) => {
-      const res = await call(op, args);
-      if (op === 'hooks.run' && t0 > 0 && t1 === 0) computeSeconds += (res as { seconds: number }).seconds;
-      return res;
-    }) as typeof rt.call;
-    try {
-      await trainer.fit();
-    } finally {
-      rt.call = call;
-    }
+    await trainer.fit();
     const wall = (t1 - t0) / 1000;
     const tokens = steps * batch * ctx;
     console.log(`training: GPT-NeoX hidden 256 x 4 layers, ctx ${ctx}, batch ${batch}, SAEs on all 4 layers (M=8192, k=32), ${rt.info.cuda ? 'cuda' : 'cpu'}, ${steps} steps after ${warmup} warm-up`);

@@ -1,4 +1,9 @@
+/**
+ * The bridge to the Python runtime: the child process and its lifecycle (runtime.ts), the
+ * typed ops and the handles they pass (ops.ts), the wire format (wire.ts), errors and paths.
+ * The only folder that imports pythonia. It knows nothing about sparse coders or training.
+ */
 export { getRuntime, runningRuntime, closeRuntime, onInterrupt, choosePython, Runtime, type RuntimeInfo } from './runtime.js';
-export { PyObject, Tensor, type DType, type TensorData } from './handles.js';
+export { PyObject, Tensor, type DType, type TensorData } from './ops.js';
 export { SparsifyError, PythonError, PythonProcessError } from './errors.js';
 export { packageRoot } from './paths.js';

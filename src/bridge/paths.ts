@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+/** Where the package, its Python runtime and its virtual environment live. */
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -10,7 +10,3 @@ export const pythonRuntimeDir: string = join(packageRoot, 'python');
 
 /** The project's own virtual environment, created by `npm install`. */
 export const venvPython: string = join(packageRoot, '.venv', 'bin', 'python');
-
-export function venvExists(): boolean {
-  return existsSync(venvPython);
-}

@@ -1,14 +1,15 @@
 /**
- * The Python runtime process, reached through pythonia. This folder is the only place that
- * imports pythonia. One runtime per Node process, started on first use, ended at exit.
+ * The Python runtime process, reached through pythonia (this folder is the only place that
+ * imports it): start-up, one JSON request per call, handle bookkeeping, death and the
+ * process lifecycle. One runtime per Node process, started on first use, ended at exit.
+ * The ops themselves, typed, are in ops.ts: nothing else calls {@link Runtime.call}.
  */
 import { accessSync, constants, existsSync } from 'node:fs';
 import { delimiter, isAbsolute, join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { PythonError, PythonProcessError, SparsifyError } from './errors.js';
 import { packageRoot, pythonRuntimeDir, venvPython } from './paths.js';
-import { adoptHandle } from './handles.js';
-import { decodeReply, encodeRequest } from './wire.js';
+import { decodeReply, encodeRequest, type WireHandle } from './wire.js';
 
 /** What the runtime reports about itself. */
 export interface RuntimeInfo {
@@ -120,14 +121,15 @@ export class Runtime {
     });
     const boot = (await raceWithExit(proc, pythonia.python('sparsify_runtime.boot'), python)) as PyBoot;
     const runtime = new Runtime(python, pythonia, boot, proc);
-    const started = JSON.parse(await runtime.guard(boot.start())) as { ok: boolean; message?: string };
-    if (!started.ok) {
+    // The boot handshake also reports the runtime's versions and devices.
+    const started = JSON.parse(await runtime.guard(boot.start())) as { ok: boolean; message?: string; info?: RuntimeInfo };
+    if (!started.ok || !started.info) {
       runtime.close();
       throw new PythonProcessError(
         `the Python runtime could not start in ${python}: ${started.message}. Run \`npm install\` in ${packageRoot} to (re)create .venv, or set SPARSIFY_PYTHON to a Python with torch, transformers and safetensors`,
       );
     }
-    runtime.info = await runtime.call<RuntimeInfo>('runtime.info', {});
+    runtime.info = started.info;
     return runtime;
   }
 
@@ -137,20 +139,22 @@ export class Runtime {
   }
 
   /**
-   * One bridge round trip: run runtime op `op` with JSON-able `args` (handles allowed).
-   * Python exceptions reject with a {@link PythonError} carrying the Python message.
+   * @internal One bridge round trip: run runtime op `op` with JSON-able `args` (handles
+   * allowed); `adopt` turns each handle in the reply into a JS object. Python exceptions
+   * reject with a {@link PythonError} carrying the Python message. Use the typed functions
+   * of ops.ts instead.
    */
-  async call<T = unknown>(op: string, args: Record<string, unknown> = {}): Promise<T> {
+  async call(op: string, args: Record<string, unknown>, adopt: (h: WireHandle) => unknown): Promise<unknown> {
     if (this.deathError) throw this.deathError;
     this.calls += 1;
     const request = encodeRequest(op, args, this.toFree.splice(0));
     const replyText = await this.guard(this.boot.dispatch$(request, { $timeout: Infinity }));
-    const reply = decodeReply(replyText, (h) => adoptHandle(this, h)) as Reply;
+    const reply = decodeReply(replyText, adopt) as Reply;
     if (!reply.ok) {
       const e = reply.error!;
       throw new PythonError(e.message, e.type, e.traceback);
     }
-    return reply.result as T;
+    return reply.result;
   }
 
   /** Free a handle now instead of waiting for garbage collection. */
@@ -167,7 +171,6 @@ export class Runtime {
   untrack(owner: object): void {
     this.registry.unregister(owner);
   }
-
 
   /** End the Python process. Later calls reject. */
   close(): void {

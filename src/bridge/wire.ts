@@ -8,11 +8,6 @@ export interface WireHandle {
   device?: string;
 }
 
-/** Anything that stands for a Python object: it serialises to its handle. */
-export interface HandleLike {
-  toJSON(): { $h: number };
-}
-
 export function encodeRequest(op: string, args: Record<string, unknown>, free: number[]): string {
   return JSON.stringify({ op, args, free }, (_key, value: unknown) => {
     if (typeof value === 'number' && !Number.isFinite(value)) {

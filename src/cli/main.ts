@@ -8,12 +8,15 @@ import { join, resolve } from 'node:path';
 import { packageRoot } from '../bridge/paths.js';
 import { SparsifyError } from '../bridge/errors.js';
 import { onInterrupt, getRuntime, closeRuntime } from '../bridge/runtime.js';
-import { parseWith, snakeCase } from '../config/errors.js';
+import { distInit } from '../bridge/ops.js';
+import { parseWith } from '../config/errors.js';
+import { snakeCase, snakeKeys } from '../config/case.js';
 import { SparseCoderConfigSchema } from '../config/sparse-coder.js';
 import { RunOptionsSchema, TrainConfigObject, TrainConfigSchema, parseDataArgs, type RunOptions, type TrainConfig } from '../config/train.js';
 import { loadDataset } from '../data/dataset.js';
 import { loadModel, loadTokenizer } from '../model/language-model.js';
-import { Trainer, modelHookpoints } from '../trainer/trainer.js';
+import { Trainer } from '../trainer/trainer.js';
+import { modelHookpoints } from '../trainer/hookpoints.js';
 import { addOptions, fieldsOf, readOptions } from './options.js';
 import { createProgress } from './progress.js';
 
@@ -73,12 +76,6 @@ export function parseArgs(argv: string[]): ParsedArgs {
   return { train, run, bundled };
 }
 
-function snakeObject(value: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(
-    Object.entries(value).map(([k, v]) => [snakeCase(k), v && typeof v === 'object' && !Array.isArray(v) ? snakeObject(v as Record<string, unknown>) : v]),
-  );
-}
-
 /** Run the CLI; resolves with the process exit code. */
 export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
   let parsed: ParsedArgs;
@@ -112,10 +109,10 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     let device = rt.info.cuda ? 'cuda' : 'cpu';
     let distributed: { rank: number; worldSize: number } | undefined;
     if (launched) {
-      const d = await rt.call<{ rank: number; world_size: number; device: string; backend: string }>('dist.init', {});
-      distributed = { rank: d.rank, worldSize: d.world_size };
+      const d = await distInit(rt);
+      distributed = { rank: d.rank, worldSize: d.worldSize };
       device = d.device;
-      log(`torch.distributed: ${d.world_size} ranks, ${d.backend} backend${train.distributeModules ? ', hookpoints distributed across ranks' : ', data parallel'}`);
+      log(`torch.distributed: ${d.worldSize} ranks, ${d.backend} backend${train.distributeModules ? ', hookpoints distributed across ranks' : ', data parallel'}`);
     }
     log(`Loading model ${run.model} on ${device}`);
     const model = await loadModel(run.model, {
@@ -143,7 +140,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     const trainer = new Trainer(train, data, model, {
       runDir,
       log: (m) => log(m),
-      runConfig: { ...snakeObject(run as unknown as Record<string, unknown>), ...snakeObject(train as unknown as Record<string, unknown>) },
+      runConfig: snakeKeys({ ...run, ...train }) as Record<string, unknown>,
       onStep: (report) => progress?.update(report),
       ...(distributed ? { distributed } : {}),
     });

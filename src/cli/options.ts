@@ -5,7 +5,8 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { z } from 'zod';
-import { ConfigError, snakeCase } from '../config/errors.js';
+import { ConfigError } from '../config/errors.js';
+import { snakeCase } from '../config/case.js';
 
 type Kind = 'boolean' | 'number' | 'string' | 'enum' | 'number[]' | 'string[]';
 

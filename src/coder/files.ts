@@ -1,12 +1,15 @@
-/** Coder directories on disk (SPEC 2): `cfg.json` + `sae.safetensors`, checked before use. */
+/**
+ * Coder directories on disk, in the reference's layout (sparsify/sparse_coder.py:
+ * save_to_disk / load_from_disk): `cfg.json` (the config and `d_in`) and `sae.safetensors`,
+ * checked against each other before any tensor is used.
+ */
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { SparsifyError } from '../bridge/errors.js';
-import type { Runtime } from '../bridge/runtime.js';
-import { coderConfigFromJson, numLatentsFor, checkCoderShape, type SparseCoderConfig } from '../config/sparse-coder.js';
+import { safetensorsHeader, saveTensors, type DType, type PyObject, type SafetensorsHeader } from '../bridge/ops.js';
+import { coderConfigFromJson, coderConfigToJson, numLatentsFor, checkCoderShape, type SparseCoderConfig } from '../config/sparse-coder.js';
 import { ConfigError } from '../config/errors.js';
-import type { DType } from '../bridge/handles.js';
 
 export const CFG_FILE = 'cfg.json';
 export const WEIGHTS_FILE = 'sae.safetensors';
@@ -14,11 +17,6 @@ export const WEIGHTS_FILE = 'sae.safetensors';
 /** A coder directory could not be read: the message names the file and the problem. */
 export class CoderFileError extends SparsifyError {
   override name = 'CoderFileError';
-}
-
-export interface SafetensorsHeader {
-  tensors: Record<string, { shape: number[]; dtype: DType }>;
-  metadata: Record<string, string>;
 }
 
 /** Read and validate `cfg.json`. */
@@ -56,12 +54,12 @@ export function expectedShapes(cfg: SparseCoderConfig, dIn: number, decoder: boo
  * its shape, nothing unexpected (W_dec may be there when the decoder is not wanted).
  * Returns the floating dtype the coder will be loaded in.
  */
-export async function checkWeights(rt: Runtime, dir: string, cfg: SparseCoderConfig, dIn: number, decoder: boolean): Promise<{ dtype: DType; names: string[] }> {
+export async function checkWeights(dir: string, cfg: SparseCoderConfig, dIn: number, decoder: boolean): Promise<{ dtype: DType; names: string[] }> {
   const path = join(dir, WEIGHTS_FILE);
   if (!existsSync(path)) throw new CoderFileError(`${path}: not found (a coder directory holds ${CFG_FILE} and ${WEIGHTS_FILE})`);
   let header: SafetensorsHeader;
   try {
-    header = await rt.call<SafetensorsHeader>('safetensors.header', { path });
+    header = await safetensorsHeader(path);
   } catch (err) {
     throw new CoderFileError((err as Error).message);
   }
@@ -80,6 +78,16 @@ export async function checkWeights(rt: Runtime, dir: string, cfg: SparseCoderCon
   if (unexpected.length) throw new CoderFileError(`${path}: unexpected tensor(s) ${unexpected.join(', ')} for this ${CFG_FILE}`);
   const dtype = header.tensors['encoder.weight']!.dtype;
   return { dtype, names: Object.keys(expected) };
+}
+
+/**
+ * Write a coder directory: `sae.safetensors` from `params` (a bundle named as in the file)
+ * and `cfg.json`, each file atomically (temp file, fsync, rename).
+ */
+export async function writeCoderDir(dir: string, cfg: SparseCoderConfig, dIn: number, params: PyObject): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  await saveTensors(join(dir, WEIGHTS_FILE), params, { format: 'pt' });
+  await writeFileAtomic(join(dir, CFG_FILE), JSON.stringify(coderConfigToJson(cfg, dIn)));
 }
 
 /** Write a file atomically: temp file next to it, fsync, rename. */

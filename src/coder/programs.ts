@@ -1,15 +1,14 @@
 /** The small programs behind the SparseCoder API, built once per coder structure. */
-import { defineProgram, type ProgramSpec } from '../kernels/graph.js';
-import { cachedProgram as memoized, structureTag as tag } from '../kernels/cache.js';
-import * as sc from '../kernels/sparse-coder.js';
-import type { CoderParams, CoderStructure } from '../kernels/sparse-coder.js';
+import { cachedProgram, defineProgram, type ProgramSpec } from '../kernels/index.js';
+import * as sc from '../math/sparse-coder.js';
+import { structureTag as tag, type CoderParamName, type CoderStructure } from '../math/structure.js';
 
 export function encodeProgram(s: CoderStructure): ProgramSpec<'top_acts' | 'top_indices' | 'pre_acts'> {
-  return memoized(`encode:${tag(s)}`, () =>
+  return cachedProgram(`encode:${tag(s)}`, () =>
     defineProgram(
       `coder_encode_${tag(s)}`,
       (g) => {
-        const params = g.bundleInput<sc.CoderParamName>('params');
+        const params = g.bundleInput<CoderParamName>('params');
         const x = g.input('x', { shape: ['N', 'D'] });
         const k = g.scalarInput('k');
         const out = sc.encode(g, params, x, k, s);
@@ -21,11 +20,11 @@ export function encodeProgram(s: CoderStructure): ProgramSpec<'top_acts' | 'top_
 }
 
 export function decodeProgram(s: CoderStructure): ProgramSpec<'out'> {
-  return memoized(`decode:${tag(s)}`, () =>
+  return cachedProgram(`decode:${tag(s)}`, () =>
     defineProgram(
       `coder_decode_${tag(s)}`,
       (g) => {
-        const params = g.bundleInput<sc.CoderParamName>('params');
+        const params = g.bundleInput<CoderParamName>('params');
         const acts = g.input('top_acts', { shape: ['N', 'k'] });
         const indices = g.input('top_indices', { shape: ['N', 'k'], dtype: 'int64' });
         return { out: sc.decode(g, params, acts, indices) };
@@ -38,16 +37,17 @@ export function decodeProgram(s: CoderStructure): ProgramSpec<'out'> {
 export type ForwardKeys = 'sae_out' | 'latent_acts' | 'latent_indices' | 'fvu' | 'auxk_loss' | 'multi_topk_fvu';
 
 export function forwardProgram(s: CoderStructure): ProgramSpec<ForwardKeys> {
-  return memoized(`forward:${tag(s)}`, () =>
+  return cachedProgram(`forward:${tag(s)}`, () =>
     defineProgram(
       `coder_forward_${tag(s)}`,
       (g) => {
-        const params: CoderParams = g.bundleInput<sc.CoderParamName>('params');
+        const params = g.bundleInput<CoderParamName>('params');
         const x = g.input('x', { shape: ['N', 'D'] });
         const yArg = g.optionalInput('y', { shape: ['N', 'D'] });
         const deadMask = g.optionalInput('dead_mask', { dtype: 'bool' });
         const k = g.scalarInput('k');
-        const y = g.tensor(`${x.code} if ${yArg.code} is None else ${yArg.code}`, yArg.shape);
+        // Without a distinct target, we are autoencoding.
+        const y = g.orElse(yArg, x).named('target');
         const out = sc.forward(g, params, x, y, deadMask, k, s);
         return {
           sae_out: out.saeOut,
@@ -64,23 +64,33 @@ export function forwardProgram(s: CoderStructure): ProgramSpec<ForwardKeys> {
 }
 
 export function unitNormProgram(): ProgramSpec<'done'> {
-  return memoized('unit_norm', () =>
+  return cachedProgram('unit_norm', () =>
     defineProgram('coder_set_decoder_norm_to_unit_norm', (g) => {
-      sc.setDecoderNormToUnitNorm(g, g.bundleInput<sc.CoderParamName>('params'));
+      sc.setDecoderNormToUnitNorm(g, g.bundleInput<CoderParamName>('params'));
       return { done: true };
     }),
   );
 }
 
 export function removeParallelGradProgram(): ProgramSpec<'done'> {
-  return memoized('remove_parallel_grad', () =>
+  return cachedProgram('remove_parallel_grad', () =>
     defineProgram('coder_remove_gradient_parallel_to_decoder_directions', (g) => {
-      sc.removeGradientParallelToDecoderDirections(g, g.bundleInput<sc.CoderParamName>('params'));
+      sc.removeGradientParallelToDecoderDirections(g, g.bundleInput<CoderParamName>('params'));
       return { done: true };
     }),
   );
 }
 
+/** A new coder's parameters (SparseCoder.__init__), in the given dtype and device, seeded when a seed is given. */
 export function initProgram(s: CoderStructure): ProgramSpec<'params'> {
-  return memoized(`init:${tag(s)}`, () => sc.initParamsProgram(s));
+  return cachedProgram(`init:${tag(s)}`, () =>
+    defineProgram(`init_coder_${s.transcode ? 'tc' : 'sae'}${s.skipConnection ? '_skip' : ''}${s.normalizeDecoder ? '_norm' : ''}`, (g) => {
+      const seed = g.scalarInput('seed');
+      const dIn = g.scalarInput('d_in');
+      const numLatents = g.scalarInput('num_latents');
+      const device = g.objectInput('device');
+      const dtype = g.objectInput('dtype');
+      return { params: sc.initParams(g, s, { seed, dIn, numLatents, device, dtype }) };
+    }),
+  );
 }

@@ -1,24 +1,15 @@
 /** The SparseCoder API: create, encode, decode, forward, save and load SAEs and transcoders. */
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { getRuntime, type Runtime } from '../bridge/runtime.js';
-import { PyObject, type DType, Tensor } from '../bridge/handles.js';
+import { bundleGet, loadTensors, type DType, type PyObject, type Tensor } from '../bridge/ops.js';
 import { SparsifyError } from '../bridge/errors.js';
-import {
-  checkCoderShape,
-  coderConfigToJson,
-  numLatentsFor,
-  sparseCoderConfig,
-  type SparseCoderConfig,
-  type SparseCoderConfigInput,
-} from '../config/sparse-coder.js';
+import { checkCoderShape, numLatentsFor, sparseCoderConfig, type SparseCoderConfig, type SparseCoderConfigInput } from '../config/sparse-coder.js';
 import { ConfigError } from '../config/errors.js';
-import type { CoderStructure } from '../kernels/sparse-coder.js';
-import { runProgram } from '../kernels/program.js';
+import { structureOf, type CoderStructure } from '../math/structure.js';
+import { runProgram } from '../kernels/index.js';
 import { fnmatcher, naturalSort } from '../util/fnmatch.js';
 import { downloadCoderFiles, type HubOptions } from '../hub/download.js';
-import { CFG_FILE, WEIGHTS_FILE, checkWeights, readCoderConfig, writeFileAtomic } from './files.js';
+import { CFG_FILE, WEIGHTS_FILE, checkWeights, readCoderConfig, writeCoderDir } from './files.js';
 import * as programs from './programs.js';
 
 /** Where and how a coder lives. */
@@ -110,15 +101,10 @@ export class SparseCoder {
 
   /** The config parts that shape the programs. */
   get structure(): CoderStructure {
-    const { activation, transcode, skipConnection, multiTopk, normalizeDecoder } = this.cfg;
-    return { activation, transcode, skipConnection, multiTopk, normalizeDecoder };
+    return structureOf(this.cfg);
   }
 
-  private get runtime(): Runtime {
-    return this.params.runtime;
-  }
-
-  /** Create a freshly initialised coder for inputs of width `dIn` (SPEC 1 init). */
+  /** Create a freshly initialised coder for inputs of width `dIn`, as `SparseCoder.__init__` (sparsify/sparse_coder.py) makes one. */
   static async create(dIn: number, cfg: SparseCoderConfigInput = {}, options: CreateOptions = {}): Promise<SparseCoder> {
     const full = sparseCoderConfig(cfg);
     checkCoderShape(full, dIn, 'sparse coder config');
@@ -207,7 +193,7 @@ export class SparseCoder {
 
   /** One parameter tensor by its file name ('encoder.weight', 'W_dec', ...). */
   async parameter(name: string): Promise<Tensor> {
-    return this.runtime.call<Tensor>('bundle.get', { bundle: this.params, name });
+    return bundleGet(this.params, name);
   }
 
   /**
@@ -215,9 +201,7 @@ export class SparseCoder {
    * atomically, in exactly the reference's layout.
    */
   async saveToDisk(dir: string): Promise<void> {
-    await mkdir(dir, { recursive: true });
-    await this.runtime.call('safetensors.save', { path: join(dir, WEIGHTS_FILE), tensors: this.params, metadata: { format: 'pt' } });
-    await writeFileAtomic(join(dir, CFG_FILE), JSON.stringify(coderConfigToJson(this.cfg, this.dIn)));
+    await writeCoderDir(dir, this.cfg, this.dIn, this.params);
   }
 
   /** Load a coder directory; its dtype is the one found in the file. */
@@ -225,9 +209,8 @@ export class SparseCoder {
     const decoder = options.decoder ?? true;
     const device = options.device ?? 'cpu';
     const { cfg, dIn } = readCoderConfig(dir);
-    const rt = await getRuntime();
-    const { dtype, names } = await checkWeights(rt, dir, cfg, dIn, decoder);
-    const params = await rt.call<PyObject>('safetensors.load', { path: join(dir, WEIGHTS_FILE), device, names, requires_grad: true });
+    const { dtype, names } = await checkWeights(dir, cfg, dIn, decoder);
+    const params = await loadTensors(join(dir, WEIGHTS_FILE), { device, names, requiresGrad: true });
     return new SparseCoder(cfg, dIn, params, device, dtype, decoder);
   }
 
@@ -270,8 +253,3 @@ export class SparseCoder {
 /** The reference's other name for {@link SparseCoder}. */
 export const Sae = SparseCoder;
 export type Sae = SparseCoder;
-
-function structureOf(cfg: SparseCoderConfig): CoderStructure {
-  const { activation, transcode, skipConnection, multiTopk, normalizeDecoder } = cfg;
-  return { activation, transcode, skipConnection, multiTopk, normalizeDecoder };
-}

@@ -1,3 +1,4 @@
+/** Configuration errors: one line naming the bad value and what is allowed. */
 import type { z } from 'zod';
 import { SparsifyError } from '../bridge/errors.js';
 
@@ -38,17 +39,4 @@ export function parseWith<S extends z.ZodType>(schema: S, input: unknown, where:
   const result = schema.safeParse(input);
   if (!result.success) throw new ConfigError(formatZodError(result.error, where, rename, input));
   return result.data;
-}
-
-/** camelCase -> snake_case, the spelling of the reference's files and CLI. */
-export function snakeCase(key: string): string {
-  return key
-    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
-    .replace(/([A-Za-z])(\d)/g, '$1_$2')
-    .toLowerCase();
-}
-
-/** snake_case -> camelCase. */
-export function camelCase(key: string): string {
-  return key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 }

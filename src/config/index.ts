@@ -1,3 +1,9 @@
+/**
+ * Configuration: one zod schema per config (the coder's, training's, a CLI run's), the single
+ * source of truth for types, defaults, validation, CLI flags and --help. Not here: how the
+ * CLI turns schemas into flags (src/cli/options.ts).
+ */
 export * from './sparse-coder.js';
 export * from './train.js';
-export { ConfigError, snakeCase, camelCase } from './errors.js';
+export { ConfigError } from './errors.js';
+export { snakeCase, camelCase, snakeKeys } from './case.js';

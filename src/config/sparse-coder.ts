@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { ConfigError, camelCase, parseWith, snakeCase } from './errors.js';
+import { camelCase, snakeCase } from './case.js';
+import { ConfigError, parseWith } from './errors.js';
 
 /**
  * The sparse coder's configuration (the reference's `SparseCoderConfig`), camelCase in TS.

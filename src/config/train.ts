@@ -1,6 +1,7 @@
 import { cpus } from 'node:os';
 import { z } from 'zod';
-import { ConfigError, parseWith, snakeCase } from './errors.js';
+import { snakeCase } from './case.js';
+import { ConfigError, parseWith } from './errors.js';
 import { SparseCoderConfigSchema } from './sparse-coder.js';
 
 const intList = z.array(z.number().int());

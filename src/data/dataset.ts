@@ -1,6 +1,10 @@
-/** Training data: rows of token ids held by the runtime; TS decides which rows go where. */
-import { getRuntime } from '../bridge/runtime.js';
-import type { PyObject } from '../bridge/handles.js';
+/**
+ * Data: datasets prepared as the reference prepares them (sparsify/data.py,
+ * sparsify/__main__.py: load_artifacts), held by the runtime as rows of token ids; which rows
+ * go into which batch is decided in TypeScript (the trainer). Not here: tokenizers and models
+ * (src/model).
+ */
+import { dataLoad, type PyObject } from '../bridge/ops.js';
 
 /** A dataset of fixed-length token rows (prepared, shuffled and truncated). */
 export interface TokenDataset {
@@ -32,17 +36,15 @@ export interface LoadDatasetOptions {
  * const data = await loadDataset('data/my-text', { tokenizer, ctxLen: 256 });
  */
 export async function loadDataset(nameOrPath: string, options: LoadDatasetOptions = {}): Promise<TokenDataset> {
-  const rt = await getRuntime();
-  const out = await rt.call<{ rows: PyObject; num_rows: number; ctx_len: number }>('data.load', {
-    name_or_path: nameOrPath,
+  return dataLoad({
+    nameOrPath,
     split: options.split ?? 'train',
-    data_args: options.dataArgs ?? {},
+    dataArgs: options.dataArgs ?? {},
     tokenizer: options.tokenizer ?? null,
-    ctx_len: options.ctxLen ?? 2048,
-    text_column: options.textColumn ?? 'text',
-    num_proc: options.numProc ?? 1,
-    shuffle_seed: options.shuffleSeed ?? 42,
-    max_examples: options.maxExamples ?? null,
+    ctxLen: options.ctxLen ?? 2048,
+    textColumn: options.textColumn ?? 'text',
+    numProc: options.numProc ?? 1,
+    shuffleSeed: options.shuffleSeed ?? 42,
+    maxExamples: options.maxExamples ?? null,
   });
-  return { rows: out.rows, numRows: out.num_rows, ctxLen: out.ctx_len };
 }

@@ -1,6 +1,5 @@
 /** A Hugging Face causal LM held by the runtime, for using coders on real activations. */
-import { getRuntime } from '../bridge/runtime.js';
-import type { PyObject, Tensor } from '../bridge/handles.js';
+import { hiddenStates, modelLoad, tokenize, tokenizerLoad, type PyObject, type Tensor } from '../bridge/ops.js';
 import type { SparseCoder, EncoderOutput } from '../coder/sparse-coder.js';
 
 export interface CausalLMOptions {
@@ -27,24 +26,23 @@ export class CausalLM {
   ) {}
 
   static async load(nameOrPath: string, options: CausalLMOptions = {}): Promise<CausalLM> {
-    const rt = await getRuntime();
     const device = options.device ?? 'cpu';
-    const common = { revision: options.revision ?? null, token: options.token ?? null };
-    const tokenizer = await rt.call<PyObject>('tokenizer.load', { name_or_path: nameOrPath, ...common });
-    const model = await rt.call<PyObject>('model.load', { name_or_path: nameOrPath, kind: 'causal_lm', device, dtype: options.dtype ?? 'auto', ...common });
+    const common = { revision: options.revision, token: options.token };
+    const tokenizer = await tokenizerLoad(nameOrPath, common);
+    const model = await modelLoad({ nameOrPath, kind: 'causal_lm', device, dtype: options.dtype ?? 'auto', ...common });
     return new CausalLM(nameOrPath, model, tokenizer, device);
   }
 
   /** Token ids of `text`, shape [1, T]. */
   async tokenize(text: string): Promise<Tensor> {
-    const out = await this.model.runtime.call<{ input_ids: Tensor }>('tokenizer.encode', { tokenizer: this.tokenizer, text, device: this.device });
+    const out = await tokenize(this.tokenizer, text, this.device);
     return out.input_ids;
   }
 
   /** Hidden states of every layer (embedding output first), each flattened to [tokens, D]. */
   async hiddenStates(text: string | Tensor): Promise<Tensor[]> {
     const inputIds = typeof text === 'string' ? await this.tokenize(text) : text;
-    return this.model.runtime.call<Tensor[]>('model.hidden_states', { model: this.model, input_ids: inputIds });
+    return hiddenStates(this.model, inputIds);
   }
 }
 

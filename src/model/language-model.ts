@@ -1,6 +1,6 @@
 /** Loading a Hugging Face model for training (the runtime holds it). */
 import { getRuntime } from '../bridge/runtime.js';
-import type { PyObject } from '../bridge/handles.js';
+import { modelConfig, modelLoad, tokenizerLoad, type PyObject } from '../bridge/ops.js';
 
 /** What the trainer needs of a model. */
 export interface TrainableModel {
@@ -34,21 +34,23 @@ export interface LanguageModel extends TrainableModel {
 export async function loadModel(nameOrPath: string, options: LoadModelOptions = {}): Promise<LanguageModel> {
   const rt = await getRuntime();
   const device = options.device ?? (rt.info.cuda ? 'cuda' : 'cpu');
-  const model = await rt.call<PyObject>('model.load', {
-    name_or_path: nameOrPath,
-    kind: options.kind ?? 'causal_lm',
-    device,
-    dtype: options.loadIn8bit ? 'float16' : (options.dtype ?? 'auto'),
-    revision: options.revision ?? null,
-    token: options.token ?? null,
-    load_in_8bit: options.loadIn8bit ?? false,
-  });
-  const cfg = await rt.call<{ num_hidden_layers: number | null }>('model.config', { model });
-  return { name: nameOrPath, model, device, numHiddenLayers: cfg.num_hidden_layers ?? undefined };
+  const model = await modelLoad(
+    {
+      nameOrPath,
+      kind: options.kind ?? 'causal_lm',
+      device,
+      dtype: options.loadIn8bit ? 'float16' : (options.dtype ?? 'auto'),
+      revision: options.revision,
+      token: options.token,
+      loadIn8bit: options.loadIn8bit ?? false,
+    },
+    rt,
+  );
+  const cfg = await modelConfig(model);
+  return { name: nameOrPath, model, device, numHiddenLayers: cfg.numHiddenLayers ?? undefined };
 }
 
 /** The tokenizer of a model. */
 export async function loadTokenizer(nameOrPath: string, options: { revision?: string; token?: string } = {}): Promise<PyObject> {
-  const rt = await getRuntime();
-  return rt.call<PyObject>('tokenizer.load', { name_or_path: nameOrPath, revision: options.revision ?? null, token: options.token ?? null });
+  return tokenizerLoad(nameOrPath, options);
 }

@@ -1,14 +1,13 @@
-/** Which modules to hook: pattern matching, the layer list, stride (SPEC 3, "Hookpoints"). */
+/**
+ * Which modules to hook, as the reference's Trainer.__init__ resolves them
+ * (sparsify/trainer.py; utils.py: get_layer_list): fnmatch patterns, or the layer list, then
+ * the stride.
+ */
+import { modelConfig, modelModules, type ModuleInfo, type PyObject } from '../bridge/ops.js';
 import { ConfigError } from '../config/errors.js';
 import { fnmatcher, naturalSort } from '../util/fnmatch.js';
 
-/** A submodule of the base model as the runtime lists it. */
-export interface ModuleInfo {
-  name: string;
-  type: string;
-  /** Set for ModuleLists. */
-  length?: number;
-}
+export type { ModuleInfo };
 
 export interface HookpointRequest {
   hookpoints: readonly string[];
@@ -57,4 +56,14 @@ function pickExamples(modules: readonly ModuleInfo[]): string[] {
   const top = modules.filter((m) => !m.name.includes('.')).map((m) => m.name);
   const layer = modules.filter((m) => /\.0(\.|$)/.test(m.name)).map((m) => m.name);
   return [...new Set([...top.slice(0, 3), ...layer.slice(0, 5)])].slice(0, 8);
+}
+
+/**
+ * The hookpoints a config selects on a model; a ConfigError naming existing modules when a
+ * pattern matches none.
+ */
+export async function modelHookpoints(model: { readonly model: PyObject }, req: HookpointRequest): Promise<string[]> {
+  const modules = await modelModules(model.model);
+  const { numHiddenLayers } = await modelConfig(model.model);
+  return resolveHookpoints(modules, numHiddenLayers ?? undefined, req);
 }

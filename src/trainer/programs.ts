@@ -1,67 +1,75 @@
 /**
- * The trainer's kernels: the per-hookpoint step (run inside the model's forward hook), the
- * optimizer step per coder, the end-to-end losses, and state set-up. Built once per
- * structure and compiled once; the hot loop calls them through one `hooks.run`.
+ * The trainer's programs: the per-hookpoint step (run inside the model's forward hook), the
+ * optimizer step per coder, the end-to-end losses, and state set-up. Each is built once per
+ * structure and compiled once; the hot loop runs them all through one `hooks.run` call. They
+ * follow the reference's `Trainer.fit` (sparsify/trainer.py) step by step.
  */
-import { defineProgram, type ProgramBuilder, type ProgramSpec, type Tensor } from '../kernels/graph.js';
-import { cachedProgram as memoized, structureTag as tag } from '../kernels/cache.js';
-import * as sc from '../kernels/sparse-coder.js';
-import { adam, muon, scheduleFreeEval, signumScheduleFree, slot, type OptimizerName } from '../kernels/optimizers.js';
+import { cachedProgram, defineProgram, type ProgramBuilder, type ProgramSpec, type SymBundle, type SymTensor } from '../kernels/index.js';
+import * as sc from '../math/sparse-coder.js';
+import { MATRIX_PARAMS, paramNames, structureTag as tag, type CoderParamName, type CoderParams, type CoderStructure } from '../math/structure.js';
+import { adam, muon, scheduleFreeEval, signumScheduleFree, slot, type OptimizerName } from '../math/optimizers.js';
 
-/** Parameter names of a coder with this structure, in the reference's order. */
-export function paramNames(s: Pick<sc.CoderStructure, 'skipConnection'>): sc.CoderParamName[] {
-  return ['encoder.weight', 'encoder.bias', 'W_dec', 'b_dec', ...(s.skipConnection ? (['W_skip'] as const) : [])];
-}
-
-const MATRICES = new Set(['encoder.weight', 'W_dec', 'W_skip']);
-
-/** Signum's schedule-free momentum. */
+/** Signum's schedule-free momentum (the reference's `ScheduleFreeWrapper(momentum=0.95)`). */
 export const SCHEDULE_FREE_BETA = 0.95;
 
 /**
  * Flatten the hook's tensors to [tokens, D], drop excluded tokens, initialise biases on the
- * first step, and keep decoder rows at unit norm (SAE).
+ * first step, and keep decoder rows at unit norm (SAE), as the reference's hook does.
  */
-function prepareActivations(g: ProgramBuilder, params: sc.CoderParams, s: sc.CoderStructure): { x: Tensor; y: Tensor; yAll: Tensor; mask: Tensor; outputs: Tensor } {
+function prepareActivations(g: ProgramBuilder, params: CoderParams, s: CoderStructure) {
   const inputs = g.input('inputs');
   const outputs = g.input('outputs');
   const mask = g.optionalInput('mask', { dtype: 'bool' });
   const initBiases = g.scalarInput('init_biases');
   const ddp = g.scalarInput('ddp');
-  const yAll = outputs.flatten(0, 1);
-  const xAll = s.transcode ? inputs.flatten(0, 1) : yAll;
-  const y0 = g.tensor(`${yAll.code} if ${mask.code} is None else ${yAll.code}[${mask.code}]`);
-  const x0 = s.transcode ? g.tensor(`${xAll.code} if ${mask.code} is None else ${xAll.code}[${mask.code}]`) : y0;
+  const yAll = outputs.flatten(0, 1).named('all_outputs');
+  const xAll = s.transcode ? inputs.flatten(0, 1).named('all_inputs') : yAll;
+  const y0 = yAll.rowsWhere(mask).named('kept_outputs');
+  const x0 = s.transcode ? xAll.rowsWhere(mask).named('kept_inputs') : y0;
   const wEnc = params.get('encoder.weight');
-  // Data-parallel ranks agree on the means (all-reduced); a gathered batch needs no reduce.
+  // First step: centre the pre-activations (b_dec = mean target; transcoders also set the
+  // encoder bias to -mean input @ W^T). Data-parallel ranks agree on the means (all-reduced);
+  // a gathered batch needs no reduce.
   g.when(initBiases, () =>
     g.noGrad(() => {
       if (s.transcode) {
-        const xMean = x0.mean(0);
+        const xMean = x0.mean(0).named('input_mean');
         g.when(ddp, () => g.allReduce_(xMean, 'mean'));
         const mean = xMean.typeAs(wEnc);
         params.get('encoder.bias').copy_(mean.neg().matmul(wEnc.mT));
       }
-      const yMean = y0.mean(0);
+      const yMean = y0.mean(0).named('output_mean');
       g.when(ddp, () => g.allReduce_(yMean, 'mean'));
       params.get('b_dec').copy_(yMean.typeAs(wEnc));
     }),
   );
   if (s.normalizeDecoder && !s.transcode) sc.setDecoderNormToUnitNorm(g, params);
-  const x = x0.typeAs(wEnc);
-  const y = s.transcode ? y0.typeAs(wEnc) : x;
+  const x = x0.typeAs(wEnc).named('x');
+  const y = s.transcode ? y0.typeAs(wEnc).named('y') : x;
   return { x, y, yAll, mask, outputs };
 }
 
 /** What every hook program starts from: the coder, its state, k, the dead mask, the activations. */
-function hookInputs(g: ProgramBuilder, s: sc.CoderStructure) {
-  const params = g.bundleInput<sc.CoderParamName>('params');
+function hookInputs(g: ProgramBuilder, s: CoderStructure) {
+  const params = g.bundleInput<CoderParamName>('params');
   const state = g.bundleInput<string>('state');
   const k = g.scalarInput('k');
   const deadThreshold = g.scalarInput('dead_threshold');
   const prepared = prepareActivations(g, params, s);
-  const deadMask = g.tensor(`None if ${deadThreshold.code} is None else ${state.get('tokens_since_fired').code} > ${deadThreshold.code}`);
+  // Latents that have not fired for dead_threshold tokens; no mask (no AuxK) without a threshold.
+  const { deadMask } = g.ifElse(
+    g.isNone(deadThreshold),
+    () => ({ deadMask: g.none() }),
+    () => ({ deadMask: state.get('tokens_since_fired').gt(deadThreshold) }),
+  );
   return { params, state, k, deadMask, ...prepared };
+}
+
+/** Mark the latents a step selected, for the dead-latent counters. */
+function markFired(g: ProgramBuilder, state: SymBundle, latentIndices: SymTensor): void {
+  g.noGrad(() => {
+    state.get('did_fire').setAt_(latentIndices.flatten(), true);
+  });
 }
 
 /**
@@ -69,8 +77,8 @@ function hookInputs(g: ProgramBuilder, s: sc.CoderStructure) {
  * loss = fvu + auxk_alpha * auxk + multi_topk_fvu / 8, backward divided by acc_steps, in
  * `micro` chunks; marks fired latents; returns metric sums.
  */
-export function fvuHookProgram(s: sc.CoderStructure): ProgramSpec<'metrics'> {
-  return memoized(`fvu_hook:${tag(s)}`, () =>
+export function fvuHookProgram(s: CoderStructure): ProgramSpec<'metrics'> {
+  return cachedProgram(`fvu_hook:${tag(s)}`, () =>
     defineProgram(
       `train_fvu_hook_${tag(s)}`,
       (g) => {
@@ -79,28 +87,25 @@ export function fvuHookProgram(s: sc.CoderStructure): ProgramSpec<'metrics'> {
         const accSteps = g.scalarInput('acc_steps');
         const micro = g.scalarInput('micro');
         const autocast = g.scalarInput('autocast');
-        const didFire = state.get('did_fire');
-        const fvuSum = g.tensor(`${x.code}.new_zeros(())`);
-        const auxkSum = g.tensor(`${x.code}.new_zeros(())`);
-        const mtkSum = g.tensor(`${x.code}.new_zeros(())`);
+        const fvuSum = x.newZeros([]).named('fvu_sum');
+        const auxkSum = x.newZeros([]).named('auxk_sum');
+        const mtkSum = x.newZeros([]).named('multi_topk_fvu_sum');
         g.forRange(micro, (i) => {
-          const xc = x.chunkAt(micro, i);
-          const yc = s.transcode ? y.chunkAt(micro, i) : xc;
+          const xc = x.chunkAt(micro, i).named('x_chunk');
+          const yc = s.transcode ? y.chunkAt(micro, i).named('y_chunk') : xc;
           // As the reference: the coder's forward under bf16 autocast on GPUs that support it.
           let out!: sc.ForwardOutput;
-          g.block(`with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=${autocast.code})`, () => {
+          g.autocast(autocast, () => {
             out = sc.forward(g, params, xc, yc, deadMask, k, s);
           });
-          g.noGrad(() => {
-            didFire.setAt_(out.latentIndices.flatten(), true);
-          });
-          const loss = out.fvu.add(out.auxkLoss.mul(auxkAlpha)).add(out.multiTopkFvu.div(8));
+          markFired(g, state, out.latentIndices);
+          const loss = out.fvu.add(out.auxkLoss.mul(auxkAlpha)).add(out.multiTopkFvu.div(8)).named('loss');
           loss.div(accSteps).backward();
           fvuSum.add_(out.fvu.detach());
           auxkSum.add_(out.auxkLoss.detach());
           mtkSum.add_(out.multiTopkFvu.detach());
         });
-        return { metrics: g.tensor(`{"fvu": ${fvuSum.code}, "auxk": ${auxkSum.code}, "multi_topk_fvu": ${mtkSum.code}}`) };
+        return { metrics: { fvu: fvuSum, auxk: auxkSum, multi_topk_fvu: mtkSum } };
       },
       { grad: true },
     ),
@@ -111,21 +116,23 @@ export function fvuHookProgram(s: sc.CoderStructure): ProgramSpec<'metrics'> {
  * End-to-end (ce/kl) hook: replace the module's output with the coder's reconstruction
  * (excluded tokens keep the original); gradients arrive from the model's loss.
  */
-export function replaceHookProgram(s: sc.CoderStructure): ProgramSpec<'metrics' | 'output'> {
-  return memoized(`replace_hook:${tag(s)}`, () =>
+export function replaceHookProgram(s: CoderStructure): ProgramSpec<'metrics' | 'output'> {
+  return cachedProgram(`replace_hook:${tag(s)}`, () =>
     defineProgram(
       `train_replace_hook_${tag(s)}`,
       (g) => {
         const { params, state, k, deadMask, x, y, yAll, mask, outputs: outputsRaw } = hookInputs(g, s);
         const out = sc.forward(g, params, x, y, deadMask, k, s);
-        g.noGrad(() => {
-          state.get('did_fire').setAt_(out.latentIndices.flatten(), true);
-        });
-        const recon = out.saeOut.typeAs(outputsRaw);
-        const patched = g.tensor(`${recon.code} if ${mask.code} is None else ${yAll.code}.detach().clone().index_put((${mask.code},), ${recon.code})`);
+        markFired(g, state, out.latentIndices);
+        const recon = out.saeOut.typeAs(outputsRaw).named('reconstruction');
+        const { patched } = g.ifElse(
+          g.isNone(mask),
+          () => ({ patched: recon }),
+          () => ({ patched: yAll.detach().clone().indexPut(mask, recon) }),
+        );
         return {
           output: patched.reshapeAs(outputsRaw),
-          metrics: g.tensor(`{"fvu": ${out.fvu.code}.detach(), "auxk": ${out.auxkLoss.code}.detach(), "multi_topk_fvu": ${out.multiTopkFvu.code}.detach()}`),
+          metrics: { fvu: out.fvu.detach(), auxk: out.auxkLoss.detach(), multi_topk_fvu: out.multiTopkFvu.detach() },
         };
       },
       { grad: true },
@@ -133,9 +140,16 @@ export function replaceHookProgram(s: sc.CoderStructure): ProgramSpec<'metrics' 
   );
 }
 
+/** The LM's next-token cross-entropy: logits of positions 0..T-2 against tokens 1..T-1. */
+function nextTokenCe(g: ProgramBuilder, logits: SymTensor, inputIds: SymTensor): SymTensor {
+  const shifted = logits.slice(1, null, -1).float().flatten(0, 1).named('shifted_logits');
+  const labels = inputIds.slice(1, 1, null).flatten().named('labels');
+  return g.crossEntropy(shifted, labels);
+}
+
 /** ce: the LM's next-token cross-entropy; kl: -sum(clean_probs * patched_logprobs), token mean. */
 export function lossProgram(kind: 'ce' | 'kl'): ProgramSpec<'metrics'> {
-  return memoized(`loss:${kind}`, () =>
+  return cachedProgram(`loss:${kind}`, () =>
     defineProgram(
       `train_loss_${kind}`,
       (g) => {
@@ -143,18 +157,16 @@ export function lossProgram(kind: 'ce' | 'kl'): ProgramSpec<'metrics'> {
         const inputIds = g.input('input_ids', { dtype: 'int64' });
         const clean = g.optionalInput('clean_logits');
         const accSteps = g.scalarInput('acc_steps');
-        let loss: Tensor;
+        let loss: SymTensor;
         if (kind === 'ce') {
-          const shifted = g.tensor(`${logits.code}[:, :-1].float().flatten(0, 1)`);
-          const labels = g.tensor(`${inputIds.code}[:, 1:].flatten()`);
-          loss = g.tensor(`F.cross_entropy(${shifted.code}, ${labels.code})`, []);
+          loss = nextTokenCe(g, logits, inputIds);
         } else {
-          const cleanProbs = clean.float().softmax(-1);
-          const dirty = logits.float().logSoftmax(-1);
+          const cleanProbs = clean.float().softmax(-1).named('clean_probs');
+          const dirty = logits.float().logSoftmax(-1).named('dirty_logprobs');
           loss = cleanProbs.mul(dirty).sum(-1).neg().mean();
         }
-        loss.div(accSteps).backward();
-        return { metrics: g.tensor(`{${JSON.stringify(kind)}: ${loss.code}.detach()}`) };
+        loss.named(kind).div(accSteps).backward();
+        return { metrics: { [kind]: loss.detach() } as Record<'ce' | 'kl', SymTensor> };
       },
       { grad: true },
     ),
@@ -163,37 +175,36 @@ export function lossProgram(kind: 'ce' | 'kl'): ProgramSpec<'metrics'> {
 
 /** The model's own CE on a batch (no hooks), printed before ce training. */
 export function cleanCeProgram(): ProgramSpec<'metrics'> {
-  return memoized('clean_ce', () =>
+  return cachedProgram('clean_ce', () =>
     defineProgram('train_clean_ce', (g) => {
       const logits = g.input('logits');
       const inputIds = g.input('input_ids', { dtype: 'int64' });
       g.optionalInput('clean_logits');
-      const shifted = g.tensor(`${logits.code}[:, :-1].float().flatten(0, 1)`);
-      const labels = g.tensor(`${inputIds.code}[:, 1:].flatten()`);
-      return { metrics: g.tensor(`{"ce": F.cross_entropy(${shifted.code}, ${labels.code})}`) };
+      return { metrics: { ce: nextTokenCe(g, logits, inputIds) } };
     }),
   );
 }
 
 /** Optimizer state and dead-latent counters for one coder. */
-export function stateInitProgram(s: sc.CoderStructure, optimizer: OptimizerName): ProgramSpec<'state'> {
-  return memoized(`state_init:${optimizer}:${tag(s)}`, () =>
+export function stateInitProgram(s: CoderStructure, optimizer: OptimizerName): ProgramSpec<'state'> {
+  return cachedProgram(`state_init:${optimizer}:${tag(s)}`, () =>
     defineProgram(`train_state_init_${optimizer}_${tag(s)}`, (g) => {
-      const params = g.bundleInput<sc.CoderParamName>('params');
+      const params = g.bundleInput<CoderParamName>('params');
       const wEnc = params.get('encoder.weight');
-      const entries: [string, Tensor][] = [
-        ['tokens_since_fired', g.tensor(`torch.zeros(${wEnc.code}.shape[0], dtype=torch.long, device=${wEnc.code}.device)`)],
-        ['did_fire', g.tensor(`torch.zeros(${wEnc.code}.shape[0], dtype=torch.bool, device=${wEnc.code}.device)`)],
-      ];
+      const entries: Record<string, SymTensor> = {
+        tokens_since_fired: g.zeros([wEnc.size(0)], { dtype: 'int64', device: wEnc }).named('tokens_since_fired'),
+        did_fire: g.zeros([wEnc.size(0)], { dtype: 'bool', device: wEnc }).named('did_fire'),
+      };
       for (const name of paramNames(s)) {
         const p = params.get(name);
-        if (optimizer === 'adam' || (optimizer === 'muon' && !MATRICES.has(name))) {
-          entries.push([`exp_avg.${name}`, g.zerosLike(p.detach())], [`exp_avg_sq.${name}`, g.zerosLike(p.detach())]);
+        if (optimizer === 'adam' || (optimizer === 'muon' && !MATRIX_PARAMS.has(name))) {
+          entries[`exp_avg.${name}`] = g.zerosLike(p.detach());
+          entries[`exp_avg_sq.${name}`] = g.zerosLike(p.detach());
         } else if (optimizer === 'muon') {
-          entries.push([`momentum_buffer.${name}`, g.zerosLike(p.detach())]);
+          entries[`momentum_buffer.${name}`] = g.zerosLike(p.detach());
         }
       }
-      return { state: g.tensor(`Bundle({${entries.map(([k, t]) => `${JSON.stringify(k)}: ${t.code}`).join(', ')}})`) };
+      return { state: g.bundle(entries).named('state') };
     }),
   );
 }
@@ -202,10 +213,10 @@ export function stateInitProgram(s: sc.CoderStructure, optimizer: OptimizerName)
  * One optimizer step for one coder: project out the decoder-parallel gradient (SAE with
  * unit-norm decoder), update, clear gradients, update dead-latent counters.
  */
-export function optimizerProgram(s: sc.CoderStructure, optimizer: OptimizerName): ProgramSpec<'metrics'> {
-  return memoized(`optimizer:${optimizer}:${tag(s)}`, () =>
+export function optimizerProgram(s: CoderStructure, optimizer: OptimizerName): ProgramSpec<'metrics'> {
+  return cachedProgram(`optimizer:${optimizer}:${tag(s)}`, () =>
     defineProgram(`train_optimizer_${optimizer}_${tag(s)}`, (g) => {
-      const params = g.bundleInput<sc.CoderParamName>('params');
+      const params = g.bundleInput<CoderParamName>('params');
       const state = g.bundleInput<string>('state');
       const lr = g.scalarInput('lr');
       const lrAdam = g.scalarInput('lr_adam');
@@ -230,45 +241,49 @@ export function optimizerProgram(s: sc.CoderStructure, optimizer: OptimizerName)
           g.when(g.isNone(p.grad).not(), () => {
             if (optimizer === 'signum') {
               g.when(state.has(`z.${name}`).not(), () => state.set(`z.${name}`, p.detach().clone()));
-              signumScheduleFree(g, p, slot(state, 'z', name), lr, ckp1, SCHEDULE_FREE_BETA);
-            } else if (optimizer === 'adam' || !MATRICES.has(name)) {
+              signumScheduleFree(p, slot(state, 'z', name), lr, ckp1, SCHEDULE_FREE_BETA);
+            } else if (optimizer === 'adam' || !MATRIX_PARAMS.has(name)) {
               adam(g, p, slot(state, 'exp_avg', name), slot(state, 'exp_avg_sq', name), optimizer === 'adam' ? lr : lrAdam, adamStep);
             } else {
               // Newton-Schulz runs on one rank per matrix (round robin), then is broadcast.
-              const owner = g.scalarExpr(`((${muonOffset.code} + ${matrixIndex}) % _world_size())`);
+              const owner = muonOffset.add(matrixIndex).mod(g.worldSize());
               matrixIndex += 1;
               muon(g, p, slot(state, 'momentum_buffer', name), lr, owner);
             }
-            g.emit(`${p.code}.grad = None`);
+            p.clearGrad();
           });
         }
+        // Dead-latent counters: every latent ages by the step's tokens; those that fired restart.
         const counts = state.get('tokens_since_fired');
         const didFire = state.get('did_fire');
         counts.add_(tokens);
         counts.setAt_(didFire, 0);
         didFire.zero_();
       });
-      const deadPct = g.tensor(`(${state.get('tokens_since_fired').code} > ${deadThreshold.code}).float().mean()`);
-      return { metrics: g.tensor(`{"dead_pct": ${deadPct.code}}`) };
+      const deadPct = state.get('tokens_since_fired').gt(deadThreshold).float().mean().named('dead_pct');
+      return { metrics: { dead_pct: deadPct } };
     }),
   );
 }
 
 /** The parameters to save: x for schedule-free (from y and z, y untouched), else as they are. */
-export function saveParamsProgram(s: sc.CoderStructure, optimizer: OptimizerName): ProgramSpec<'params'> {
-  return memoized(`save_params:${optimizer}:${tag(s)}`, () =>
+export function saveParamsProgram(s: CoderStructure, optimizer: OptimizerName): ProgramSpec<'params'> {
+  return cachedProgram(`save_params:${optimizer}:${tag(s)}`, () =>
     defineProgram(`train_save_params_${optimizer}_${tag(s)}`, (g) => {
-      const params = g.bundleInput<sc.CoderParamName>('params');
+      const params = g.bundleInput<CoderParamName>('params');
       const state = g.bundleInput<string>('state');
-      const entries = paramNames(s).map((name) => {
+      const entries = {} as Record<CoderParamName, SymTensor>;
+      for (const name of paramNames(s)) {
         const p = params.get(name);
-        if (optimizer !== 'signum') return [name, p.detach()] as const;
+        if (optimizer !== 'signum') {
+          entries[name] = p.detach();
+          continue;
+        }
         const z = state.maybe(`z.${name}`);
-        const { t } = g.ifElse(g.isNone(z), () => ({ t: p.detach() }), () => ({ t: scheduleFreeEval(p, z, SCHEDULE_FREE_BETA) }));
-        return [name, t] as const;
-      });
-      return { params: g.tensor(`Bundle({${entries.map(([k, t]) => `${JSON.stringify(k)}: ${t.code}`).join(', ')}})`) };
+        const { saved } = g.ifElse(g.isNone(z), () => ({ saved: p.detach() }), () => ({ saved: scheduleFreeEval(p, z, SCHEDULE_FREE_BETA) }));
+        entries[name] = saved;
+      }
+      return { params: g.bundle(entries).named('saved_params') };
     }),
   );
 }
-

@@ -1,5 +1,5 @@
 /** Learning-rate, k and schedule-free schedules: plain numbers computed in TypeScript. */
-import type { OptimizerName } from '../kernels/optimizers.js';
+import type { OptimizerName } from '../math/optimizers.js';
 
 /** The reference's default learning rate for a coder with `numLatents` latents. */
 export function defaultLr(optimizer: OptimizerName, numLatents: number): number {

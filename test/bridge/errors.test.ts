@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { choosePython, closeRuntime, getRuntime, PythonError, PythonProcessError, Tensor } from '../../src/bridge/index.js';
+import { evalPython, runtimeInfo } from '../../src/bridge/ops.js';
 import { spawnTs, waitForLine, exited } from '../helpers/processes.js';
 
 afterAll(() => closeRuntime());
@@ -16,8 +17,7 @@ describe('bridge calls', () => {
   });
 
   it('turns a Python exception into a PythonError with its one-line message and the traceback kept', async () => {
-    const rt = await getRuntime();
-    const err = await rt.call('runtime.eval', { code: 'def f():\n  raise ValueError("bad value 42\\nsecond line")\nf()' }).catch((e: unknown) => e);
+    const err = await evalPython('def f():\n  raise ValueError("bad value 42\\nsecond line")\nf()').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PythonError);
     const e = err as PythonError;
     expect(e.message).toBe('ValueError: bad value 42');
@@ -25,12 +25,12 @@ describe('bridge calls', () => {
     expect(e.pythonTraceback).toContain('Traceback (most recent call last)');
     expect(e.pythonTraceback).toContain('second line');
     // The runtime is still usable afterwards.
-    expect(await rt.call('runtime.eval', { code: 'result = 1 + 1' })).toBe(2);
+    expect(await evalPython('result = 1 + 1')).toBe(2);
   });
 
   it('an unknown op is a clear error', async () => {
     const rt = await getRuntime();
-    await expect(rt.call('no.such.op')).rejects.toThrow("unknown runtime op 'no.such.op'");
+    await expect(rt.call('no.such.op', {}, (h) => h)).rejects.toThrow("unknown runtime op 'no.such.op'");
   });
 
   it('moves tensors both ways exactly, including non-finite values', async () => {
@@ -41,17 +41,15 @@ describe('bridge calls', () => {
     expect(Array.from(await t.toArray() as Float32Array)).toEqual(Array.from(data));
     const ints = await Tensor.fromArray([1, 2, 3], [3], { dtype: 'int64' });
     expect(Array.from(await ints.toArray() as BigInt64Array)).toEqual([1n, 2n, 3n]);
-    const rt = await getRuntime();
-    expect(await rt.call('runtime.eval', { code: 'result = float("inf")' })).toBe(Infinity);
+    expect(await evalPython('result = float("inf")')).toBe(Infinity);
     await expect(Tensor.fromArray([1, 2], [3])).rejects.toThrow(/needs 3/);
   });
 
   it('frees handles that are released', async () => {
-    const rt = await getRuntime();
     const t = await Tensor.fromArray([1, 2], [2]);
     t.free();
-    await rt.call('runtime.info'); // the free travels with the next call
-    await expect(rt.call('tensor.to_bytes', { tensor: t })).rejects.toThrow(/handle \d+ is unknown/);
+    await runtimeInfo(); // the free travels with the next call
+    await expect(t.toArray()).rejects.toThrow(/handle \d+ is unknown/);
   });
 });
 

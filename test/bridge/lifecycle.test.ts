@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { alive, exited, gone, spawnTs, waitForLine } from '../helpers/processes.js';
 import { getRuntime, PythonProcessError } from '../../src/bridge/index.js';
+import { runtimeInfo, sleepInPython } from '../../src/bridge/ops.js';
 
 async function startChild(mode: string): Promise<{ child: ReturnType<typeof spawnTs>; pypid: number }> {
   const child = spawnTs('test/fixtures/runtime-child.ts', [mode]);
@@ -41,7 +42,7 @@ describe('no orphan Python processes', () => {
 describe('a dead Python process', () => {
   it('rejects the pending call and every later call at once', async () => {
     const rt = await getRuntime();
-    const pending = rt.call('runtime.sleep', { seconds: 120 });
+    const pending = sleepInPython(120, rt);
     await new Promise((r) => setTimeout(r, 200));
     const t0 = Date.now();
     rt.proc.kill('SIGKILL');
@@ -50,7 +51,7 @@ describe('a dead Python process', () => {
     expect(err).toBeInstanceOf(PythonProcessError);
     expect((err as Error).message).toMatch(/was killed by SIGKILL/);
     const t1 = Date.now();
-    await expect(rt.call('runtime.info')).rejects.toThrow(/was killed by SIGKILL/);
+    await expect(runtimeInfo(rt)).rejects.toThrow(/was killed by SIGKILL/);
     await expect(getRuntime()).rejects.toThrow(/has died/);
     expect(Date.now() - t1).toBeLessThan(1000);
   });

@@ -1,49 +1,49 @@
 class FusedEncoderTopK(torch.autograd.Function):
     @staticmethod
     def forward(ctx, input, weight, bias, k):
-        v1 = F.linear(input, weight, bias)
-        v2 = F.relu(v1)
-        v3, v4 = torch.topk(v2, k, dim=-1, sorted=False)
-        ctx.save_for_backward(input, weight, bias, v4)
+        linear = F.linear(input, weight, bias)
+        preacts = F.relu(linear)
+        values, indices = torch.topk(preacts, k, dim=-1, sorted=False)
+        ctx.save_for_backward(input, weight, bias, indices)
         ctx.k = k
-        ctx.mark_non_differentiable(v4)
-        return v3, v4, v2
+        ctx.mark_non_differentiable(indices)
+        return values, indices, preacts
 
     @staticmethod
     def backward(ctx, grad_values, grad_indices, grad_preacts):
         saved_input, saved_weight, saved_bias, saved_indices, = ctx.saved_tensors
         d_input = None
         if ctx.needs_input_grad[0]:
-            v1 = grad_values.type_as(saved_weight)
-            v2 = F.embedding_bag(saved_indices, saved_weight, mode="sum", per_sample_weights=v1)
-            d_input = v2
+            type_as = grad_values.type_as(saved_weight)
+            grad_input = F.embedding_bag(saved_indices, saved_weight, mode="sum", per_sample_weights=type_as)
+            d_input = grad_input
         d_weight = None
         if ctx.needs_input_grad[1]:
-            v3 = torch.zeros_like(saved_weight)
-            v4 = grad_values.unsqueeze(2)
-            v5 = saved_input.unsqueeze(1)
-            v6 = v4 * v5
-            v7 = saved_indices.flatten(0, -1)
-            v8 = v6.reshape(-1, saved_input.shape[-1])
-            v9 = v8.type_as(saved_weight)
-            v3.index_add_(0, v7, v9)
-            d_weight = v3
+            grad_weight = torch.zeros_like(saved_weight)
+            unsqueeze = grad_values.unsqueeze(2)
+            unsqueeze_1 = saved_input.unsqueeze(1)
+            contributions = unsqueeze * unsqueeze_1
+            flatten = saved_indices.flatten(0, -1)
+            reshape = contributions.reshape(-1, saved_input.shape[-1])
+            type_as_1 = reshape.type_as(saved_weight)
+            grad_weight.index_add_(0, flatten, type_as_1)
+            d_weight = grad_weight
         d_bias = None
         if ctx.needs_input_grad[2]:
-            v10 = torch.zeros_like(saved_bias)
-            v11 = saved_indices.flatten(0, -1)
-            v12 = grad_values.flatten(0, -1)
-            v13 = v12.type_as(saved_bias)
-            v10.index_add_(0, v11, v13)
-            d_bias = v10
+            grad_bias = torch.zeros_like(saved_bias)
+            flatten_1 = saved_indices.flatten(0, -1)
+            flatten_2 = grad_values.flatten(0, -1)
+            type_as_2 = flatten_2.type_as(saved_bias)
+            grad_bias.index_add_(0, flatten_1, type_as_2)
+            d_bias = grad_bias
         return d_input, d_weight, d_bias, None
 
 
 def coder_encode_topk_sae_norm(grad, params, x, k):
     with torch.set_grad_enabled(grad):
-        v1 = params["b_dec"]
-        v2 = x - v1
-        v3 = params["encoder.weight"]
-        v4 = params["encoder.bias"]
-        v5, v6, v7 = FusedEncoderTopK.apply(v2, v3, v4, k)
-        return {"top_acts": v5, "top_indices": v6, "pre_acts": v7}
+        b_dec = params["b_dec"]
+        centered = x - b_dec
+        encoder_weight = params["encoder.weight"]
+        encoder_bias = params["encoder.bias"]
+        top_acts, top_indices, pre_acts = FusedEncoderTopK.apply(centered, encoder_weight, encoder_bias, k)
+        return {"top_acts": top_acts, "top_indices": top_indices, "pre_acts": pre_acts}

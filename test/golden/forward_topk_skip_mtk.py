@@ -1,104 +1,104 @@
 class FusedEncoderTopK(torch.autograd.Function):
     @staticmethod
     def forward(ctx, input, weight, bias, k):
-        v1 = F.linear(input, weight, bias)
-        v2 = F.relu(v1)
-        v3, v4 = torch.topk(v2, k, dim=-1, sorted=False)
-        ctx.save_for_backward(input, weight, bias, v4)
+        linear = F.linear(input, weight, bias)
+        preacts = F.relu(linear)
+        values, indices = torch.topk(preacts, k, dim=-1, sorted=False)
+        ctx.save_for_backward(input, weight, bias, indices)
         ctx.k = k
-        ctx.mark_non_differentiable(v4)
-        return v3, v4, v2
+        ctx.mark_non_differentiable(indices)
+        return values, indices, preacts
 
     @staticmethod
     def backward(ctx, grad_values, grad_indices, grad_preacts):
         saved_input, saved_weight, saved_bias, saved_indices, = ctx.saved_tensors
         d_input = None
         if ctx.needs_input_grad[0]:
-            v1 = grad_values.type_as(saved_weight)
-            v2 = F.embedding_bag(saved_indices, saved_weight, mode="sum", per_sample_weights=v1)
-            d_input = v2
+            type_as = grad_values.type_as(saved_weight)
+            grad_input = F.embedding_bag(saved_indices, saved_weight, mode="sum", per_sample_weights=type_as)
+            d_input = grad_input
         d_weight = None
         if ctx.needs_input_grad[1]:
-            v3 = torch.zeros_like(saved_weight)
-            v4 = grad_values.unsqueeze(2)
-            v5 = saved_input.unsqueeze(1)
-            v6 = v4 * v5
-            v7 = saved_indices.flatten(0, -1)
-            v8 = v6.reshape(-1, saved_input.shape[-1])
-            v9 = v8.type_as(saved_weight)
-            v3.index_add_(0, v7, v9)
-            d_weight = v3
+            grad_weight = torch.zeros_like(saved_weight)
+            unsqueeze = grad_values.unsqueeze(2)
+            unsqueeze_1 = saved_input.unsqueeze(1)
+            contributions = unsqueeze * unsqueeze_1
+            flatten = saved_indices.flatten(0, -1)
+            reshape = contributions.reshape(-1, saved_input.shape[-1])
+            type_as_1 = reshape.type_as(saved_weight)
+            grad_weight.index_add_(0, flatten, type_as_1)
+            d_weight = grad_weight
         d_bias = None
         if ctx.needs_input_grad[2]:
-            v10 = torch.zeros_like(saved_bias)
-            v11 = saved_indices.flatten(0, -1)
-            v12 = grad_values.flatten(0, -1)
-            v13 = v12.type_as(saved_bias)
-            v10.index_add_(0, v11, v13)
-            d_bias = v10
+            grad_bias = torch.zeros_like(saved_bias)
+            flatten_1 = saved_indices.flatten(0, -1)
+            flatten_2 = grad_values.flatten(0, -1)
+            type_as_2 = flatten_2.type_as(saved_bias)
+            grad_bias.index_add_(0, flatten_1, type_as_2)
+            d_bias = grad_bias
         return d_input, d_weight, d_bias, None
 
 
 def coder_forward_topk_sae_skip_mtk_norm(grad, params, x, y, dead_mask, k):
     with torch.set_grad_enabled(grad):
-        v1 = x if y is None else y
-        v2 = params["b_dec"]
-        v3 = x - v2
-        v4 = params["encoder.weight"]
-        v5 = params["encoder.bias"]
-        v6, v7, v8 = FusedEncoderTopK.apply(v3, v4, v5, k)
-        v9 = params["W_dec"]
-        v10 = v6.type_as(v9)
-        v11 = F.embedding_bag(v7, v9, mode="sum", per_sample_weights=v10)
-        v12 = params["b_dec"]
-        v13 = v11 + v12
-        v14 = params["W_skip"]
-        v15 = x.type_as(v14)
-        v16 = v14.mT
-        v17 = v15 @ v16
-        v18 = v13 + v17
-        v19 = v1 - v18
-        v20 = v1.mean(0)
-        v21 = v1 - v20
-        v22 = v21.pow(2)
-        v23 = v22.sum()
+        target = x if y is None else y
+        b_dec = params["b_dec"]
+        centered = x - b_dec
+        encoder_weight = params["encoder.weight"]
+        encoder_bias = params["encoder.bias"]
+        top_acts, top_indices, pre_acts = FusedEncoderTopK.apply(centered, encoder_weight, encoder_bias, k)
+        W_dec = params["W_dec"]
+        type_as = top_acts.type_as(W_dec)
+        embedding_bag = F.embedding_bag(top_indices, W_dec, mode="sum", per_sample_weights=type_as)
+        b_dec_1 = params["b_dec"]
+        decoded = embedding_bag + b_dec_1
+        W_skip = params["W_skip"]
+        type_as_1 = x.type_as(W_skip)
+        mT = W_skip.mT
+        matmul = type_as_1 @ mT
+        sae_out = decoded + matmul
+        e = target - sae_out
+        mean = target.mean(0)
+        sub = target - mean
+        pow_1 = sub.pow(2)
+        total_variance = pow_1.sum()
         if (not (dead_mask is None)):
-            v24 = dead_mask.sum()
-            v25 = int(v24)
-            if (v25 > 0):
-                v26 = dead_mask[None]
-                v27 = torch.where(v26, v8, float('-inf'))
-                v28, v29 = torch.topk(v27, min((v1.shape[-1] // 2), v25), dim=-1, sorted=False)
-                v30 = params["W_dec"]
-                v31 = v28.type_as(v30)
-                v32 = F.embedding_bag(v29, v30, mode="sum", per_sample_weights=v31)
-                v33 = params["b_dec"]
-                v34 = v32 + v33
-                v35 = v19.detach()
-                v36 = v34 - v35
-                v37 = v36.pow(2)
-                v38 = v37.sum()
-                v39 = v38 * min((v25 / (v1.shape[-1] // 2)), 1.0)
-                v40 = v39 / v23
-                v41 = v40
+            sum_1 = dead_mask.sum()
+            num_dead = int(sum_1)
+            if (num_dead > 0):
+                expanded = dead_mask[None]
+                auxk_latents = torch.where(expanded, pre_acts, float('-inf'))
+                auxk_acts, auxk_indices = torch.topk(auxk_latents, min((target.shape[-1] // 2), num_dead), dim=-1, sorted=False)
+                W_dec_1 = params["W_dec"]
+                type_as_2 = auxk_acts.type_as(W_dec_1)
+                embedding_bag_1 = F.embedding_bag(auxk_indices, W_dec_1, mode="sum", per_sample_weights=type_as_2)
+                b_dec_2 = params["b_dec"]
+                e_hat = embedding_bag_1 + b_dec_2
+                detach = e.detach()
+                sub_1 = e_hat - detach
+                pow_2 = sub_1.pow(2)
+                sum_2 = pow_2.sum()
+                mul = sum_2 * min((num_dead / (target.shape[-1] // 2)), 1.0)
+                div = mul / total_variance
+                auxk_loss = div
             else:
-                v42 = v18.new_tensor(0.0)
-                v41 = v42
-            v43 = v41
+                new_tensor = sae_out.new_tensor(0.0)
+                auxk_loss = new_tensor
+            auxk_loss_1 = auxk_loss
         else:
-            v44 = v18.new_tensor(0.0)
-            v43 = v44
-        v45 = v19.pow(2)
-        v46 = v45.sum()
-        v47 = v46 / v23
-        v48, v49 = torch.topk(v8, (k * 4), dim=-1, sorted=False)
-        v50 = params["W_dec"]
-        v51 = v48.type_as(v50)
-        v52 = F.embedding_bag(v49, v50, mode="sum", per_sample_weights=v51)
-        v53 = params["b_dec"]
-        v54 = v52 + v53
-        v55 = v54 - v1
-        v56 = v55.pow(2)
-        v57 = v56.sum()
-        v58 = v57 / v23
-        return {"sae_out": v18, "latent_acts": v6, "latent_indices": v7, "fvu": v47, "auxk_loss": v43, "multi_topk_fvu": v58}
+            new_tensor_1 = sae_out.new_tensor(0.0)
+            auxk_loss_1 = new_tensor_1
+        pow_3 = e.pow(2)
+        sum_3 = pow_3.sum()
+        fvu = sum_3 / total_variance
+        topk_values, topk_indices = torch.topk(pre_acts, (k * 4), dim=-1, sorted=False)
+        W_dec_2 = params["W_dec"]
+        type_as_3 = topk_values.type_as(W_dec_2)
+        embedding_bag_2 = F.embedding_bag(topk_indices, W_dec_2, mode="sum", per_sample_weights=type_as_3)
+        b_dec_3 = params["b_dec"]
+        decoded_1 = embedding_bag_2 + b_dec_3
+        sub_2 = decoded_1 - target
+        pow_4 = sub_2.pow(2)
+        sum_4 = pow_4.sum()
+        multi_topk_fvu = sum_4 / total_variance
+        return {"sae_out": sae_out, "latent_acts": top_acts, "latent_indices": top_indices, "fvu": fvu, "auxk_loss": auxk_loss_1, "multi_topk_fvu": multi_topk_fvu}

@@ -1,9 +1,8 @@
-import { getRuntime, type Tensor } from '../../src/bridge/index.js';
+import { evalPython, type Tensor } from '../../src/bridge/ops.js';
 
-/** Run a Python snippet in the runtime; `result` is returned (tensors as handles). */
+/** Run a Python snippet in the runtime (a test op); `result` is returned (tensors as handles). */
 export async function py<T = unknown>(code: string, env: Record<string, unknown> = {}): Promise<T> {
-  const rt = await getRuntime();
-  return rt.call<T>('runtime.eval', { code, env });
+  return evalPython<T>(code, env);
 }
 
 /** A float32 tensor of standard normals made in Python with a fixed seed. */

@@ -1,4 +1,4 @@
-"""Plain-torch reference formulas for the tests (the naive versions of SPEC section 1)."""
+"""Plain-torch reference formulas for the tests: the naive versions of the reference's sparsify/sparse_coder.py (SparseCoder.encode, decode, forward) and its initialisation."""
 import torch
 import torch.nn.functional as F
 

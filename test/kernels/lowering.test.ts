@@ -2,9 +2,9 @@
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { defineProgram, defineAutogradFunction, KernelBuildError, lit } from '../../src/kernels/graph.js';
+import { defineProgram, defineAutogradFunction, KernelBuildError, pyLiteral } from '../../src/kernels/index.js';
 import { encodeProgram, forwardProgram } from '../../src/coder/programs.js';
-import type { CoderStructure } from '../../src/kernels/sparse-coder.js';
+import type { CoderStructure } from '../../src/math/structure.js';
 
 const golden = (name: string, text: string): void => {
   const path = join(__dirname, '..', 'golden', name);
@@ -28,11 +28,11 @@ describe('kernel lowering', () => {
   });
 
   it('writes Python literals', () => {
-    expect(lit(-Infinity)).toBe("float('-inf')");
-    expect(lit(true)).toBe('True');
-    expect(lit(null)).toBe('None');
-    expect(lit([1, 'a', false])).toBe('[1, "a", False]');
-    expect(lit({ a: 1.5 })).toBe('{"a": 1.5}');
+    expect(pyLiteral(-Infinity)).toBe("float('-inf')");
+    expect(pyLiteral(true)).toBe('True');
+    expect(pyLiteral(null)).toBe('None');
+    expect(pyLiteral([1, 'a', false])).toBe('[1, "a", False]');
+    expect(pyLiteral({ a: 1.5 })).toBe('{"a": 1.5}');
   });
 
   it('a small program lowers to straight-line torch code', () => {
@@ -46,11 +46,11 @@ describe('kernel lowering', () => {
       [
         'def axpy(a, x, y):',
         '    with torch.no_grad():',
-        '        v1 = x * a',
-        '        v2 = v1 + y',
-        '        v3 = x.sum()',
-        '        v4 = v3.item()',
-        '        return {"out": v2, "total": v4}',
+        '        mul = x * a',
+        '        add = mul + y',
+        '        sum_1 = x.sum()',
+        '        item = sum_1.item()',
+        '        return {"out": add, "total": item}',
         '',
       ].join('\n'),
     );
@@ -74,9 +74,34 @@ describe('kernel lowering', () => {
     ).toThrow(/do not broadcast/);
   });
 
-  it('rejects calls outside torch/F/math and bad names', () => {
-    expect(() => defineProgram('bad3', (g) => ({ out: g.call('os.system', ['ls']) }))).toThrow(KernelBuildError);
+  it('rejects bad names, and inputs that shadow what generated code uses', () => {
     expect(() => defineProgram('not an ident', () => ({ out: 1 }))).toThrow(KernelBuildError);
+    expect(() => defineProgram('shadow', (g) => ({ out: g.input('torch') }))).toThrow(/'torch' is reserved/);
+    expect(() => defineProgram('shadow2', (g) => ({ out: g.scalarInput('min') }))).toThrow(/'min' is reserved/);
+  });
+
+  it('names values after the math or the op, unique within the function', () => {
+    const p = defineProgram('names', (g) => {
+      const x = g.input('x');
+      const a = x.relu().named('pre_acts');
+      const b = a.relu();
+      const c = b.relu().named('pre_acts');
+      const { values, indices } = c.topk(2);
+      return { out: values.add(indices) };
+    });
+    expect(p.source).toContain('pre_acts = F.relu(x)');
+    expect(p.source).toContain('relu = F.relu(pre_acts)');
+    expect(p.source).toContain('pre_acts_1 = F.relu(relu)');
+    expect(p.source).toContain('topk_values, topk_indices = torch.topk(pre_acts_1, 2, dim=-1, sorted=False)');
+  });
+
+  it('a value used outside the function that made it is a build error', () => {
+    let leaked: import('../../src/kernels/index.js').SymTensor | undefined;
+    defineProgram('first', (g) => {
+      leaked = g.input('x').relu();
+      return { out: leaked };
+    });
+    expect(() => defineProgram('second', () => ({ out: leaked!.relu() }))).toThrow(/used before it is defined, or outside the function/);
   });
 
   it('guards each hand-written gradient with needs_input_grad', () => {

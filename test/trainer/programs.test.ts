@@ -3,11 +3,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { closeRuntime, getRuntime, type PyObject } from '../../src/bridge/index.js';
-import { compileProgram, runProgram } from '../../src/kernels/program.js';
+import { closeRuntime, type PyObject } from '../../src/bridge/index.js';
+import { hooksRun } from '../../src/bridge/ops.js';
+import { compileProgram, runProgram } from '../../src/kernels/index.js';
 import { SparseCoder } from '../../src/coder/sparse-coder.js';
 import * as P from '../../src/trainer/programs.js';
-import type { CoderStructure } from '../../src/kernels/sparse-coder.js';
+import type { CoderStructure } from '../../src/math/structure.js';
 import { tinyFixture, type Fixture } from '../helpers/train-fixtures.js';
 import { py } from '../helpers/python.js';
 
@@ -32,17 +33,17 @@ async function coderWithState(): Promise<{ coder: SparseCoder; state: PyObject }
 
 describe('fvu hook', () => {
   it('exclude_tokens removes those positions: b_dec is initialised from the other tokens only', async () => {
-    const rt = await getRuntime();
     const { coder, state } = await coderWithState();
     // Exclude the two most frequent token ids of the first batch.
     const exclude = await py<number[]>('ids = rows.rows(0, 4).flatten()\nv, c = ids.unique(return_counts=True)\nresult = v[c.argsort(descending=True)[:2]].tolist()', { rows: fx.data.rows });
     const hook = await compileProgram(P.fvuHookProgram(sae));
-    await rt.call('hooks.run', {
+    await hooksRun({
       model: fx.model.model,
       rows: fx.data.rows,
       batches: [[0, 4]],
       hooks: [{ key: 'c', module: 'layers.1', program: hook, args: { params: coder.params, state, k: 4, dead_threshold: null, init_biases: true, ddp: false, auxk_alpha: 0, acc_steps: 1, micro: 1, autocast: false } }],
-      exclude_tokens: exclude,
+      device: 'cpu',
+      excludeTokens: exclude,
     });
     const r = await py<Record<string, number>>(
       `
@@ -61,15 +62,15 @@ result = {"kept": int(keep.sum()), "all": keep.numel(), "diff": (p["b_dec"] - ac
   });
 
   it('micro_acc_steps splits the activations into chunks: grads = sum over chunks of grad(fvu_chunk) / acc', async () => {
-    const rt = await getRuntime();
     const { coder, state } = await coderWithState();
     const hook = await compileProgram(P.fvuHookProgram(sae));
     const ref = await py<PyObject>('result = {k: v.detach().clone() for k, v in p.items()}', { p: coder.params });
-    const res = await rt.call<Record<string, Record<string, number>>>('hooks.run', {
+    const res = await hooksRun({
       model: fx.model.model,
       rows: fx.data.rows,
       batches: [[0, 4]],
       hooks: [{ key: 'c', module: 'layers.0', program: hook, args: { params: coder.params, state, k: 4, dead_threshold: null, init_biases: false, ddp: false, auxk_alpha: 0, acc_steps: 6, micro: 3, autocast: false } }],
+      device: 'cpu',
     });
     const r = await py<Record<string, number>>(
       `
@@ -93,7 +94,7 @@ result = {n: (p[n].grad - q[n].grad).abs().max().item() for n in q}
 result["fvu_sum"] = sum(fvus)`,
       { helper: new URL('../helpers/reference.py', import.meta.url).pathname, rows: fx.data.rows, model: fx.model.model, p: coder.params, ref },
     );
-    expect(res.c!.fvu).toBeCloseTo(r.fvu_sum!, 5);
+    expect(res.metrics.c!.fvu).toBeCloseTo(r.fvu_sum!, 5);
     for (const n of ['encoder.weight', 'encoder.bias', 'W_dec', 'b_dec']) expect([n, r[n]! < 1e-6]).toEqual([n, true]);
   });
 });

@@ -1,5 +1,6 @@
-"""torch.distributed plumbing: join the process group torchrun describes in the
-environment, and the collective primitives generated programs may call."""
+"""dist.*: torch.distributed: join the process group torchrun describes in the environment;
+the collectives generated programs call (program.py puts them in their namespace) and the
+ones the hooks use."""
 from __future__ import annotations
 
 import datetime
@@ -8,8 +9,7 @@ import os
 import torch
 import torch.distributed as dist
 
-from .ops_core import PROGRAM_NAMESPACE
-from .server import UserError, op
+from .core import UserError, op
 
 
 def active() -> bool:
@@ -42,12 +42,6 @@ def init(timeout_s: float = 600) -> dict:
 def barrier() -> None:
     if active():
         dist.barrier()
-
-
-@op("dist.destroy")
-def destroy() -> None:
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
 
 
 _OPS = {"sum": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX}
@@ -106,16 +100,6 @@ def rank() -> int:
 
 def world_size() -> int:
     return dist.get_world_size() if active() else 1
-
-
-PROGRAM_NAMESPACE.update(
-    _all_reduce_=all_reduce_,
-    _all_reduce_grads_=all_reduce_grads_,
-    _all_gather_cat=all_gather_cat,
-    _broadcast_=broadcast_,
-    _rank=rank,
-    _world_size=world_size,
-)
 
 
 def merge_metrics(totals: dict, how: str) -> dict:

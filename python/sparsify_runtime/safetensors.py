@@ -1,11 +1,11 @@
-"""safetensors files: header inspection, loading with checks, atomic writes."""
+"""safetensors.*: safetensors files: header inspection, loading with checks, atomic writes."""
 from __future__ import annotations
 
 import json
 import os
 import struct
 
-from .server import Bundle, UserError, op
+from .core import Bundle, UserError, op
 
 # safetensors dtype codes -> our dtype names
 ST_DTYPES = {

@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { closeRuntime } from '../../src/bridge/index.js';
-import { describeFailure, splitArgs } from '../../src/dist/launch.js';
+import { describeFailure, splitArgs } from '../../src/launch/launch.js';
 import { makeTinyLM, py } from '../helpers/python.js';
 import { exited, repoRoot } from '../helpers/processes.js';
 

@@ -1,7 +1,7 @@
-"""Weights & Biases logging, when wandb is importable (offline mode needs no network)."""
+"""wandb.*: Weights & Biases logging, when wandb is importable (offline mode needs no network)."""
 from __future__ import annotations
 
-from .server import op
+from .core import op
 
 _run = None
 

@@ -1,5 +1,5 @@
-"""Datasets: load (Hub name, local path, saved-to-disk, .bin token files), tokenize into
-fixed-length rows (the reference's chunk_and_tokenize), shuffle, truncate, fetch rows."""
+"""data.*: datasets: load (Hub name, local path, saved-to-disk, .bin token files), tokenize
+into fixed-length rows (the reference's chunk_and_tokenize), shuffle, truncate."""
 from __future__ import annotations
 
 import os
@@ -7,7 +7,7 @@ import os
 import numpy as np
 import torch
 
-from .server import UserError, op
+from .core import UserError, op
 
 
 class TokenRows:
@@ -148,8 +148,3 @@ def load(
         raise UserError(f"dataset '{name_or_path}' has no rows after preparation")
     rows = HFRows(data)
     return {"rows": rows, "num_rows": len(rows), "ctx_len": rows.ctx_len}
-
-
-@op("data.rows")
-def get_rows(rows, start: int, end: int, device: str = "cpu"):
-    return rows.rows(start, end).to(device)

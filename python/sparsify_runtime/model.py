@@ -1,10 +1,10 @@
-"""Hugging Face models and tokenizers: load, tokenize, run."""
+"""model.*: Hugging Face models: load, describe, find module widths, run."""
 from __future__ import annotations
 
 import torch
 
-from .ops_core import dtype_of
-from .server import UserError, op
+from .core import UserError, op
+from .tensor import dtype_of
 
 
 def _resolve_dtype(dtype: str | None, device: str) -> torch.dtype:
@@ -16,7 +16,7 @@ def _resolve_dtype(dtype: str | None, device: str) -> torch.dtype:
 
 
 @op("model.load")
-def load_model(
+def load(
     name_or_path: str,
     kind: str = "causal_lm",
     device: str = "cpu",
@@ -46,9 +46,7 @@ def load_model(
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
     try:
-        model = cls.from_pretrained(
-            name_or_path, dtype=_resolve_dtype(dtype, device), revision=revision, token=token, **extra
-        )
+        model = cls.from_pretrained(name_or_path, dtype=_resolve_dtype(dtype, device), revision=revision, token=token, **extra)
     except OSError as exc:
         raise UserError(f"could not load model '{name_or_path}': {str(exc).splitlines()[0]}") from exc
     finally:
@@ -61,7 +59,7 @@ def load_model(
 
 
 @op("model.config")
-def model_config(model) -> dict:
+def config(model) -> dict:
     cfg = model.config
     return {
         "model_type": getattr(cfg, "model_type", None),
@@ -73,20 +71,65 @@ def model_config(model) -> dict:
     }
 
 
-@op("tokenizer.load")
-def load_tokenizer(name_or_path: str, revision: str | None = None, token: str | None = None):
-    from transformers import AutoTokenizer
+@op("model.modules")
+def modules(model) -> list[dict]:
+    """Every submodule of the base model: name, class, and length for ModuleLists."""
+    out = []
+    for name, mod in model.base_model.named_modules():
+        if not name:
+            continue
+        entry = {"name": name, "type": type(mod).__name__}
+        if isinstance(mod, torch.nn.ModuleList):
+            entry["length"] = len(mod)
+        out.append(entry)
+    return out
 
+
+def first(x):
+    """A module's output, or the first element of a tuple output."""
+    return x[0] if isinstance(x, (tuple, list)) else x
+
+
+def hook_input(args, kwargs):
+    """A module's (first) input, whether passed by position or by keyword."""
+    if args:
+        return first(args)
+    for v in kwargs.values():
+        if isinstance(v, torch.Tensor):
+            return v
+    return None
+
+
+@op("model.hook_widths")
+def hook_widths(model, names: list[str]) -> dict:
+    """Output and input widths of the named modules, from one dummy forward pass."""
+    base = model.base_model
+    widths: dict[str, dict] = {}
+    handles = []
     try:
-        return AutoTokenizer.from_pretrained(name_or_path, revision=revision, token=token)
-    except OSError as exc:
-        raise UserError(f"could not load tokenizer '{name_or_path}': {str(exc).splitlines()[0]}") from exc
+        for name in names:
+            mod = base.get_submodule(name)
 
+            def hook(module, args, kwargs, output, name=name):
+                out = first(output)
+                inp = hook_input(args, kwargs)
+                widths[name] = {
+                    "output": int(out.shape[-1]),
+                    "input": int(inp.shape[-1]) if isinstance(inp, torch.Tensor) and inp.is_floating_point() else None,
+                }
 
-@op("tokenizer.encode")
-def tokenize(tokenizer, text: str | list[str], device: str = "cpu"):
-    batch = tokenizer(text, return_tensors="pt", padding=isinstance(text, list))
-    return {"input_ids": batch["input_ids"].to(device), "attention_mask": batch["attention_mask"].to(device)}
+            handles.append(mod.register_forward_hook(hook, with_kwargs=True))
+        device = next(model.parameters()).device
+        dummy = {k: v.to(device) for k, v in model.dummy_inputs.items()}
+        with torch.no_grad():
+            model(**dummy)
+    finally:
+        for h in handles:
+            h.remove()
+    missing = [n for n in names if n not in widths]
+    if missing:
+        raise UserError(f"modules {', '.join(missing)} did not run in a forward pass, so their widths are unknown")
+    return widths
 
 
 @op("model.hidden_states")

@@ -1,8 +1,8 @@
-"""Trainer state as safetensors (no pickles): groups of named tensors in one file."""
+"""state.*: trainer state as safetensors (no pickles): groups of named tensors in one file."""
 from __future__ import annotations
 
-from .ops_io import save as save_tensors
-from .server import Bundle, op
+from .core import Bundle, op
+from .safetensors import save as save_tensors
 
 
 @op("state.save")

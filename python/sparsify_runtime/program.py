@@ -1,0 +1,64 @@
+"""program.*: run the programs the TypeScript kernel compiler generates.
+
+A program is Python source for one function (and the autograd classes it uses). It is
+compiled once per content hash and run by id. Its globals are exactly NAMESPACE, the
+counterpart of src/kernels/globals.ts (a test checks that they agree).
+"""
+from __future__ import annotations
+
+import hashlib
+import linecache
+
+import torch
+import torch.nn.functional as F
+
+from . import dist
+from .core import Bundle, UserError, op
+
+NAMESPACE = {
+    "torch": torch,
+    "F": F,
+    "Bundle": Bundle,
+    "all_reduce_": dist.all_reduce_,
+    "all_reduce_grads_": dist.all_reduce_grads_,
+    "broadcast_": dist.broadcast_,
+    "dist_rank": dist.rank,
+    "dist_world_size": dist.world_size,
+}
+
+PROGRAMS: dict[str, object] = {}
+
+
+def get(program_id: str):
+    try:
+        return PROGRAMS[program_id]
+    except KeyError:
+        raise UserError(f"program {program_id} is not compiled in this runtime") from None
+
+
+@op("program.compile")
+def compile_program(source: str, entry: str, compile: bool = False) -> str:
+    """exec the generated source once; return its id (a content hash) for program.run."""
+    pid = hashlib.sha256(f"{compile}\n{source}".encode()).hexdigest()[:16]
+    if pid in PROGRAMS:
+        return pid
+    scope = dict(NAMESPACE)
+    filename = f"<sparsify-program {entry} {pid}>"
+    # Keep the source visible to tracebacks (linecache), so errors point at generated lines.
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    exec(compile_source(source, filename), scope)
+    fn = scope[entry]
+    if compile and torch.cuda.is_available():
+        fn = torch.compile(fn, dynamic=True)
+    PROGRAMS[pid] = fn
+    return pid
+
+
+def compile_source(source: str, filename: str):
+    # A function of its own: compile_program's `compile` argument hides the builtin there.
+    return compile(source, filename, "exec")
+
+
+@op("program.run")
+def run(id: str, args: dict):
+    return get(id)(**args)

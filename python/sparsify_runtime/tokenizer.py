@@ -1,0 +1,20 @@
+"""tokenizer.*: Hugging Face tokenizers."""
+from __future__ import annotations
+
+from .core import UserError, op
+
+
+@op("tokenizer.load")
+def load(name_or_path: str, revision: str | None = None, token: str | None = None):
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(name_or_path, revision=revision, token=token)
+    except OSError as exc:
+        raise UserError(f"could not load tokenizer '{name_or_path}': {str(exc).splitlines()[0]}") from exc
+
+
+@op("tokenizer.encode")
+def encode(tokenizer, text: str | list[str], device: str = "cpu"):
+    batch = tokenizer(text, return_tensors="pt", padding=isinstance(text, list))
+    return {"input_ids": batch["input_ids"].to(device), "attention_mask": batch["attention_mask"].to(device)}

@@ -1,0 +1,471 @@
+/**
+ * The runtime's ops as typed functions, one per op, and the handles they take and return.
+ * This is the only module that names ops: each function owns its op's request (camelCase
+ * here, snake_case on the wire) and reply types. Tensors and other Python objects stay in
+ * the runtime; JS holds {@link PyObject} handles to them, freed when garbage-collected.
+ *
+ * Every function makes one bridge round trip. Those that take no handle run in the shared
+ * runtime ({@link getRuntime}) unless given another.
+ */
+import { getRuntime, type Runtime, type RuntimeInfo } from './runtime.js';
+import type { WireHandle } from './wire.js';
+
+// ================================================================ handles
+
+/** Tensor element types the runtime knows. */
+export type DType = 'float32' | 'float64' | 'float16' | 'bfloat16' | 'int64' | 'int32' | 'int16' | 'uint8' | 'bool';
+
+/** A Python object kept in the runtime; it is freed when this object is garbage-collected or {@link PyObject.free}d. */
+export class PyObject {
+  /** @internal */
+  constructor(
+    readonly runtime: Runtime,
+    readonly id: number,
+    readonly kind: string,
+  ) {
+    runtime.track(this, id);
+  }
+
+  toJSON(): { $h: number } {
+    return { $h: this.id };
+  }
+
+  /** Release the Python object now (it is freed with the next bridge call). */
+  free(): void {
+    this.runtime.untrack(this);
+    this.runtime.release(this.id);
+  }
+}
+
+/** Array data read back from a tensor: float16/bfloat16 arrive widened to float32. */
+export type TensorData = Float32Array | Float64Array | BigInt64Array | Int32Array | Int16Array | Uint8Array;
+
+/**
+ * A torch tensor living in the Python runtime.
+ *
+ * @example
+ * const t = await Tensor.fromArray(new Float32Array([1, 2, 3, 4]), [2, 2]);
+ * console.log(t.shape, await t.toArray());
+ */
+export class Tensor extends PyObject {
+  /** @internal */
+  constructor(
+    runtime: Runtime,
+    id: number,
+    readonly shape: readonly number[],
+    readonly dtype: DType,
+    readonly device: string,
+  ) {
+    super(runtime, id, 'tensor');
+  }
+
+  /** The number of elements. */
+  get numel(): number {
+    return this.shape.reduce((a, b) => a * b, 1);
+  }
+
+  /** Copy the data to JS (one bridge call). */
+  async toArray(): Promise<TensorData> {
+    const reply = await invoke<{ data: string; dtype: keyof typeof ARRAY_TYPES }>(this.runtime, 'tensor.to_bytes', { tensor: this });
+    const bytes = Buffer.from(reply.data, 'base64');
+    const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+    return new ARRAY_TYPES[reply.dtype](buffer);
+  }
+
+  /** The value of a one-element tensor. */
+  async item(): Promise<number> {
+    const data = await this.toArray();
+    if (data.length !== 1) throw new RangeError(`item() needs a one-element tensor, this one has shape [${this.shape.join(', ')}]`);
+    return Number(data[0]);
+  }
+
+  /** The gradient accumulated on this (leaf) tensor, or null. */
+  async grad(): Promise<Tensor | null> {
+    return invoke<Tensor | null>(this.runtime, 'tensor.grad', { tensor: this });
+  }
+
+  /** Make a tensor from JS data (one bridge call). */
+  static async fromArray(
+    data: ArrayLike<number> | TensorData,
+    shape: readonly number[],
+    options: { dtype?: DType; device?: string; requiresGrad?: boolean; runtime?: Runtime } = {},
+  ): Promise<Tensor> {
+    const dtype = options.dtype ?? 'float32';
+    const expected = shape.reduce((a, b) => a * b, 1);
+    if (data.length !== expected) {
+      throw new RangeError(`data has ${data.length} elements but shape [${shape.join(', ')}] needs ${expected}`);
+    }
+    const array = toTypedArray(data, dtype);
+    return invoke<Tensor>(options.runtime, 'tensor.from_bytes', {
+      data: Buffer.from(array.buffer, array.byteOffset, array.byteLength).toString('base64'),
+      shape,
+      // No JS typed array holds 16-bit floats: they travel as float32.
+      dtype: dtype === 'float16' || dtype === 'bfloat16' ? 'float32' : dtype,
+      device: options.device ?? 'cpu',
+      requires_grad: options.requiresGrad ?? false,
+    });
+  }
+}
+
+const ARRAY_TYPES: Record<Exclude<DType, 'bfloat16'>, new (b: ArrayBuffer) => TensorData> = {
+  float32: Float32Array,
+  float64: Float64Array,
+  int64: BigInt64Array,
+  int32: Int32Array,
+  int16: Int16Array,
+  uint8: Uint8Array,
+  bool: Uint8Array,
+  float16: Float32Array,
+};
+
+function toTypedArray(data: ArrayLike<number> | TensorData, dtype: DType): TensorData {
+  switch (dtype) {
+    case 'float64':
+      return Float64Array.from(data as ArrayLike<number>);
+    case 'int64':
+      return data instanceof BigInt64Array ? data : BigInt64Array.from(Array.from(data as ArrayLike<number>, (v) => BigInt(Math.trunc(v))));
+    case 'int32':
+      return Int32Array.from(data as ArrayLike<number>);
+    case 'int16':
+      return Int16Array.from(data as ArrayLike<number>);
+    case 'uint8':
+    case 'bool':
+      return Uint8Array.from(data as ArrayLike<number>);
+    default:
+      return data instanceof Float32Array ? data : Float32Array.from(data as ArrayLike<number>);
+  }
+}
+
+/** A handle in a reply, as the JS object that stands for it. */
+function adopt(runtime: Runtime, h: WireHandle): PyObject {
+  if (h.kind === 'tensor') return new Tensor(runtime, h.$h, h.shape ?? [], (h.dtype ?? 'float32') as DType, h.device ?? 'cpu');
+  return new PyObject(runtime, h.$h, h.kind);
+}
+
+/** One op call: in `rt`, or in the shared runtime. */
+async function invoke<T>(rt: Runtime | undefined, op: string, args: Record<string, unknown>): Promise<T> {
+  const runtime = rt ?? (await getRuntime());
+  return (await runtime.call(op, args, (h) => adopt(runtime, h))) as T;
+}
+
+// ================================================================ runtime
+
+/** The runtime's Python, torch and devices (`runtime.info`). */
+export function runtimeInfo(rt?: Runtime): Promise<RuntimeInfo> {
+  return invoke<RuntimeInfo>(rt, 'runtime.info', {});
+}
+
+// ================================================================ bundles (dicts of tensors)
+
+/** One tensor of a bundle, by name (`bundle.get`). */
+export function bundleGet(bundle: PyObject, name: string): Promise<Tensor> {
+  return invoke<Tensor>(bundle.runtime, 'bundle.get', { bundle, name });
+}
+
+/** Copy `src`'s tensors into `dst`'s tensors of the same names, in place; every name of dst must be in src (`bundle.copy_into`). */
+export async function bundleCopyInto(dst: PyObject, src: PyObject): Promise<void> {
+  await invoke(dst.runtime, 'bundle.copy_into', { dst, src });
+}
+
+/** Set `dst`'s entries to `src`'s tensors, replacing or adding (`bundle.update`). */
+export async function bundleUpdate(dst: PyObject, src: PyObject): Promise<void> {
+  await invoke(dst.runtime, 'bundle.update', { dst, src });
+}
+
+// ================================================================ programs
+
+/** Compile generated Python source once; returns its id (a content hash) for {@link programRun} (`program.compile`). */
+export function programCompile(source: string, entry: string, compile: boolean, rt?: Runtime): Promise<string> {
+  return invoke<string>(rt, 'program.compile', { source, entry, compile });
+}
+
+/** Run a compiled program with its arguments by input name (`program.run`). */
+export function programRun<R>(id: string, args: Record<string, unknown>, rt?: Runtime): Promise<R> {
+  return invoke<R>(rt, 'program.run', { id, args });
+}
+
+// ================================================================ models and tokenizers
+
+export interface ModelLoadRequest {
+  nameOrPath: string;
+  /** 'base' (AutoModel) or 'causal_lm' (AutoModelForCausalLM). */
+  kind: 'base' | 'causal_lm';
+  device: string;
+  /** A dtype name, or 'auto' (bf16 where the GPU supports it, else float32). */
+  dtype: string;
+  revision?: string | undefined;
+  token?: string | undefined;
+  loadIn8bit?: boolean | undefined;
+}
+
+/** Load a Hugging Face model in eval mode with frozen weights (`model.load`). */
+export function modelLoad(req: ModelLoadRequest, rt?: Runtime): Promise<PyObject> {
+  return invoke<PyObject>(rt, 'model.load', {
+    name_or_path: req.nameOrPath,
+    kind: req.kind,
+    device: req.device,
+    dtype: req.dtype,
+    revision: req.revision ?? null,
+    token: req.token ?? null,
+    load_in_8bit: req.loadIn8bit ?? false,
+  });
+}
+
+/** What a model's config and weights say about it. */
+export interface ModelConfigInfo {
+  modelType: string | null;
+  hiddenSize: number | null;
+  numHiddenLayers: number | null;
+  vocabSize: number | null;
+  dtype: string;
+  device: string;
+}
+
+/** The model's config (`model.config`). */
+export async function modelConfig(model: PyObject): Promise<ModelConfigInfo> {
+  const r = await invoke<{ model_type: string | null; hidden_size: number | null; num_hidden_layers: number | null; vocab_size: number | null; dtype: string; device: string }>(
+    model.runtime,
+    'model.config',
+    { model },
+  );
+  return { modelType: r.model_type, hiddenSize: r.hidden_size, numHiddenLayers: r.num_hidden_layers, vocabSize: r.vocab_size, dtype: r.dtype, device: r.device };
+}
+
+/** A submodule of the base model. */
+export interface ModuleInfo {
+  name: string;
+  type: string;
+  /** Set for ModuleLists. */
+  length?: number;
+}
+
+/** Every submodule of the base model, in definition order (`model.modules`). */
+export function modelModules(model: PyObject): Promise<ModuleInfo[]> {
+  return invoke<ModuleInfo[]>(model.runtime, 'model.modules', { model });
+}
+
+/** Output and input widths of a module (input null when its first input is not a float tensor). */
+export interface HookWidth {
+  output: number;
+  input: number | null;
+}
+
+/** Widths of the named modules, from one dummy forward pass with hooks (`model.hook_widths`). */
+export function hookWidths(model: PyObject, names: readonly string[]): Promise<Record<string, HookWidth>> {
+  return invoke<Record<string, HookWidth>>(model.runtime, 'model.hook_widths', { model, names });
+}
+
+/** Hidden states of every layer (embedding output first), each flattened to [tokens, D] (`model.hidden_states`). */
+export function hiddenStates(model: PyObject, inputIds: Tensor): Promise<Tensor[]> {
+  return invoke<Tensor[]>(model.runtime, 'model.hidden_states', { model, input_ids: inputIds });
+}
+
+/** Load a model's tokenizer (`tokenizer.load`). */
+export function tokenizerLoad(nameOrPath: string, options: { revision?: string | undefined; token?: string | undefined } = {}, rt?: Runtime): Promise<PyObject> {
+  return invoke<PyObject>(rt, 'tokenizer.load', { name_or_path: nameOrPath, revision: options.revision ?? null, token: options.token ?? null });
+}
+
+/** Token ids (and attention mask) of a text, [1, T] (`tokenizer.encode`). */
+export function tokenize(tokenizer: PyObject, text: string, device: string): Promise<{ input_ids: Tensor; attention_mask: Tensor }> {
+  return invoke(tokenizer.runtime, 'tokenizer.encode', { tokenizer, text, device });
+}
+
+// ================================================================ data
+
+export interface DataLoadRequest {
+  nameOrPath: string;
+  split: string;
+  dataArgs: Record<string, string | number | boolean>;
+  /** Needed when the data is text (no input_ids column). */
+  tokenizer: PyObject | null;
+  ctxLen: number;
+  textColumn: string;
+  numProc: number;
+  shuffleSeed: number;
+  maxExamples: number | null;
+}
+
+/** Load and prepare a dataset as rows of token ids (`data.load`). */
+export async function dataLoad(req: DataLoadRequest, rt?: Runtime): Promise<{ rows: PyObject; numRows: number; ctxLen: number }> {
+  const r = await invoke<{ rows: PyObject; num_rows: number; ctx_len: number }>(rt, 'data.load', {
+    name_or_path: req.nameOrPath,
+    split: req.split,
+    data_args: req.dataArgs,
+    tokenizer: req.tokenizer,
+    ctx_len: req.ctxLen,
+    text_column: req.textColumn,
+    num_proc: req.numProc,
+    shuffle_seed: req.shuffleSeed,
+    max_examples: req.maxExamples,
+  });
+  return { rows: r.rows, numRows: r.num_rows, ctxLen: r.ctx_len };
+}
+
+// ================================================================ hooks: the training step
+
+/** A compiled program run in a module's forward hook. */
+export interface HookSpec {
+  /** Names its metrics in the reply. */
+  key: string;
+  /** The module to hook (a name under the base model). */
+  module: string;
+  /** Program id, or null for a hook that only takes part in the all-gather of its module. */
+  program: string | null;
+  /** The program's arguments besides (inputs, outputs, mask). */
+  args: Record<string, unknown>;
+  /** The program's `output` replaces the module's output. */
+  replace?: boolean;
+  /** The module returns its input instead of running (transcoders replacing it). */
+  identity?: boolean;
+  /** The hook sees inputs, outputs and mask concatenated from every rank. */
+  gather?: boolean;
+}
+
+/** A compiled program run once after the batches (the optimizer step). */
+export interface AfterSpec {
+  key: string;
+  program: string;
+  args: Record<string, unknown>;
+}
+
+/** End-to-end loss: the model runs with grad and the program gets (logits, input_ids, clean_logits). */
+export interface LossSpec {
+  key: string;
+  program: string;
+  args: Record<string, unknown>;
+  /** Compute the clean logits first (kl). */
+  clean: boolean;
+}
+
+export interface HooksRunRequest {
+  model: PyObject;
+  rows: PyObject;
+  /** Row ranges [start, end) of `rows`, one forward each (several for gradient accumulation). */
+  batches: readonly (readonly [number, number])[];
+  hooks: readonly HookSpec[];
+  device: string;
+  /** Token ids whose positions the hooks leave out (their mask). */
+  excludeTokens?: readonly number[];
+  loss?: LossSpec | null;
+  after?: readonly AfterSpec[];
+  /** Across ranks: 'mean' averages the metrics (data parallel), 'merge' takes each from its owner. */
+  reduceMetrics?: 'mean' | 'merge' | null;
+  /** This rank wants to stop; the ranks agree through the metric exchange. */
+  stop?: boolean;
+}
+
+/** What one step reports. */
+export interface HooksRunReply {
+  /** Metric sums over the batches, by program key. */
+  metrics: Record<string, Record<string, number>>;
+  /** Tokens in the batches (this rank). */
+  tokens: number;
+  /** Some rank asked to stop. */
+  stop: boolean;
+  /** Seconds of Python compute. */
+  seconds: number;
+}
+
+/**
+ * Run the model on each batch with program hooks on the named modules, then the `after`
+ * programs; metrics come back as floats, read with one device sync (`hooks.run`).
+ */
+export function hooksRun(req: HooksRunRequest): Promise<HooksRunReply> {
+  return invoke<HooksRunReply>(req.model.runtime, 'hooks.run', {
+    model: req.model,
+    rows: req.rows,
+    batches: req.batches,
+    hooks: req.hooks,
+    device: req.device,
+    exclude_tokens: req.excludeTokens ?? [],
+    loss: req.loss ?? null,
+    after: req.after ?? [],
+    reduce_metrics: req.reduceMetrics ?? null,
+    stop: req.stop ?? false,
+  });
+}
+
+// ================================================================ safetensors files and trainer state
+
+/** Names, shapes and dtypes in a safetensors file, and its metadata. */
+export interface SafetensorsHeader {
+  tensors: Record<string, { shape: number[]; dtype: DType }>;
+  metadata: Record<string, string>;
+}
+
+/** Read a safetensors header, checking that the file is whole (`safetensors.header`). */
+export function safetensorsHeader(path: string, rt?: Runtime): Promise<SafetensorsHeader> {
+  return invoke<SafetensorsHeader>(rt, 'safetensors.header', { path });
+}
+
+/** Load tensors (all, or `names`) from a safetensors file as a bundle (`safetensors.load`). */
+export function loadTensors(path: string, options: { device: string; names?: readonly string[]; requiresGrad?: boolean }, rt?: Runtime): Promise<PyObject> {
+  return invoke<PyObject>(rt, 'safetensors.load', { path, device: options.device, names: options.names ?? null, requires_grad: options.requiresGrad ?? false });
+}
+
+/** Write a bundle to a safetensors file atomically: temp file, fsync, rename (`safetensors.save`). */
+export async function saveTensors(path: string, tensors: PyObject, metadata: Record<string, string> = {}): Promise<void> {
+  await invoke(tensors.runtime, 'safetensors.save', { path, tensors, metadata });
+}
+
+/** Write groups of bundles into one safetensors file (`group::name` keys), atomically (`state.save`). */
+export async function saveState(path: string, groups: Record<string, PyObject>, rt?: Runtime): Promise<void> {
+  await invoke(rt, 'state.save', { path, groups });
+}
+
+/** Read a file written by {@link saveState} back into its groups (`state.load`). */
+export function loadState(path: string, device: string, rt?: Runtime): Promise<Record<string, PyObject>> {
+  return invoke<Record<string, PyObject>>(rt, 'state.load', { path, device });
+}
+
+// ================================================================ Weights & Biases
+
+/** Start a wandb run; ok false (with why) when wandb is missing or cannot start (`wandb.init`). */
+export function wandbInit(project: string, name: string | null, config: Record<string, unknown>, rt?: Runtime): Promise<{ ok: boolean; reason?: string; url?: string | null }> {
+  return invoke(rt, 'wandb.init', { project, name, config });
+}
+
+/** Log metrics at a step of the current wandb run (`wandb.log`). */
+export async function wandbLog(metrics: Record<string, unknown>, step: number, rt?: Runtime): Promise<void> {
+  await invoke(rt, 'wandb.log', { metrics, step });
+}
+
+/** Finish the current wandb run (`wandb.finish`). */
+export async function wandbFinish(rt?: Runtime): Promise<void> {
+  await invoke(rt, 'wandb.finish', {});
+}
+
+// ================================================================ torch.distributed
+
+/** Where this process stands in a torchrun launch. */
+export interface DistInfo {
+  rank: number;
+  worldSize: number;
+  localRank: number;
+  backend: 'nccl' | 'gloo';
+  device: string;
+}
+
+/** Join the process group torchrun describes in the environment: NCCL on GPU, gloo on CPU (`dist.init`). */
+export async function distInit(rt?: Runtime): Promise<DistInfo> {
+  const r = await invoke<{ rank: number; world_size: number; local_rank: number; backend: 'nccl' | 'gloo'; device: string }>(rt, 'dist.init', {});
+  return { rank: r.rank, worldSize: r.world_size, localRank: r.local_rank, backend: r.backend, device: r.device };
+}
+
+/** Wait for every rank (`dist.barrier`; a no-op when not distributed). */
+export async function distBarrier(rt?: Runtime): Promise<void> {
+  await invoke(rt, 'dist.barrier', {});
+}
+
+// ================================================================ test and benchmark ops
+// Registered only in a runtime started with SPARSIFY_TESTING=1 in the environment.
+
+/** Run Python `code` with `env` bound; returns its `result` variable (`testing.eval`). */
+export function evalPython<T = unknown>(code: string, env: Record<string, unknown> = {}, rt?: Runtime): Promise<T> {
+  return invoke<T>(rt, 'testing.eval', { code, env });
+}
+
+/** Keep the runtime busy for `seconds` (`testing.sleep`). */
+export async function sleepInPython(seconds: number, rt?: Runtime): Promise<void> {
+  await invoke(rt, 'testing.sleep', { seconds });
+}

@@ -1,0 +1,176 @@
+/**
+ * The op vocabulary: every piece of Python that generated code is made of, in one table (as
+ * tinygrad keeps its rendering in one place). Each op renders its operands, already printed,
+ * into an expression, a statement or a block header, and names the value it makes (`hint`),
+ * which the printer turns into a unique variable name. Scalar ops are parenthesised because
+ * they are printed inline, nested in other expressions.
+ */
+export interface OpSpec {
+  /** The default name of the value the op makes. */
+  readonly hint: string;
+  /** Python for the op; `args` are the printed operands, `raw` the operands themselves (for names). */
+  render(args: readonly string[], raw: readonly unknown[]): string;
+}
+
+const method = (name: string) => ({ hint: name, render: ([x]: readonly string[]) => `${x}.${name}()` });
+const binary = (hint: string, symbol: string) => ({ hint, render: ([a, b]: readonly string[]) => `${a} ${symbol} ${b}` });
+const scalar = (hint: string, symbol: string) => ({ hint, render: ([a, b]: readonly string[]) => `(${a} ${symbol} ${b})` });
+const inPlace = (name: string) => ({ hint: name, render: ([x, ...rest]: readonly string[]) => `${x}.${name}(${rest.join(', ')})` });
+const reduction = (name: string) => ({
+  hint: name,
+  render: ([x, dim, keepdim]: readonly string[]) => (dim === undefined ? `${x}.${name}()` : `${x}.${name}(${dim}${keepdim === 'True' ? ', keepdim=True' : ''})`),
+});
+const rawString = (raw: unknown): string => {
+  if (typeof raw !== 'string') throw new Error(`expected a name, got ${String(raw)}`);
+  return raw;
+};
+
+export const VOCABULARY = {
+  // ---- values as they are
+  literal: { hint: 'value', render: ([a]) => `${a}` },
+  alias: { hint: 'value', render: ([a]) => `${a}` },
+
+  // ---- tensor arithmetic
+  add: binary('add', '+'),
+  sub: binary('sub', '-'),
+  mul: binary('mul', '*'),
+  div: binary('div', '/'),
+  gt: binary('gt', '>'),
+  matmul: binary('matmul', '@'),
+  neg: { hint: 'neg', render: ([a]) => `-${a}` },
+  pow: { hint: 'pow', render: ([x, e]) => `${x}.pow(${e})` },
+  relu: { hint: 'relu', render: ([x]) => `F.relu(${x})` },
+  sqrt: method('sqrt'),
+  sign: method('sign'),
+  abs: method('abs'),
+  exp: method('exp'),
+  log: method('log'),
+  detach: method('detach'),
+  clone: method('clone'),
+  contiguous: method('contiguous'),
+  float: method('float'),
+  to_dtype: { hint: 'to', render: ([x, dtype]) => `${x}.to(${dtype})` },
+  type_as: { hint: 'type_as', render: ([x, other]) => `${x}.type_as(${other})` },
+  log_softmax: { hint: 'log_softmax', render: ([x, dim]) => `F.log_softmax(${x}, dim=${dim})` },
+  softmax: { hint: 'softmax', render: ([x, dim]) => `F.softmax(${x}, dim=${dim})` },
+  cross_entropy: { hint: 'cross_entropy', render: ([logits, labels]) => `F.cross_entropy(${logits}, ${labels})` },
+  mT: { hint: 'mT', render: ([x]) => `${x}.mT` },
+  sum: reduction('sum'),
+  mean: reduction('mean'),
+  norm: { hint: 'norm', render: ([x, dim, keepdim]) => `torch.norm(${x}, dim=${dim}, keepdim=${keepdim})` },
+  topk: { hint: 'topk', render: ([x, k, dim, sorted]) => `torch.topk(${x}, ${k}, dim=${dim}, sorted=${sorted})` },
+  max_dim: { hint: 'max', render: ([x, dim]) => `${x}.max(dim=${dim})` },
+  linear: { hint: 'linear', render: ([x, w, b]) => `F.linear(${x}, ${w}${b === undefined ? '' : `, ${b}`})` },
+  embedding_bag: { hint: 'embedding_bag', render: ([idx, table, w]) => `F.embedding_bag(${idx}, ${table}, mode="sum", per_sample_weights=${w})` },
+  einsum: { hint: 'einsum', render: ([equation, ...ts]) => `torch.einsum(${equation}, ${ts.join(', ')})` },
+  where: { hint: 'where', render: ([c, a, b]) => `torch.where(${c}, ${a}, ${b})` },
+
+  // ---- shapes and indexing
+  reshape: { hint: 'reshape', render: ([x, ...sizes]) => `${x}.reshape(${sizes.join(', ')})` },
+  reshape_as: { hint: 'reshape', render: ([x, other]) => `${x}.reshape(${other}.shape)` },
+  flatten: { hint: 'flatten', render: ([x, start, end]) => `${x}.flatten(${start}, ${end})` },
+  unflatten: { hint: 'unflatten', render: ([x, dim, ...sizes]) => `${x}.unflatten(${dim}, (${sizes.join(', ')},))` },
+  unsqueeze: { hint: 'unsqueeze', render: ([x, dim]) => `${x}.unsqueeze(${dim})` },
+  none_index: { hint: 'expanded', render: ([x]) => `${x}[None]` },
+  index: { hint: 'index', render: ([x, i]) => `${x}[${i}]` },
+  /** Rows where `mask` holds, or all rows when it is None. */
+  rows_where: { hint: 'rows', render: ([x, mask]) => `${x} if ${mask} is None else ${x}[${mask}]` },
+  /** `x[:, :-1]`: a slice along one dim. */
+  slice: {
+    hint: 'slice',
+    render: ([x, dim, start, end]) => `${x}[${':, '.repeat(Number(dim))}${start === 'None' ? '' : start}:${end === 'None' ? '' : end}]`,
+  },
+  chunk_at: { hint: 'chunk', render: ([x, n, i]) => `${x}.chunk(${n})[${i}]` },
+  index_put: { hint: 'index_put', render: ([x, mask, v]) => `${x}.index_put((${mask},), ${v})` },
+  grad: { hint: 'grad', render: ([x]) => `${x}.grad` },
+
+  // ---- constructors
+  zeros_like: { hint: 'zeros_like', render: ([x]) => `torch.zeros_like(${x})` },
+  full_like: { hint: 'full_like', render: ([x, v]) => `torch.full_like(${x}, ${v})` },
+  empty_like: { hint: 'empty_like', render: ([x, dtype]) => `torch.empty_like(${x}, dtype=${dtype})` },
+  zeros: { hint: 'zeros', render: ([dtype, device, ...sizes]) => `torch.zeros(${sizes.join(', ')}, dtype=${dtype}, device=${device})` },
+  new_zeros: { hint: 'new_zeros', render: ([x, sizes]) => `${x}.new_zeros(${sizes})` },
+  new_tensor: { hint: 'new_tensor', render: ([x, v]) => `${x}.new_tensor(${v})` },
+  arange: { hint: 'arange', render: ([start, end, step, like]) => `torch.arange(${start}, ${end}, ${step}, device=${like}.device)` },
+  nn_linear: { hint: 'linear_module', render: ([din, dout, device, dtype]) => `torch.nn.Linear(${din}, ${dout}, device=${device}, dtype=${dtype})` },
+  module_weight: { hint: 'weight', render: ([m]) => `${m}.weight.data` },
+  module_bias: { hint: 'bias', render: ([m]) => `${m}.bias.data` },
+  /** A torch dtype from its name held in a variable. */
+  torch_dtype: { hint: 'dtype', render: ([name]) => `getattr(torch, ${name})` },
+  device_of: { hint: 'device', render: ([x]) => `${x}.device` },
+  bundle_new: { hint: 'bundle', render: ([entries]) => `Bundle(${entries})` },
+  bundle_get: { hint: 'item', render: ([b, key]) => `${b}[${key}]` },
+  bundle_maybe: { hint: 'item', render: ([b, key]) => `${b}.get(${key})` },
+  /** `default if value is None else value`. */
+  or_else: { hint: 'value', render: ([value, fallback]) => `${fallback} if ${value} is None else ${value}` },
+  /** `a if cond else b`, both already computed. */
+  choose: { hint: 'chosen', render: ([cond, a, b]) => `${a} if ${cond} else ${b}` },
+
+  // ---- Python scalars (printed inline)
+  s_add: scalar('add', '+'),
+  s_sub: scalar('sub', '-'),
+  s_mul: scalar('mul', '*'),
+  s_div: scalar('div', '/'),
+  s_floordiv: scalar('floordiv', '//'),
+  s_mod: scalar('mod', '%'),
+  s_pow: scalar('pow', '**'),
+  s_gt: scalar('gt', '>'),
+  s_lt: scalar('lt', '<'),
+  s_eq: scalar('eq', '=='),
+  s_and: scalar('and', 'and'),
+  s_not: { hint: 'not', render: ([a]) => `(not ${a})` },
+  s_neg: { hint: 'neg', render: ([a]) => `(-${a})` },
+  s_min: { hint: 'min', render: ([a, b]) => `min(${a}, ${b})` },
+  s_max: { hint: 'max', render: ([a, b]) => `max(${a}, ${b})` },
+  is_none: { hint: 'is_none', render: ([a]) => `(${a} is None)` },
+  shape_at: { hint: 'size', render: ([x, dim]) => `${x}.shape[${dim}]` },
+  item: { hint: 'item', render: ([x]) => `${x}.item()` },
+  to_int: { hint: 'int', render: ([x]) => `int(${x})` },
+  finfo_eps: { hint: 'eps', render: ([x]) => `torch.finfo(${x}.dtype).eps` },
+  bundle_has: { hint: 'has', render: ([b, key]) => `(${key} in ${b})` },
+  dist_rank: { hint: 'rank', render: () => 'dist_rank()' },
+  dist_world_size: { hint: 'world_size', render: () => 'dist_world_size()' },
+
+  // ---- statements run for their effect
+  copy_: inPlace('copy_'),
+  zero_: inPlace('zero_'),
+  sub_: inPlace('sub_'),
+  mul_: inPlace('mul_'),
+  div_: inPlace('div_'),
+  lerp_: inPlace('lerp_'),
+  index_add_: inPlace('index_add_'),
+  requires_grad_: inPlace('requires_grad_'),
+  add_: { hint: 'add_', render: ([x, o, alpha]) => `${x}.add_(${o}${alpha === undefined ? '' : `, alpha=${alpha}`})` },
+  addcmul_: { hint: 'addcmul_', render: ([x, a, b, value]) => `${x}.addcmul_(${a}, ${b}, value=${value})` },
+  addcdiv_: { hint: 'addcdiv_', render: ([x, a, b, value]) => `${x}.addcdiv_(${a}, ${b}, value=${value})` },
+  set_index: { hint: 'set', render: ([x, i, v]) => `${x}[${i}] = ${v}` },
+  set_key: { hint: 'set', render: ([b, key, v]) => `${b}[${key}] = ${v}` },
+  clear_grad: { hint: 'clear', render: ([x]) => `${x}.grad = None` },
+  backward: { hint: 'backward', render: ([x, g]) => `${x}.backward(${g ?? ''})` },
+  manual_seed: { hint: 'seed', render: ([s]) => `torch.manual_seed(${s})` },
+  all_reduce_: { hint: 'all_reduce', render: ([t, how]) => `all_reduce_(${t}, ${how})` },
+  all_reduce_grads_: { hint: 'all_reduce', render: ([params]) => `all_reduce_grads_(${params})` },
+  broadcast_: { hint: 'broadcast', render: ([t, src]) => `broadcast_(${t}, ${src})` },
+  return_: { hint: 'return', render: (values) => `return ${values.join(', ')}` },
+
+  // ---- torch.autograd.Function plumbing
+  /** `Fn.apply(...)`; the first operand is the class name. */
+  apply: { hint: 'out', render: (args, raw) => `${rawString(raw[0])}.apply(${args.slice(1).join(', ')})` },
+  save_for_backward: { hint: 'save', render: (ts) => `ctx.save_for_backward(${ts.join(', ')})` },
+  saved_tensors: { hint: 'saved', render: () => 'ctx.saved_tensors' },
+  ctx_set: { hint: 'ctx', render: ([, v], raw) => `ctx.${rawString(raw[0])} = ${v}` },
+  ctx_get: { hint: 'ctx', render: (_, raw) => `ctx.${rawString(raw[0])}` },
+  mark_non_differentiable: { hint: 'mark', render: (ts) => `ctx.mark_non_differentiable(${ts.join(', ')})` },
+
+  // ---- block headers
+  if: { hint: 'if', render: ([cond]) => `if ${cond}` },
+  else: { hint: 'else', render: () => 'else' },
+  if_needs_input_grad: { hint: 'if', render: ([i]) => `if ctx.needs_input_grad[${i}]` },
+  for_range: { hint: 'i', render: ([i, n]) => `for ${i} in range(${n})` },
+  no_grad: { hint: 'with', render: () => 'with torch.no_grad()' },
+  enable_grad: { hint: 'with', render: () => 'with torch.enable_grad()' },
+  set_grad_enabled: { hint: 'with', render: ([on]) => `with torch.set_grad_enabled(${on})` },
+  autocast_bf16: { hint: 'with', render: ([on]) => `with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=${on})` },
+} satisfies Record<string, OpSpec>;
+
+export type OpName = keyof typeof VOCABULARY;

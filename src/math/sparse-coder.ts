@@ -1,0 +1,153 @@
+/**
+ * The sparse coder's math, as the reference computes it (sparsify/sparse_coder.py:
+ * SparseCoder), written with the kernel builder. These functions build graph, not run it: the
+ * coder API wraps them in small programs and the trainer inlines them into its step programs.
+ */
+import type { ProgramBuilder, SymObject, SymScalar, SymTensor } from '../kernels/index.js';
+import { FusedEncoderGroupMax, FusedEncoderTopK } from './fused-encoder.js';
+import type { CoderParams, CoderParamName, CoderStructure } from './structure.js';
+
+export interface EncoderOutput {
+  topActs: SymTensor;
+  topIndices: SymTensor;
+  preActs: SymTensor;
+}
+
+/** `SparseCoder.encode`: SAEs subtract b_dec first; transcoders do not. */
+export function encode(g: ProgramBuilder, params: CoderParams, x: SymTensor, k: SymScalar | number, s: Pick<CoderStructure, 'activation' | 'transcode'>): EncoderOutput {
+  const input = s.transcode ? x : x.sub(params.get('b_dec')).named('centered');
+  const fn = s.activation === 'topk' ? FusedEncoderTopK : FusedEncoderGroupMax;
+  const out = g.apply(fn, { input, weight: params.get('encoder.weight'), bias: params.get('encoder.bias') }, { k });
+  return { topActs: out.values.named('top_acts'), topIndices: out.indices.named('top_indices'), preActs: out.preacts.named('pre_acts') };
+}
+
+/** `SparseCoder.decode`: sum of act * W_dec[idx] (an embedding bag, mode sum) plus b_dec. */
+export function decode(g: ProgramBuilder, params: CoderParams, topActs: SymTensor, topIndices: SymTensor): SymTensor {
+  const wDec = params.get('W_dec');
+  return g.embeddingBag(topIndices, wDec, topActs.typeAs(wDec)).add(params.get('b_dec')).named('decoded');
+}
+
+export interface ForwardOutput {
+  saeOut: SymTensor;
+  latentActs: SymTensor;
+  latentIndices: SymTensor;
+  fvu: SymTensor;
+  auxkLoss: SymTensor;
+  multiTopkFvu: SymTensor;
+}
+
+/**
+ * `SparseCoder.forward`: reconstruction of y (x when autoencoding) and its losses: fvu,
+ * AuxK on dead latents when `deadMask` is given and marks some latent dead, and the
+ * Multi-TopK fvu.
+ */
+export function forward(
+  g: ProgramBuilder,
+  params: CoderParams,
+  x: SymTensor,
+  y: SymTensor,
+  deadMask: SymTensor | undefined,
+  k: SymScalar | number,
+  s: CoderStructure,
+): ForwardOutput {
+  const { topActs, topIndices, preActs } = encode(g, params, x, k, s);
+  let saeOut = decode(g, params, topActs, topIndices);
+  if (s.skipConnection) {
+    const wSkip = params.get('W_skip');
+    saeOut = saeOut.add(x.typeAs(wSkip).matmul(wSkip.mT));
+  }
+  saeOut.named('sae_out');
+  // The residual, and the denominator that puts every loss on the scale of y's variance.
+  const e = y.sub(saeOut).named('e');
+  const totalVariance = y.sub(y.mean(0)).pow(2).sum().named('total_variance');
+
+  let auxkLoss: SymTensor;
+  if (deadMask) {
+    const dm = deadMask;
+    ({ auxkLoss } = g.ifElse(
+      g.isNone(dm).not(),
+      () => {
+        const numDead = dm.sum().int().named('num_dead');
+        return g.ifElse(
+          numDead.gt(0),
+          () => {
+            // Appendix B.1 of the paper: the top ~half of the dead latents predict the
+            // residual; the loss is scaled down when only a few latents are dead.
+            const kAux0 = y.size(-1).floorDiv(2);
+            const scale = g.min(numDead.div(kAux0), g.float(1));
+            const kAux = g.min(kAux0, numDead);
+            // Living latents take no part.
+            const auxkLatents = g.where(dm.leadingUnit, preActs, -Infinity).named('auxk_latents');
+            const top = auxkLatents.topk(kAux, { sorted: false });
+            const eHat = decode(g, params, top.values.named('auxk_acts'), top.indices.named('auxk_indices')).named('e_hat');
+            const loss = eHat.sub(e.detach()).pow(2).sum();
+            return { auxkLoss: loss.mul(scale).div(totalVariance) };
+          },
+          () => ({ auxkLoss: g.scalarTensor(saeOut, 0.0) }),
+        );
+      },
+      () => ({ auxkLoss: g.scalarTensor(saeOut, 0.0) }),
+    ));
+  } else {
+    auxkLoss = g.scalarTensor(saeOut, 0.0).named('auxk_loss');
+  }
+
+  const fvu = e.pow(2).sum().div(totalVariance).named('fvu');
+
+  let multiTopkFvu: SymTensor;
+  if (s.multiTopk) {
+    // Multi-TopK: the reconstruction from the top 4k latents should be good too.
+    const top = preActs.topk(typeof k === 'number' ? 4 * k : k.mul(4), { sorted: false });
+    const out = decode(g, params, top.values, top.indices);
+    multiTopkFvu = out.sub(y).pow(2).sum().div(totalVariance).named('multi_topk_fvu');
+  } else {
+    multiTopkFvu = g.scalarTensor(saeOut, 0.0).named('multi_topk_fvu');
+  }
+  return { saeOut, latentActs: topActs, latentIndices: topIndices, fvu, auxkLoss, multiTopkFvu };
+}
+
+/** `set_decoder_norm_to_unit_norm`: W_dec /= (row norm + eps), in place, without autograd. */
+export function setDecoderNormToUnitNorm(g: ProgramBuilder, params: CoderParams): void {
+  g.noGrad(() => {
+    const wDec = params.get('W_dec');
+    const norm = wDec.norm(1, true);
+    wDec.div_(norm.add(g.eps(wDec)));
+  });
+}
+
+/** `remove_gradient_parallel_to_decoder_directions`: grad_i -= (grad_i . W_i) W_i for each decoder row i. */
+export function removeGradientParallelToDecoderDirections(g: ProgramBuilder, params: CoderParams): void {
+  g.noGrad(() => {
+    const wDec = params.get('W_dec');
+    const grad = wDec.grad;
+    g.when(g.isNone(grad).not(), () => {
+      const parallel = g.einsum('ij,ij->i', grad, wDec).named('parallel_component');
+      grad.sub_(g.einsum('i,ij->ij', parallel, wDec));
+    });
+  });
+}
+
+/**
+ * A new coder's parameters, made as `SparseCoder.__init__` makes them: nn.Linear(D, M)'s
+ * default init (after `torch.manual_seed(seed)` when a seed is given), zero encoder bias, W_dec
+ * a copy of the encoder weight (SAE, row-normalised) or zeros (transcoder), b_dec zeros.
+ */
+export function initParams(
+  g: ProgramBuilder,
+  s: Pick<CoderStructure, 'transcode' | 'skipConnection' | 'normalizeDecoder'>,
+  inputs: { seed: SymScalar; dIn: SymScalar; numLatents: SymScalar; device: SymObject; dtype: SymObject },
+): CoderParams {
+  g.when(g.isNone(inputs.seed).not(), () => g.manualSeed(inputs.seed));
+  const { weight, bias } = g.nnLinear(inputs.dIn, inputs.numLatents, inputs.device, inputs.dtype);
+  bias.zero_();
+  const wDec = (s.transcode ? g.zerosLike(weight) : weight.clone()).named('W_dec');
+  if (s.normalizeDecoder) {
+    const norm = wDec.norm(1, true);
+    wDec.div_(norm.add(g.eps(wDec)));
+  }
+  const bDec = g.zeros([inputs.dIn], { dtype: inputs.dtype, device: inputs.device }).named('b_dec');
+  const entries: Partial<Record<CoderParamName, SymTensor>> = { 'encoder.weight': weight, 'encoder.bias': bias, W_dec: wDec, b_dec: bDec };
+  if (s.skipConnection) entries.W_skip = g.zeros([inputs.dIn, inputs.dIn], { dtype: inputs.dtype, device: inputs.device }).named('W_skip');
+  for (const t of Object.values(entries)) t!.requiresGrad_();
+  return g.bundle(entries as Record<CoderParamName, SymTensor>).named('params');
+}

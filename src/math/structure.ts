@@ -1,0 +1,38 @@
+/**
+ * What of a coder's config shapes its programs, and its parameters by the names of
+ * `sae.safetensors` (the reference's `SparseCoder` module attributes, sparsify/sparse_coder.py).
+ */
+import type { SymBundle } from '../kernels/index.js';
+
+/** Parameter names, exactly as in `sae.safetensors`. */
+export type CoderParamName = 'encoder.weight' | 'encoder.bias' | 'W_dec' | 'b_dec' | 'W_skip';
+export type CoderParams = SymBundle<CoderParamName>;
+export type Activation = 'topk' | 'groupmax';
+
+/** The parts of a coder's config that change the shape of its programs. */
+export interface CoderStructure {
+  activation: Activation;
+  transcode: boolean;
+  skipConnection: boolean;
+  multiTopk: boolean;
+  normalizeDecoder: boolean;
+}
+
+/** The structure of a coder config (any object with the config's fields). */
+export function structureOf(cfg: CoderStructure): CoderStructure {
+  const { activation, transcode, skipConnection, multiTopk, normalizeDecoder } = cfg;
+  return { activation, transcode, skipConnection, multiTopk, normalizeDecoder };
+}
+
+/** A short, identifier-safe name for a structure (part of program names). */
+export function structureTag(s: CoderStructure): string {
+  return `${s.activation}_${s.transcode ? 'tc' : 'sae'}${s.skipConnection ? '_skip' : ''}${s.multiTopk ? '_mtk' : ''}${s.normalizeDecoder ? '_norm' : ''}`;
+}
+
+/** Parameter names of a coder with this structure, in the reference's order (`SparseCoder.parameters()`). */
+export function paramNames(s: Pick<CoderStructure, 'skipConnection'>): CoderParamName[] {
+  return ['encoder.weight', 'encoder.bias', 'W_dec', 'b_dec', ...(s.skipConnection ? (['W_skip'] as const) : [])];
+}
+
+/** The >= 2-D parameters (Muon updates these; Adam the rest). */
+export const MATRIX_PARAMS: ReadonlySet<CoderParamName> = new Set(['encoder.weight', 'W_dec', 'W_skip']);

@@ -1,0 +1,7 @@
+/**
+ * Language models and tokenizers held by the runtime: loading them for training, and using
+ * them with coders (hidden states, gathering latent activations). Not here: the hooks the
+ * trainer installs (src/trainer, python/sparsify_runtime/hooks.py).
+ */
+export { loadModel, loadTokenizer, type LanguageModel, type LoadModelOptions, type TrainableModel } from './language-model.js';
+export { CausalLM, gatherLatentActivations, type CausalLMOptions } from './causal-lm.js';

@@ -1,0 +1,101 @@
+/**
+ * Training metrics: sums from each step's reply averaged the way the reference reports them
+ * (losses per batch and micro-batch chunk, dead_pct per optimizer step), written one JSON line
+ * per logged step to metrics.jsonl (and to wandb when it runs).
+ */
+import { appendFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { wandbLog } from '../bridge/ops.js';
+
+/** Metric values by key (a coder's name, or the end-to-end loss) and metric. */
+export type MetricTable = Record<string, Record<string, number>>;
+
+/** Metrics the fvu hook sums once per micro-batch chunk. */
+const CHUNKED_METRICS = new Set(['fvu', 'auxk', 'multi_topk_fvu']);
+
+/** Sums of metric tables over some batches. */
+export class MetricSums {
+  private readonly sums = new Map<string, Record<string, number>>();
+  batches = 0;
+
+  add(table: MetricTable): void {
+    for (const [key, values] of Object.entries(table)) {
+      const slot = this.sums.get(key) ?? {};
+      for (const [m, v] of Object.entries(values)) slot[m] = (slot[m] ?? 0) + v;
+      this.sums.set(key, slot);
+    }
+  }
+
+  /**
+   * The averages: losses per batch (and per chunk where the hook sums chunks), dead_pct per
+   * optimizer step.
+   */
+  averages(gradAccSteps: number, microChunks: number): MetricTable {
+    const out: MetricTable = {};
+    const steps = Math.max(1, Math.ceil(this.batches / gradAccSteps));
+    for (const [key, values] of this.sums) {
+      const avg: Record<string, number> = {};
+      for (const [m, v] of Object.entries(values)) {
+        avg[m] = m === 'dead_pct' ? v / steps : v / (this.batches * (CHUNKED_METRICS.has(m) ? microChunks : 1));
+      }
+      out[key] = avg;
+    }
+    return out;
+  }
+
+  clear(): void {
+    this.sums.clear();
+    this.batches = 0;
+  }
+}
+
+/** The mean loss of each coder since the last save (what save_best compares). */
+export class LossWindow {
+  private readonly acc = new Map<string, { loss: number; n: number }>();
+
+  add(name: string, loss: number): void {
+    const a = this.acc.get(name) ?? { loss: 0, n: 0 };
+    a.loss += loss;
+    a.n += 1;
+    this.acc.set(name, a);
+  }
+
+  /** The mean, or undefined when nothing was added. */
+  mean(name: string): number | undefined {
+    const a = this.acc.get(name);
+    return a && a.n > 0 ? a.loss / a.n : undefined;
+  }
+
+  clear(): void {
+    this.acc.clear();
+  }
+}
+
+/** Where a logged step goes. */
+export interface MetricsSink {
+  runDir: string;
+  /** The end-to-end loss key (ce, kl), whose metrics are logged without a suffix. */
+  lossKey: string | null;
+  /** Leave out metrics that are always 0 in this run. */
+  omit: ReadonlySet<string>;
+  /** Also log to wandb. */
+  wandb: boolean;
+}
+
+/** Append one logged step to metrics.jsonl (`fvu/layers.0`, ...), and to wandb. */
+export async function writeMetricsLine(
+  sink: MetricsSink,
+  at: { step: number; optimizerStep: number; tokens: number; k: number },
+  metrics: MetricTable,
+): Promise<void> {
+  const line: Record<string, unknown> = { step: at.step, optimizer_step: at.optimizerStep, tokens: at.tokens, k: at.k, time: new Date().toISOString() };
+  for (const [key, values] of Object.entries(metrics)) {
+    for (const [m, v] of Object.entries(values)) {
+      if (sink.omit.has(m)) continue;
+      line[key === sink.lossKey ? m : `${m}/${key}`] = v;
+    }
+  }
+  await mkdir(sink.runDir, { recursive: true });
+  await appendFile(join(sink.runDir, 'metrics.jsonl'), `${JSON.stringify(line)}\n`);
+  if (sink.wandb) await wandbLog(line, at.optimizerStep);
+}

@@ -1,0 +1,178 @@
+/**
+ * A run's checkpoint: the coders (in the reference's layout), the trainer state (step,
+ * optimizer state, dead-latent counters, best losses: safetensors + JSON, no pickles) and
+ * the run's config, saved atomically through checkpoint.ts. With distributed modules each
+ * rank saves its own coders and its own `state-rankN` files; otherwise rank 0 saves all.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { bundleCopyInto, bundleUpdate, distBarrier, loadState, saveState, type PyObject } from '../bridge/ops.js';
+import { SparsifyError } from '../bridge/errors.js';
+import { ConfigError } from '../config/errors.js';
+import type { TrainConfig } from '../config/train.js';
+import { runProgram } from '../kernels/index.js';
+import { structureOf } from '../math/structure.js';
+import { SparseCoder } from '../coder/sparse-coder.js';
+import { writeCoderDir } from '../coder/files.js';
+import { beginSave, commitSave, recover } from './checkpoint.js';
+import { saveParamsProgram } from './programs.js';
+import type { ScheduleFreeState } from './schedules.js';
+
+const STATE_VERSION = 1;
+
+/** One coder being trained: a hookpoint and a seed. */
+export interface CoderSlot {
+  /** Its name in the run directory: the hookpoint, or `hookpoint/seedN` with several seeds. */
+  readonly name: string;
+  readonly hookpoint: string;
+  readonly seed: number;
+  readonly coder: SparseCoder;
+  /** Optimizer state and dead-latent counters (a runtime bundle). */
+  readonly state: PyObject;
+  readonly lr: number;
+  readonly sf: ScheduleFreeState;
+  bestLoss: number;
+}
+
+/** The counters a checkpoint restores. */
+export interface Progress {
+  globalStep: number;
+  optimizerStep: number;
+  tokensSeen: number;
+  k: number;
+}
+
+/** What a checkpoint is made from. */
+export interface RunStateSource extends Progress {
+  readonly cfg: TrainConfig;
+  readonly runDir: string;
+  readonly slots: readonly CoderSlot[];
+  readonly rank: number;
+  readonly worldSize: number;
+  /** Hookpoints spread across ranks (each rank saves its own coders and state). */
+  readonly distributeModules: boolean;
+  /** The full run configuration for config.json. */
+  readonly runConfig: Record<string, unknown>;
+  readonly device: string;
+}
+
+/** The trainer-state file names of this rank (one set per rank with distributed modules). */
+function stateFiles(run: RunStateSource): { json: string; tensors: string } {
+  const suffix = run.distributeModules ? `-rank${run.rank}` : '';
+  return { json: `state${suffix}.json`, tensors: `state${suffix}.safetensors` };
+}
+
+/** Staging tag: ranks that save into the same directory must not share a staging folder. */
+function saveTag(run: RunStateSource): string {
+  return run.distributeModules ? `-rank${run.rank}` : '';
+}
+
+/** Whether this rank writes checkpoints (data parallel: rank 0 only; distributed modules: every rank, its own coders). */
+function saves(run: RunStateSource): boolean {
+  return run.rank === 0 || run.distributeModules;
+}
+
+/** Write a coder as saved: schedule-free's x (from y and z, y untouched), else the parameters. */
+async function writeCoder(run: RunStateSource, dir: string, slot: CoderSlot): Promise<void> {
+  const { params } = await runProgram<{ params: PyObject }>(saveParamsProgram(structureOf(run.cfg.sae), run.cfg.optimizer), { params: slot.coder.params, state: slot.state });
+  await writeCoderDir(dir, slot.coder.cfg, slot.coder.dIn, params);
+}
+
+/** Save coders, config and trainer state atomically into the run directory. */
+export async function saveCheckpoint(run: RunStateSource): Promise<void> {
+  if (!saves(run)) return;
+  const tag = saveTag(run);
+  const staging = await beginSave(run.runDir, tag);
+  const entries: string[] = [];
+  for (const slot of run.slots) {
+    await writeCoder(run, join(staging, slot.name), slot);
+    entries.push(slot.name);
+  }
+  const groups: Record<string, PyObject> = {};
+  for (const slot of run.slots) {
+    groups[`state:${slot.name}`] = slot.state;
+    // Schedule-free trains on y, which the saved coder (x) does not hold.
+    if (run.cfg.optimizer === 'signum') groups[`train:${slot.name}`] = slot.coder.params;
+  }
+  const files = stateFiles(run);
+  await saveState(join(staging, files.tensors), groups);
+  const state = {
+    version: STATE_VERSION,
+    world_size: run.worldSize,
+    distribute_modules: run.distributeModules,
+    global_step: run.globalStep,
+    optimizer_step: run.optimizerStep,
+    tokens_seen: run.tokensSeen,
+    k: run.k,
+    batch_size: run.cfg.batchSize,
+    optimizer: run.cfg.optimizer,
+    coders: Object.fromEntries(run.slots.map((s) => [s.name, { hookpoint: s.hookpoint, seed: s.seed, lr: s.lr, schedule_free: s.sf, best_loss: Number.isFinite(s.bestLoss) ? s.bestLoss : null }])),
+  };
+  await writeFile(join(staging, files.json), JSON.stringify(state, null, 2));
+  entries.push(files.tensors, files.json);
+  if (run.rank === 0) {
+    await writeFile(join(staging, 'config.json'), JSON.stringify(run.runConfig, null, 2));
+    entries.push('config.json');
+  }
+  await commitSave(run.runDir, entries, tag);
+}
+
+/** Save these coders (the ones whose loss improved) under `best/`, atomically. */
+export async function saveBestCoders(run: RunStateSource, better: readonly CoderSlot[]): Promise<void> {
+  if (!better.length || !saves(run)) return;
+  const bestDir = join(run.runDir, 'best');
+  const tag = saveTag(run);
+  const staging = await beginSave(bestDir, tag);
+  for (const slot of better) await writeCoder(run, join(staging, slot.name), slot);
+  await commitSave(bestDir, better.map((s) => s.name), tag);
+}
+
+interface SavedState {
+  version: number;
+  world_size?: number;
+  global_step: number;
+  optimizer_step: number;
+  tokens_seen: number;
+  k: number;
+  batch_size: number;
+  optimizer: string;
+  coders: Record<string, { schedule_free: ScheduleFreeState; best_loss: number | null }>;
+}
+
+/**
+ * Restore a checkpoint from `dir` into the run's coders and state (after finishing or
+ * discarding an interrupted save); returns the counters to continue from.
+ */
+export async function loadCheckpoint(run: RunStateSource, dir: string, log: (m: string) => void): Promise<Progress> {
+  if (saves(run)) {
+    const recovered = await recover(dir);
+    if (recovered !== 'none') log(`${dir}: an interrupted save was ${recovered === 'rolled-forward' ? 'completed' : 'discarded'}`);
+  }
+  // Data-parallel ranks read what rank 0 may just have repaired.
+  if (run.worldSize > 1) await distBarrier();
+  const files = stateFiles(run);
+  const statePath = join(dir, files.json);
+  if (!existsSync(statePath)) throw new SparsifyError(`cannot resume: ${statePath} not found (no checkpoint in ${dir})`);
+  const state = JSON.parse(readFileSync(statePath, 'utf8')) as SavedState;
+  const names = Object.keys(state.coders).sort();
+  const mine = run.slots.map((s) => s.name).sort();
+  if (names.join('\n') !== mine.join('\n')) {
+    throw new ConfigError(`cannot resume from ${dir}: it trained ${names.join(', ')} but this run trains ${mine.join(', ')}`);
+  }
+  const cfg = run.cfg;
+  if ((state.world_size ?? 1) !== run.worldSize) throw new ConfigError(`cannot resume from ${dir}: it ran with world size ${state.world_size ?? 1}, this run has ${run.worldSize}; resume with the same world size`);
+  if (state.optimizer !== cfg.optimizer) throw new ConfigError(`cannot resume from ${dir}: it used optimizer ${state.optimizer}, this run ${cfg.optimizer}`);
+  if (state.batch_size !== cfg.batchSize) throw new ConfigError(`cannot resume from ${dir}: it used batch_size ${state.batch_size}, this run ${cfg.batchSize}`);
+  const groups = await loadState(join(dir, files.tensors), run.device);
+  for (const slot of run.slots) {
+    const train = groups[`train:${slot.name}`];
+    const saved = train ?? (await SparseCoder.loadFromDisk(join(dir, slot.name), { device: run.device })).params;
+    await bundleCopyInto(slot.coder.params, saved);
+    await bundleUpdate(slot.state, groups[`state:${slot.name}`]!);
+    const coderState = state.coders[slot.name]!;
+    Object.assign(slot.sf, coderState.schedule_free);
+    slot.bestLoss = coderState.best_loss ?? Infinity;
+  }
+  return { globalStep: state.global_step, optimizerStep: state.optimizer_step, tokensSeen: state.tokens_seen, k: state.k };
+}
