@@ -130,9 +130,10 @@ export class ProgramBuilder extends FunctionBuilder {
     return outputs as R;
   }
 
-  /** Statements run only when `cond` holds. */
-  when(cond: SymScalar, body: () => void): void {
+  /** Statements run only when `cond` holds (and others when it does not). */
+  when(cond: SymScalar, body: () => void, otherwise?: () => void): void {
     this.block({ op: 'if', args: [cond] }, body);
+    if (otherwise) this.block({ op: 'else', args: [] }, otherwise);
   }
 
   /** `for i in range(n):` around `body`. */

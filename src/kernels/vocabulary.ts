@@ -88,7 +88,7 @@ export const VOCABULARY = {
   zeros_like: { hint: 'zeros_like', render: ([x]) => `torch.zeros_like(${x})` },
   full_like: { hint: 'full_like', render: ([x, v]) => `torch.full_like(${x}, ${v})` },
   empty_like: { hint: 'empty_like', render: ([x, dtype]) => `torch.empty_like(${x}, dtype=${dtype})` },
-  zeros: { hint: 'zeros', render: ([dtype, device, ...sizes]) => `torch.zeros(${sizes.join(', ')}, dtype=${dtype}, device=${device})` },
+  zeros: { hint: 'zeros', render: ([dtype, device, ...sizes]) => `torch.zeros(${sizes.length ? sizes.join(', ') : '()'}, dtype=${dtype}, device=${device})` },
   new_zeros: { hint: 'new_zeros', render: ([x, sizes]) => `${x}.new_zeros(${sizes})` },
   new_tensor: { hint: 'new_tensor', render: ([x, v]) => `${x}.new_tensor(${v})` },
   arange: { hint: 'arange', render: ([start, end, step, like]) => `torch.arange(${start}, ${end}, ${step}, device=${like}.device)` },

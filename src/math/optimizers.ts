@@ -64,7 +64,8 @@ export function newtonSchulz(g: ProgramBuilder, grad: SymTensor, steps = 5): Sym
   x = x.div(x.norm([-2, -1], true).add(1e-7)).named('X');
   for (let i = 0; i < steps; i++) {
     const A = x.matmul(x.mT).named('A');
-    const B = A.mul(b).add(A.matmul(A).mul(c)).named('B');
+    // b * A + c * A @ A, which Python reads as (b * A) + ((c * A) @ A): the same rounding in bf16.
+    const B = A.mul(b).add(A.mul(c).matmul(A)).named('B');
     x = x.mul(a).add(B.matmul(x)).named('X');
   }
   return g.choose(tall, x.mT, x).named('orthogonalized');

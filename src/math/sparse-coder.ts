@@ -21,10 +21,17 @@ export function encode(g: ProgramBuilder, params: CoderParams, x: SymTensor, k: 
   return { topActs: out.values.named('top_acts'), topIndices: out.indices.named('top_indices'), preActs: out.preacts.named('pre_acts') };
 }
 
-/** `SparseCoder.decode`: sum of act * W_dec[idx] (an embedding bag, mode sum) plus b_dec. */
+/**
+ * `SparseCoder.decode`: sum of act * W_dec[idx] (an embedding bag, mode sum) plus b_dec. The
+ * reference passes `W_dec.mT` to its decoder, which takes `.mT` again; the two transposes
+ * are kept so that autograd sums W_dec's gradient contributions (decode, AuxK, Multi-TopK)
+ * in the reference's order.
+ */
 export function decode(g: ProgramBuilder, params: CoderParams, topActs: SymTensor, topIndices: SymTensor): SymTensor {
   const wDec = params.get('W_dec');
-  return g.embeddingBag(topIndices, wDec, topActs.typeAs(wDec)).add(params.get('b_dec')).named('decoded');
+  const acts = topActs.typeAs(wDec);
+  const table = wDec.mT.mT.named('W_dec_view');
+  return g.embeddingBag(topIndices, table, acts).add(params.get('b_dec')).named('decoded');
 }
 
 export interface ForwardOutput {
@@ -94,15 +101,16 @@ export function forward(
 
   const fvu = e.pow(2).sum().div(totalVariance).named('fvu');
 
-  let multiTopkFvu: SymTensor;
   if (s.multiTopk) {
-    // Multi-TopK: the reconstruction from the top 4k latents should be good too.
+    // Multi-TopK: the reconstruction from the top 4k latents should be good too. As in the
+    // reference, whose variables are reassigned here, the output then reports the 4k
+    // selection and its reconstruction (so the trainer marks those 4k latents as fired).
     const top = preActs.topk(typeof k === 'number' ? 4 * k : k.mul(4), { sorted: false });
-    const out = decode(g, params, top.values, top.indices);
-    multiTopkFvu = out.sub(y).pow(2).sum().div(totalVariance).named('multi_topk_fvu');
-  } else {
-    multiTopkFvu = g.scalarTensor(saeOut, 0.0).named('multi_topk_fvu');
+    const out = decode(g, params, top.values, top.indices).named('sae_out_4k');
+    const multiTopkFvu = out.sub(y).pow(2).sum().div(totalVariance).named('multi_topk_fvu');
+    return { saeOut: out, latentActs: top.values, latentIndices: top.indices, fvu, auxkLoss, multiTopkFvu };
   }
+  const multiTopkFvu = g.scalarTensor(saeOut, 0.0).named('multi_topk_fvu');
   return { saeOut, latentActs: topActs, latentIndices: topIndices, fvu, auxkLoss, multiTopkFvu };
 }
 

@@ -45,8 +45,22 @@ function prepareActivations(g: ProgramBuilder, params: CoderParams, s: CoderStru
   );
   if (s.normalizeDecoder && !s.transcode) sc.setDecoderNormToUnitNorm(g, params);
   const x = x0.typeAs(wEnc).named('x');
-  const y = s.transcode ? y0.typeAs(wEnc).named('y') : x;
-  return { x, y, yAll, mask, outputs };
+  return { x, y: s.transcode ? y0.typeAs(wEnc).named('y') : x, yAll, mask, outputs };
+}
+
+/**
+ * Count the tokens this step trains on for the dead-latent counters: those not excluded (the
+ * reference sums the token mask), all of them without a mask.
+ */
+function countTokens(g: ProgramBuilder, state: SymBundle, mask: SymTensor, yAll: SymTensor): void {
+  g.noGrad(() => {
+    const stepTokens = state.get('step_tokens');
+    g.when(
+      g.isNone(mask),
+      () => stepTokens.add_(yAll.size(0)),
+      () => stepTokens.add_(mask.sum()),
+    );
+  });
 }
 
 /** What every hook program starts from: the coder, its state, k, the dead mask, the activations. */
@@ -56,6 +70,7 @@ function hookInputs(g: ProgramBuilder, s: CoderStructure) {
   const k = g.scalarInput('k');
   const deadThreshold = g.scalarInput('dead_threshold');
   const prepared = prepareActivations(g, params, s);
+  countTokens(g, state, prepared.mask, prepared.yAll);
   // Latents that have not fired for dead_threshold tokens; no mask (no AuxK) without a threshold.
   const { deadMask } = g.ifElse(
     g.isNone(deadThreshold),
@@ -194,6 +209,8 @@ export function stateInitProgram(s: CoderStructure, optimizer: OptimizerName): P
       const entries: Record<string, SymTensor> = {
         tokens_since_fired: g.zeros([wEnc.size(0)], { dtype: 'int64', device: wEnc }).named('tokens_since_fired'),
         did_fire: g.zeros([wEnc.size(0)], { dtype: 'bool', device: wEnc }).named('did_fire'),
+        // Tokens trained on since the last optimizer step (kept on the device: no sync).
+        step_tokens: g.zeros([], { dtype: 'int64', device: wEnc }).named('step_tokens'),
       };
       for (const name of paramNames(s)) {
         const p = params.get(name);
@@ -222,7 +239,6 @@ export function optimizerProgram(s: CoderStructure, optimizer: OptimizerName): P
       const lrAdam = g.scalarInput('lr_adam');
       const ckp1 = g.scalarInput('ckp1');
       const adamStep = g.scalarInput('adam_step');
-      const tokens = g.scalarInput('tokens');
       const deadThreshold = g.scalarInput('dead_threshold');
       const ddp = g.scalarInput('ddp');
       const muonOffset = g.scalarInput('muon_offset');
@@ -256,9 +272,11 @@ export function optimizerProgram(s: CoderStructure, optimizer: OptimizerName): P
         // Dead-latent counters: every latent ages by the step's tokens; those that fired restart.
         const counts = state.get('tokens_since_fired');
         const didFire = state.get('did_fire');
-        counts.add_(tokens);
+        const stepTokens = state.get('step_tokens');
+        counts.add_(stepTokens);
         counts.setAt_(didFire, 0);
         didFire.zero_();
+        stepTokens.zero_();
       });
       const deadPct = state.get('tokens_since_fired').gt(deadThreshold).float().mean().named('dead_pct');
       return { metrics: { dead_pct: deadPct } };

@@ -94,8 +94,6 @@ export class Trainer implements RunStateSource {
   tokensSeen = 0;
   /** The k of the next batch. */
   k = 0;
-  /** Tokens of the batches since the last optimizer step (for the dead-latent counters). */
-  private pendingTokens = 0;
   private initialised = false;
   private stopRequested = false;
   private wandb = false;
@@ -135,6 +133,13 @@ export class Trainer implements RunStateSource {
   /** Batches in one pass over this rank's shard (the last one may be short). */
   get totalSteps(): number {
     return Math.ceil(this.shardRows / this.cfg.batchSize);
+  }
+  /**
+   * The length of the learning-rate schedules: the reference's `num_batches`, whole batches
+   * only (`len(dataset) // batch_size`), although a short last batch is trained on too.
+   */
+  get scheduleSteps(): number {
+    return Math.floor(this.shardRows / this.cfg.batchSize);
   }
   /** Latent count of the first coder (for reports). */
   get numLatents(): number {
@@ -241,14 +246,17 @@ export class Trainer implements RunStateSource {
     const sinceSave = new LossWindow();
     while (this.globalStep < total && !this.stopRequested) {
       const end = Math.min(this.globalStep + this.cfg.gradAccSteps, total);
+      // As the reference: an optimizer step only after a whole accumulation group; the
+      // gradients of a short last group are computed but never applied.
+      const steps = end % this.cfg.gradAccSteps === 0;
       const replies: HooksRunReply[] = [];
       let from = this.globalStep;
       if (this.globalStep === 0 && !this.cfg.finetune) {
         // The very first batch sets b_dec (and transcoders' encoder bias) from its activations.
-        replies.push(await this.runBatches(ids, 0, 1, end === 1, true));
+        replies.push(await this.runBatches(ids, 0, 1, steps && end === 1, true));
         from = 1;
       }
-      if (from < end) replies.push(await this.runBatches(ids, from, end, true, false));
+      if (from < end) replies.push(await this.runBatches(ids, from, end, steps, false));
       const step = new MetricSums();
       step.batches = end - this.globalStep;
       period.batches += step.batches;
@@ -256,10 +264,16 @@ export class Trainer implements RunStateSource {
         step.add(r.metrics);
         period.add(r.metrics);
       }
+      // As the reference: the next k is computed after the optimizer step from the batch
+      // counter before it counts this step's last batch, so batch i >= 1 uses the k of batch i-1.
+      if (steps) this.k = this.kAt(end - 1);
       this.globalStep = end;
-      this.optimizerStep += 1;
       this.tokensSeen += replies.reduce((n, r) => n + r.tokens, 0) * this.worldSize;
-      this.k = this.kAt(this.globalStep);
+      if (!steps) {
+        if (this.isMain) this.report(total, period.averages(this.cfg.gradAccSteps, microChunks), false, replies);
+        break;
+      }
+      this.optimizerStep += 1;
 
       const stepMetrics = step.averages(this.cfg.gradAccSteps, microChunks);
       for (const s of this.slots) {
@@ -272,10 +286,7 @@ export class Trainer implements RunStateSource {
         if (this.isMain) await writeMetricsLine(sink, { step: this.globalStep, optimizerStep: this.optimizerStep, tokens: this.tokensSeen, k: this.k }, metrics);
         period.clear();
       }
-      if (this.isMain) {
-        const computeSeconds = replies.reduce((t, r) => t + r.seconds, 0);
-        this.options.onStep?.({ step: this.globalStep, totalSteps: total, optimizerStep: this.optimizerStep, tokens: this.tokensSeen, metrics, logged, k: this.k, computeSeconds });
-      }
+      if (this.isMain) this.report(total, metrics, logged, replies);
       if (this.optimizerStep % this.cfg.saveEvery === 0 && this.globalStep < total) {
         await this.save(sinceSave);
         sinceSave.clear();
@@ -284,6 +295,11 @@ export class Trainer implements RunStateSource {
     await this.save(sinceSave);
     if (this.wandb) await wandbFinish();
     return { steps: this.globalStep, optimizerSteps: this.optimizerStep, runDir: this.runDir, stopped: this.stopRequested };
+  }
+
+  private report(totalSteps: number, metrics: MetricTable, logged: boolean, replies: readonly HooksRunReply[]): void {
+    const computeSeconds = replies.reduce((t, r) => t + r.seconds, 0);
+    this.options.onStep?.({ step: this.globalStep, totalSteps, optimizerStep: this.optimizerStep, tokens: this.tokensSeen, metrics, logged, k: this.k, computeSeconds });
   }
 
   /** Save a checkpoint, and the coders whose loss since the last save is their best under best/. */
@@ -339,7 +355,7 @@ export class Trainer implements RunStateSource {
 
   /** Learning-rate scalars for optimizer step `i` of a coder. */
   private lrArgs(slot: CoderSlot, i: number): { lr: number; lr_adam: number; ckp1: number; adam_step: number } {
-    const total = this.totalSteps;
+    const total = this.scheduleSteps;
     switch (this.cfg.optimizer) {
       case 'signum':
         return { lr: slot.lr, lr_adam: 0, ckp1: scheduleFreeStep(slot.sf, slot.lr), adam_step: 0 };
@@ -358,8 +374,6 @@ export class Trainer implements RunStateSource {
   /** Run batches [from, to) and, when `step` is set, the optimizer step after them: one bridge call. */
   private async runBatches(ids: ProgramIds, from: number, to: number, step: boolean, initBiases: boolean): Promise<HooksRunReply> {
     const batches = Array.from({ length: to - from }, (_, j) => this.batchRows(from + j));
-    // Dead-latent counters count the tokens each coder saw: the whole world batch when gathered.
-    const tokens = batches.reduce((n, [a, b]) => n + (b - a) * this.dataset.ctxLen, 0) * (this.distributeModules ? this.worldSize : 1);
     const accSteps = this.cfg.gradAccSteps * (this.endToEnd ? 1 : this.cfg.microAccSteps);
     const deadThreshold = this.cfg.auxkAlpha > 0 ? this.cfg.deadFeatureThreshold : null;
     const hooks: HookSpec[] = this.slots.map((s) => ({
@@ -391,7 +405,6 @@ export class Trainer implements RunStateSource {
           args: {
             params: s.coder.params,
             state: s.state,
-            tokens: this.pendingTokens + tokens,
             dead_threshold: this.cfg.deadFeatureThreshold,
             ddp: this.ddp,
             muon_offset: i * matrices,
@@ -412,7 +425,6 @@ export class Trainer implements RunStateSource {
       reduceMetrics: this.ddp ? 'mean' : this.distributeModules ? 'merge' : null,
       stop: this.stopRequested,
     });
-    this.pendingTokens = step ? 0 : this.pendingTokens + tokens;
     if (reply.stop) this.stopRequested = true;
     return reply;
   }

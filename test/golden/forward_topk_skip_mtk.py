@@ -49,13 +49,15 @@ def coder_forward_topk_sae_skip_mtk_norm(grad, params, x, y, dead_mask, k):
         top_acts, top_indices, pre_acts = FusedEncoderTopK.apply(centered, encoder_weight, encoder_bias, k)
         W_dec = params["W_dec"]
         type_as = top_acts.type_as(W_dec)
-        embedding_bag = F.embedding_bag(top_indices, W_dec, mode="sum", per_sample_weights=type_as)
+        mT = W_dec.mT
+        W_dec_view = mT.mT
+        embedding_bag = F.embedding_bag(top_indices, W_dec_view, mode="sum", per_sample_weights=type_as)
         b_dec_1 = params["b_dec"]
         decoded = embedding_bag + b_dec_1
         W_skip = params["W_skip"]
         type_as_1 = x.type_as(W_skip)
-        mT = W_skip.mT
-        matmul = type_as_1 @ mT
+        mT_1 = W_skip.mT
+        matmul = type_as_1 @ mT_1
         sae_out = decoded + matmul
         e = target - sae_out
         mean = target.mean(0)
@@ -71,7 +73,9 @@ def coder_forward_topk_sae_skip_mtk_norm(grad, params, x, y, dead_mask, k):
                 auxk_acts, auxk_indices = torch.topk(auxk_latents, min((target.shape[-1] // 2), num_dead), dim=-1, sorted=False)
                 W_dec_1 = params["W_dec"]
                 type_as_2 = auxk_acts.type_as(W_dec_1)
-                embedding_bag_1 = F.embedding_bag(auxk_indices, W_dec_1, mode="sum", per_sample_weights=type_as_2)
+                mT_2 = W_dec_1.mT
+                W_dec_view_1 = mT_2.mT
+                embedding_bag_1 = F.embedding_bag(auxk_indices, W_dec_view_1, mode="sum", per_sample_weights=type_as_2)
                 b_dec_2 = params["b_dec"]
                 e_hat = embedding_bag_1 + b_dec_2
                 detach = e.detach()
@@ -94,11 +98,13 @@ def coder_forward_topk_sae_skip_mtk_norm(grad, params, x, y, dead_mask, k):
         topk_values, topk_indices = torch.topk(pre_acts, (k * 4), dim=-1, sorted=False)
         W_dec_2 = params["W_dec"]
         type_as_3 = topk_values.type_as(W_dec_2)
-        embedding_bag_2 = F.embedding_bag(topk_indices, W_dec_2, mode="sum", per_sample_weights=type_as_3)
+        mT_3 = W_dec_2.mT
+        W_dec_view_2 = mT_3.mT
+        embedding_bag_2 = F.embedding_bag(topk_indices, W_dec_view_2, mode="sum", per_sample_weights=type_as_3)
         b_dec_3 = params["b_dec"]
-        decoded_1 = embedding_bag_2 + b_dec_3
-        sub_2 = decoded_1 - target
+        sae_out_4k = embedding_bag_2 + b_dec_3
+        sub_2 = sae_out_4k - target
         pow_4 = sub_2.pow(2)
         sum_4 = pow_4.sum()
         multi_topk_fvu = sum_4 / total_variance
-        return {"sae_out": sae_out, "latent_acts": top_acts, "latent_indices": top_indices, "fvu": fvu, "auxk_loss": auxk_loss_1, "multi_topk_fvu": multi_topk_fvu}
+        return {"sae_out": sae_out_4k, "latent_acts": topk_values, "latent_indices": topk_indices, "fvu": fvu, "auxk_loss": auxk_loss_1, "multi_topk_fvu": multi_topk_fvu}

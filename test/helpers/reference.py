@@ -67,6 +67,9 @@ def naive_forward(params, x, y, dead_mask, k, activation, transcode, skip, multi
         auxk = scale * ((e_hat - e.detach()) ** 2).sum() / tv
     mtk = torch.tensor(0.0)
     if multi_topk:
-        a, i = pre_nograd.topk(4 * k, sorted=False)
-        mtk = ((dense_decode(params, a, i) - y) ** 2).sum() / tv
+        # The reference reassigns sae_out and the selection here, so its output reports the
+        # top-4k reconstruction and latents.
+        acts, idx = pre_nograd.topk(4 * k, sorted=False)
+        out = dense_decode(params, acts, idx)
+        mtk = ((out - y) ** 2).sum() / tv
     return {"sae_out": out, "acts": acts, "idx": idx, "fvu": fvu, "auxk": auxk, "mtk": mtk}

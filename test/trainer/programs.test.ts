@@ -102,7 +102,7 @@ result["fvu_sum"] = sum(fvus)`,
 describe('optimizer step', () => {
   it('dead-latent counters: += tokens in the step, reset to 0 where a latent fired; fired marks cleared', async () => {
     const { coder, state } = await coderWithState();
-    await py('with torch.no_grad():\n  s["tokens_since_fired"].copy_(torch.arange(64) * 10)\n  s["did_fire"][[1, 5, 63]] = True\nfor t in p.values(): t.grad = torch.zeros_like(t)', { s: state, p: coder.params });
+    await py('with torch.no_grad():\n  s["tokens_since_fired"].copy_(torch.arange(64) * 10)\n  s["did_fire"][[1, 5, 63]] = True\n  s["step_tokens"].fill_(100)\nfor t in p.values(): t.grad = torch.zeros_like(t)', { s: state, p: coder.params });
     const out = await runProgram<{ metrics: Record<string, unknown> }>(P.optimizerProgram(sae, 'signum'), {
       params: coder.params,
       state,
@@ -110,18 +110,18 @@ describe('optimizer step', () => {
       lr_adam: 0,
       ckp1: 1,
       adam_step: 1,
-      tokens: 100,
       dead_threshold: 500,
       ddp: false,
       muon_offset: 0,
     });
-    const r = await py<{ counts: number[]; fired: number; dead: number }>('result = {"counts": s["tokens_since_fired"].tolist(), "fired": int(s["did_fire"].sum()), "dead": float(d)}', {
+    const r = await py<{ counts: number[]; fired: number; dead: number; pending: number }>('result = {"counts": s["tokens_since_fired"].tolist(), "fired": int(s["did_fire"].sum()), "dead": float(d), "pending": int(s["step_tokens"])}', {
       s: state,
       d: out.metrics.dead_pct,
     });
     const want = Array.from({ length: 64 }, (_, i) => ([1, 5, 63].includes(i) ? 0 : i * 10 + 100));
     expect(r.counts).toEqual(want);
     expect(r.fired).toBe(0);
+    expect(r.pending).toBe(0);
     expect(r.dead).toBeCloseTo(want.filter((c) => c > 500).length / 64, 6);
   });
 });

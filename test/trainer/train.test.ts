@@ -86,10 +86,12 @@ describe('fvu training', () => {
     expect(callsAtEnd - callsAtStep5).toBe(20); // one hooks.run per optimizer step
   });
 
-  it('k decays linearly per batch from min(M, 10 D) to k', async () => {
+  it('k decays linearly per batch from min(M, 10 D) to k, one batch behind as in the reference', async () => {
     const { reports } = await train(neox, { sae: { k: 4, expansionFactor: 2 }, batchSize: 16, kDecaySteps: 8 });
-    // M = 64 < 10 * 32, so k starts at 64; the report gives the k for the next step.
-    expect(reports.slice(0, 9).map((r) => r.k)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9].map((s) => (s >= 8 ? 4 : Math.round(64 * (1 - s / 8) + 4 * (s / 8)))));
+    // M = 64 < 10 * 32, so k starts at 64. The report after batch s gives the k of batch s + 1,
+    // which the reference computes from the batch counter before it counts batch s: k(s - 1)
+    // for s >= 1 (so batches 0 and 1 both use k(0)), rounded half to even as Python does.
+    expect(reports.slice(0, 10).map((r) => r.k)).toEqual([64, 56, 49, 42, 34, 26, 19, 12, 4, 4]);
   });
 
   it('transcoders, skip connection, groupmax, multi-topk, several seeds and gradient accumulation train on Llama', async () => {
