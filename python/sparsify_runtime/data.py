@@ -7,6 +7,7 @@ import os
 import numpy as np
 import torch
 
+from . import tokenizer as tokenizers
 from .core import UserError, op
 
 
@@ -139,6 +140,9 @@ def load(
     if "input_ids" not in data.column_names:
         if tokenizer is None:
             raise UserError("the dataset is not tokenized (no input_ids column) and no tokenizer was given")
+        if isinstance(tokenizer, dict):
+            # Where to load it from: loaded only now, when the text needs it.
+            tokenizer = tokenizers.load(**tokenizer)
         data = chunk_and_tokenize(data, tokenizer, num_proc=num_proc, text_key=text_column, max_seq_len=ctx_len)
     data = data.shuffle(seed=shuffle_seed)
     data = data.with_format("torch", columns=["input_ids"])

@@ -7,6 +7,7 @@
  * Every function makes one bridge round trip. Those that take no handle run in the shared
  * runtime ({@link getRuntime}) unless given another.
  */
+import { PythonProcessError } from './errors.js';
 import { getRuntime, type Runtime, type RuntimeInfo } from './runtime.js';
 import type { WireHandle } from './wire.js';
 
@@ -142,9 +143,27 @@ function adopt(runtime: Runtime, h: WireHandle): PyObject {
   return new PyObject(runtime, h.$h, h.kind);
 }
 
-/** One op call: in `rt`, or in the shared runtime. */
+/** The runtime that holds the handles among `args` (at any depth), if any; all must share one. */
+export function runtimeOfHandles(args: unknown): Runtime | undefined {
+  let found: Runtime | undefined;
+  const visit = (v: unknown): void => {
+    if (v instanceof PyObject) {
+      if (found && found !== v.runtime) throw new PythonProcessError('this call mixes objects of two Python runtimes (one was closed and a new one started); load or create them again in the current one');
+      found = v.runtime;
+    } else if (Array.isArray(v)) v.forEach(visit);
+    else if (v && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) Object.values(v).forEach(visit);
+  };
+  visit(args);
+  return found;
+}
+
+/**
+ * One op call: in `rt`, else in the runtime holding the handles it is given (so an object of
+ * a closed runtime fails plainly rather than reading another object in a new one), else in
+ * the shared runtime.
+ */
 async function invoke<T>(rt: Runtime | undefined, op: string, args: Record<string, unknown>): Promise<T> {
-  const runtime = rt ?? (await getRuntime());
+  const runtime = rt ?? runtimeOfHandles(args) ?? (await getRuntime());
   return (await runtime.call(op, args, (h) => adopt(runtime, h))) as T;
 }
 
@@ -272,12 +291,19 @@ export function tokenize(tokenizer: PyObject, text: string, device: string): Pro
 
 // ================================================================ data
 
+/** Where to load a tokenizer from, when it is needed. */
+export interface TokenizerSource {
+  nameOrPath: string;
+  revision?: string | undefined;
+  token?: string | undefined;
+}
+
 export interface DataLoadRequest {
   nameOrPath: string;
   split: string;
   dataArgs: Record<string, string | number | boolean>;
-  /** Needed when the data is text (no input_ids column). */
-  tokenizer: PyObject | null;
+  /** Needed when the data is text (no input_ids column): a tokenizer, or where to load one (only then). */
+  tokenizer: PyObject | TokenizerSource | null;
   ctxLen: number;
   textColumn: string;
   numProc: number;
@@ -291,7 +317,10 @@ export async function dataLoad(req: DataLoadRequest, rt?: Runtime): Promise<{ ro
     name_or_path: req.nameOrPath,
     split: req.split,
     data_args: req.dataArgs,
-    tokenizer: req.tokenizer,
+    tokenizer:
+      req.tokenizer === null || req.tokenizer instanceof PyObject
+        ? req.tokenizer
+        : { name_or_path: req.tokenizer.nameOrPath, revision: req.tokenizer.revision ?? null, token: req.tokenizer.token ?? null },
     ctx_len: req.ctxLen,
     text_column: req.textColumn,
     num_proc: req.numProc,

@@ -175,7 +175,7 @@ export class Runtime {
   /** End the Python process. Later calls reject. */
   close(): void {
     if (!this.deathError) {
-      this.markDead(new PythonProcessError('the Python runtime was closed'));
+      this.markDead(new PythonProcessError('the Python runtime was closed (closeRuntime()); objects it held cannot be used in a new runtime: load or create them again'));
     }
     try {
       this.pythonia.python.exit();

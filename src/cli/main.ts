@@ -12,12 +12,13 @@ import { distInit } from '../bridge/ops.js';
 import { parseWith } from '../config/errors.js';
 import { snakeCase, snakeKeys } from '../config/case.js';
 import { SparseCoderConfigSchema } from '../config/sparse-coder.js';
-import { RunOptionsSchema, TrainConfigObject, TrainConfigSchema, parseDataArgs, type RunOptions, type TrainConfig } from '../config/train.js';
+import { RunOptionsSchema, TrainConfigObject, TrainConfigSchema, type RunOptions, type TrainConfig } from '../config/train.js';
 import { loadDataset } from '../data/dataset.js';
-import { loadModel, loadTokenizer } from '../model/language-model.js';
+import { loadModel } from '../model/language-model.js';
 import { Trainer } from '../trainer/trainer.js';
 import { modelHookpoints } from '../trainer/hookpoints.js';
 import { addOptions, fieldsOf, readOptions } from './options.js';
+import { preflight } from './preflight.js';
 import { createProgress } from './progress.js';
 
 /** The bundled default: a tiny LM trained on Moby-Dick, and a held-out sample of the book. */
@@ -103,8 +104,10 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     }
     log(`No model given: training on the bundled tiny model (${BUNDLED.model}) and text (${BUNDLED.dataset}).`);
   }
-  const runDir = resolve(train.saveDir, train.runName ?? 'unnamed');
+  let runDir = resolve(train.saveDir, train.runName ?? 'unnamed');
   try {
+    const checked = preflight(train, run, launched ? Number(process.env.RANK) : 0);
+    runDir = checked.runDir;
     const rt = await getRuntime();
     let device = rt.info.cuda ? 'cuda' : 'cpu';
     let distributed: { rank: number; worldSize: number } | undefined;
@@ -115,7 +118,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
       log(`torch.distributed: ${d.worldSize} ranks, ${d.backend} backend${train.distributeModules ? ', hookpoints distributed across ranks' : ', data parallel'}`);
     }
     log(`Loading model ${run.model} on ${device}`);
-    const model = await loadModel(run.model, {
+    const model = await loadModel(checked.model, {
       kind: train.lossFn === 'fvu' ? 'base' : 'causal_lm',
       device,
       ...(run.revision ? { revision: run.revision } : {}),
@@ -124,10 +127,11 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     });
     await modelHookpoints(model, train); // a bad --hookpoints fails here, before the data is prepared
     log(`Loading dataset ${run.dataset}`);
-    const tokenizer = await loadTokenizer(run.model, { ...(run.revision ? { revision: run.revision } : {}), ...(run.hfToken ? { token: run.hfToken } : {}) });
-    const data = await loadDataset(run.dataset, {
+    // The tokenizer is loaded only if the data is text: a pre-tokenized dataset needs none.
+    const tokenizer = { nameOrPath: checked.model, revision: run.revision, token: run.hfToken };
+    const data = await loadDataset(checked.dataset, {
       split: run.split,
-      dataArgs: parseDataArgs(run.dataArgs),
+      dataArgs: checked.dataArgs,
       tokenizer,
       ctxLen: run.ctxLen,
       textColumn: run.textColumn,
@@ -142,6 +146,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
       log: (m) => log(m),
       runConfig: snakeKeys({ ...run, ...train }) as Record<string, unknown>,
       onStep: (report) => progress?.update(report),
+      overwrite: run.overwrite,
       ...(distributed ? { distributed } : {}),
     });
     if (run.resume) await trainer.loadState(runDir);

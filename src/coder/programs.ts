@@ -36,10 +36,10 @@ export function decodeProgram(s: CoderStructure): ProgramSpec<'out'> {
 
 export type ForwardKeys = 'sae_out' | 'latent_acts' | 'latent_indices' | 'fvu' | 'auxk_loss' | 'multi_topk_fvu';
 
-export function forwardProgram(s: CoderStructure): ProgramSpec<ForwardKeys> {
-  return cachedProgram(`forward:${tag(s)}`, () =>
+export function forwardProgram(s: CoderStructure, losses: sc.LossOptions = sc.REFERENCE_LOSSES): ProgramSpec<ForwardKeys> {
+  return cachedProgram(`forward:${tag(s)}${sc.lossTag(losses)}`, () =>
     defineProgram(
-      `coder_forward_${tag(s)}`,
+      `coder_forward_${tag(s)}${sc.lossTag(losses)}`,
       (g) => {
         const params = g.bundleInput<CoderParamName>('params');
         const x = g.input('x', { shape: ['N', 'D'] });
@@ -48,7 +48,7 @@ export function forwardProgram(s: CoderStructure): ProgramSpec<ForwardKeys> {
         const k = g.scalarInput('k');
         // Without a distinct target, we are autoencoding.
         const y = g.orElse(yArg, x).named('target');
-        const out = sc.forward(g, params, x, y, deadMask, k, s);
+        const out = sc.forward(g, params, x, y, deadMask, k, s, losses);
         return {
           sae_out: out.saeOut,
           latent_acts: out.latentActs,

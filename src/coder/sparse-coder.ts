@@ -8,6 +8,7 @@ import { ConfigError } from '../config/errors.js';
 import { structureOf, type CoderStructure } from '../math/structure.js';
 import { runProgram } from '../kernels/index.js';
 import { fnmatcher, naturalSort } from '../util/fnmatch.js';
+import { localPath } from '../util/paths.js';
 import { downloadCoderFiles, type HubOptions } from '../hub/download.js';
 import { CFG_FILE, WEIGHTS_FILE, checkWeights, readCoderConfig, writeCoderDir } from './files.js';
 import * as programs from './programs.js';
@@ -69,6 +70,11 @@ export interface RunOptions {
 export interface ForwardOptions extends RunOptions {
   /** Latents counted as dead; enables the AuxK loss when any is set. */
   deadMask?: Tensor;
+  /**
+   * Leave b_dec out of the AuxK reconstruction of the residual (the corrected formula; the
+   * reference adds it, its issue #132). Default false, as the reference.
+   */
+  auxkNoBias?: boolean;
 }
 
 /**
@@ -161,7 +167,7 @@ export class SparseCoder {
     this.checkInput(x, 'x');
     if (y) this.checkInput(y, 'y', y.shape[1]);
     if (y && !this.cfg.transcode && y.shape[1] !== this.dIn) this.checkInput(y, 'y');
-    const out = await runProgram<Record<programs.ForwardKeys, Tensor>>(programs.forwardProgram(this.structure), {
+    const out = await runProgram<Record<programs.ForwardKeys, Tensor>>(programs.forwardProgram(this.structure, { auxkBias: !options.auxkNoBias }), {
       params: this.params,
       x,
       y: y ?? null,
@@ -220,9 +226,9 @@ export class SparseCoder {
    */
   static async loadMany(nameOrPath: string, options: LoadManyOptions = {}): Promise<Map<string, SparseCoder>> {
     if (options.layers && options.pattern) throw new ConfigError(`loadMany: give layers or pattern, not both`);
-    const local = options.local ?? existsSync(nameOrPath);
-    let root = nameOrPath;
-    if (!local) {
+    const path = options.local ? nameOrPath : localPath(nameOrPath, 'loadMany');
+    let root = path ?? nameOrPath;
+    if (path === undefined && !options.local) {
       root = await downloadCoderFiles(nameOrPath, { ...options, subdirPattern: options.pattern ?? '*' });
     }
     if (!existsSync(root) || !statSync(root).isDirectory()) throw new SparsifyError(`${root}: no such directory`);

@@ -1,4 +1,5 @@
 import { cpus } from 'node:os';
+import { isAbsolute } from 'node:path';
 import { z } from 'zod';
 import { snakeCase } from './case.js';
 import { ConfigError, parseWith } from './errors.js';
@@ -22,6 +23,10 @@ export const TrainConfigObject = z
     lrWarmupSteps: z.number().int().nonnegative().default(1000).describe('Linear warmup steps (adam, and muon\'s adam part)'),
     kDecaySteps: z.number().int().nonnegative().default(0).describe('Steps over which k decays linearly from 10*d_in to k'),
     auxkAlpha: z.number().nonnegative().default(0).describe('Weight of the auxiliary loss on dead latents'),
+    auxkNoBias: z
+      .boolean()
+      .default(false)
+      .describe('Leave b_dec out of the AuxK reconstruction of the residual (the corrected loss; the reference adds it, its issue #132)'),
     deadFeatureThreshold: z.number().int().nonnegative().default(10_000_000).describe('Tokens without firing after which a latent counts as dead'),
     excludeTokens: intList.default([]).describe('Token ids whose positions are left out of training'),
     hookpoints: z.array(z.string().min(1)).default([]).describe('Module name patterns to train on (fnmatch: *, ?, [seq], [!seq])'),
@@ -53,7 +58,29 @@ export const TrainConfigSchema = TrainConfigObject.superRefine((cfg, ctx) => {
     if (cfg.initSeeds.length === 0) {
       ctx.addIssue({ code: 'custom', path: ['initSeeds'], message: 'give at least one seed' });
     }
+    const repeated = cfg.initSeeds.filter((s, i) => cfg.initSeeds.indexOf(s) !== i);
+    if (repeated.length) {
+      ctx.addIssue({ code: 'custom', path: ['initSeeds'], message: `seed ${repeated[0]} is given twice; each seed trains its own coder (seedN), so give each once` });
+    }
+    if (cfg.runName !== undefined && !isInside(cfg.runName)) {
+      ctx.addIssue({ code: 'custom', path: ['runName'], message: `"${cfg.runName}" would leave save_dir; use a plain name (letters, digits, -, _, and / for subfolders)` });
+    }
+    // What can be checked without the model: k against a number of latents given outright.
+    const { numLatents, k, activation } = cfg.sae;
+    if (numLatents > 0 && k > numLatents) {
+      ctx.addIssue({ code: 'custom', path: ['sae', 'k'], message: `k=${k} is larger than num_latents=${numLatents}; use k <= ${numLatents}` });
+    }
+    if (numLatents > 0 && activation === 'groupmax' && numLatents % k !== 0) {
+      ctx.addIssue({ code: 'custom', path: ['sae', 'k'], message: `groupmax needs num_latents=${numLatents} to be divisible by k=${k}` });
+    }
   });
+
+/** Whether a run name stays inside save_dir: relative, no `..` segment, not empty. */
+function isInside(runName: string): boolean {
+  if (isAbsolute(runName) || runName.startsWith('~')) return false;
+  const parts = runName.split(/[\\/]+/);
+  return parts.every((p) => p !== '..') && parts.some((p) => p !== '' && p !== '.');
+}
 
 export type TrainConfig = z.output<typeof TrainConfigSchema>;
 export type TrainConfigInput = z.input<typeof TrainConfigSchema>;
@@ -80,6 +107,7 @@ export const RunOptionsSchema = z
     loadIn8bit: z.boolean().default(false).describe('Load the model in 8-bit (needs bitsandbytes)'),
     maxExamples: z.number().int().positive().optional().describe('Use at most this many rows'),
     resume: z.boolean().default(false).describe('Resume from save_dir/run_name'),
+    overwrite: z.boolean().default(false).describe('If save_dir/run_name holds an earlier run, move it aside (to <run>.old-<time>) and start a new one'),
     textColumn: z.string().min(1).default('text').describe('Text column of the dataset'),
     shuffleSeed: z.number().int().nonnegative().default(42).describe('Seed for shuffling the dataset'),
     dataPreprocessingNumProc: z.number().int().positive().default(Math.max(1, Math.floor(cpus().length / 2))).describe('Processes for tokenizing the dataset'),

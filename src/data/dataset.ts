@@ -4,7 +4,8 @@
  * go into which batch is decided in TypeScript (the trainer). Not here: tokenizers and models
  * (src/model).
  */
-import { dataLoad, type PyObject } from '../bridge/ops.js';
+import { dataLoad, type PyObject, type TokenizerSource } from '../bridge/ops.js';
+import { localPath } from '../util/paths.js';
 
 /** A dataset of fixed-length token rows (prepared, shuffled and truncated). */
 export interface TokenDataset {
@@ -19,8 +20,11 @@ export interface LoadDatasetOptions {
   split?: string;
   /** Extra load_dataset arguments. */
   dataArgs?: Record<string, string | number | boolean>;
-  /** Needed when the dataset has no input_ids column (a tokenizer handle). */
-  tokenizer?: PyObject;
+  /**
+   * Needed when the dataset has no input_ids column: a tokenizer handle, or where to load one
+   * (it is then loaded only if the data is text).
+   */
+  tokenizer?: PyObject | TokenizerSource;
   ctxLen?: number;
   textColumn?: string;
   numProc?: number;
@@ -37,7 +41,7 @@ export interface LoadDatasetOptions {
  */
 export async function loadDataset(nameOrPath: string, options: LoadDatasetOptions = {}): Promise<TokenDataset> {
   return dataLoad({
-    nameOrPath,
+    nameOrPath: localPath(nameOrPath, 'dataset') ?? nameOrPath,
     split: options.split ?? 'train',
     dataArgs: options.dataArgs ?? {},
     tokenizer: options.tokenizer ?? null,

@@ -1,6 +1,6 @@
 /** Running lowered programs in the Python runtime: compile once per runtime, then one bridge call per run. */
 import { getRuntime, type Runtime } from '../bridge/runtime.js';
-import { programCompile, programRun } from '../bridge/ops.js';
+import { programCompile, programRun, runtimeOfHandles } from '../bridge/ops.js';
 import type { ProgramSpec } from './program.js';
 
 const compiled = new WeakMap<Runtime, Map<string, Promise<string>>>();
@@ -37,7 +37,8 @@ export async function runProgram<R = Record<string, unknown>>(spec: ProgramSpec,
   for (const key of Object.keys(args)) {
     if (!spec.inputs.some((i) => i.name === key)) throw new TypeError(`program ${spec.name}: unexpected argument '${key}'`);
   }
-  const rt = runtime ?? (await getRuntime());
+  // The runtime of the handles passed in: an object of a closed runtime must not run in a new one.
+  const rt = runtime ?? runtimeOfHandles(args) ?? (await getRuntime());
   const id = await compileProgram(spec, rt);
   const full: Record<string, unknown> = {};
   for (const input of spec.inputs) full[input.name] = args[input.name] ?? null;

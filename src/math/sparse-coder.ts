@@ -27,11 +27,29 @@ export function encode(g: ProgramBuilder, params: CoderParams, x: SymTensor, k: 
  * are kept so that autograd sums W_dec's gradient contributions (decode, AuxK, Multi-TopK)
  * in the reference's order.
  */
-export function decode(g: ProgramBuilder, params: CoderParams, topActs: SymTensor, topIndices: SymTensor): SymTensor {
+export function decode(g: ProgramBuilder, params: CoderParams, topActs: SymTensor, topIndices: SymTensor, options: { bias?: boolean } = {}): SymTensor {
   const wDec = params.get('W_dec');
   const acts = topActs.typeAs(wDec);
   const table = wDec.mT.mT.named('W_dec_view');
-  return g.embeddingBag(topIndices, table, acts).add(params.get('b_dec')).named('decoded');
+  const sum = g.embeddingBag(topIndices, table, acts);
+  return (options.bias === false ? sum : sum.add(params.get('b_dec'))).named('decoded');
+}
+
+/** Loss options beyond the coder's config. */
+export interface LossOptions {
+  /**
+   * Add b_dec to the AuxK reconstruction of the residual, as the reference does (default
+   * true; its issue #132: a residual has no bias, so the corrected loss leaves it out).
+   */
+  auxkBias: boolean;
+}
+
+/** The reference's losses. */
+export const REFERENCE_LOSSES: LossOptions = { auxkBias: true };
+
+/** A short, identifier-safe tag for loss options (part of program names). */
+export function lossTag(o: LossOptions): string {
+  return o.auxkBias ? '' : '_auxk_nobias';
 }
 
 export interface ForwardOutput {
@@ -56,6 +74,7 @@ export function forward(
   deadMask: SymTensor | undefined,
   k: SymScalar | number,
   s: CoderStructure,
+  losses: LossOptions = REFERENCE_LOSSES,
 ): ForwardOutput {
   const { topActs, topIndices, preActs } = encode(g, params, x, k, s);
   let saeOut = decode(g, params, topActs, topIndices);
@@ -86,7 +105,7 @@ export function forward(
             // Living latents take no part.
             const auxkLatents = g.where(dm.leadingUnit, preActs, -Infinity).named('auxk_latents');
             const top = auxkLatents.topk(kAux, { sorted: false });
-            const eHat = decode(g, params, top.values.named('auxk_acts'), top.indices.named('auxk_indices')).named('e_hat');
+            const eHat = decode(g, params, top.values.named('auxk_acts'), top.indices.named('auxk_indices'), { bias: losses.auxkBias }).named('e_hat');
             const loss = eHat.sub(e.detach()).pow(2).sum();
             return { auxkLoss: loss.mul(scale).div(totalVariance) };
           },

@@ -1,5 +1,6 @@
 /** A Hugging Face causal LM held by the runtime, for using coders on real activations. */
 import { hiddenStates, modelLoad, tokenize, tokenizerLoad, type PyObject, type Tensor } from '../bridge/ops.js';
+import { localPath } from '../util/paths.js';
 import type { SparseCoder, EncoderOutput } from '../coder/sparse-coder.js';
 
 export interface CausalLMOptions {
@@ -28,8 +29,9 @@ export class CausalLM {
   static async load(nameOrPath: string, options: CausalLMOptions = {}): Promise<CausalLM> {
     const device = options.device ?? 'cpu';
     const common = { revision: options.revision, token: options.token };
-    const tokenizer = await tokenizerLoad(nameOrPath, common);
-    const model = await modelLoad({ nameOrPath, kind: 'causal_lm', device, dtype: options.dtype ?? 'auto', ...common });
+    const source = localPath(nameOrPath, 'model') ?? nameOrPath;
+    const tokenizer = await tokenizerLoad(source, common);
+    const model = await modelLoad({ nameOrPath: source, kind: 'causal_lm', device, dtype: options.dtype ?? 'auto', ...common });
     return new CausalLM(nameOrPath, model, tokenizer, device);
   }
 

@@ -1,6 +1,7 @@
 /** Loading a Hugging Face model for training (the runtime holds it). */
 import { getRuntime } from '../bridge/runtime.js';
 import { modelConfig, modelLoad, tokenizerLoad, type PyObject } from '../bridge/ops.js';
+import { localPath } from '../util/paths.js';
 
 /** What the trainer needs of a model. */
 export interface TrainableModel {
@@ -36,7 +37,7 @@ export async function loadModel(nameOrPath: string, options: LoadModelOptions = 
   const device = options.device ?? (rt.info.cuda ? 'cuda' : 'cpu');
   const model = await modelLoad(
     {
-      nameOrPath,
+      nameOrPath: localPath(nameOrPath, 'model') ?? nameOrPath,
       kind: options.kind ?? 'causal_lm',
       device,
       dtype: options.loadIn8bit ? 'float16' : (options.dtype ?? 'auto'),
@@ -52,5 +53,5 @@ export async function loadModel(nameOrPath: string, options: LoadModelOptions = 
 
 /** The tokenizer of a model. */
 export async function loadTokenizer(nameOrPath: string, options: { revision?: string; token?: string } = {}): Promise<PyObject> {
-  return tokenizerLoad(nameOrPath, options);
+  return tokenizerLoad(localPath(nameOrPath, 'tokenizer') ?? nameOrPath, options);
 }

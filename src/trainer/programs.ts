@@ -92,10 +92,10 @@ function markFired(g: ProgramBuilder, state: SymBundle, latentIndices: SymTensor
  * loss = fvu + auxk_alpha * auxk + multi_topk_fvu / 8, backward divided by acc_steps, in
  * `micro` chunks; marks fired latents; returns metric sums.
  */
-export function fvuHookProgram(s: CoderStructure): ProgramSpec<'metrics'> {
-  return cachedProgram(`fvu_hook:${tag(s)}`, () =>
+export function fvuHookProgram(s: CoderStructure, losses: sc.LossOptions = sc.REFERENCE_LOSSES): ProgramSpec<'metrics'> {
+  return cachedProgram(`fvu_hook:${tag(s)}${sc.lossTag(losses)}`, () =>
     defineProgram(
-      `train_fvu_hook_${tag(s)}`,
+      `train_fvu_hook_${tag(s)}${sc.lossTag(losses)}`,
       (g) => {
         const { params, state, k, deadMask, x, y } = hookInputs(g, s);
         const auxkAlpha = g.scalarInput('auxk_alpha');
@@ -111,7 +111,7 @@ export function fvuHookProgram(s: CoderStructure): ProgramSpec<'metrics'> {
           // As the reference: the coder's forward under bf16 autocast on GPUs that support it.
           let out!: sc.ForwardOutput;
           g.autocast(autocast, () => {
-            out = sc.forward(g, params, xc, yc, deadMask, k, s);
+            out = sc.forward(g, params, xc, yc, deadMask, k, s, losses);
           });
           markFired(g, state, out.latentIndices);
           const loss = out.fvu.add(out.auxkLoss.mul(auxkAlpha)).add(out.multiTopkFvu.div(8)).named('loss');
@@ -131,13 +131,13 @@ export function fvuHookProgram(s: CoderStructure): ProgramSpec<'metrics'> {
  * End-to-end (ce/kl) hook: replace the module's output with the coder's reconstruction
  * (excluded tokens keep the original); gradients arrive from the model's loss.
  */
-export function replaceHookProgram(s: CoderStructure): ProgramSpec<'metrics' | 'output'> {
-  return cachedProgram(`replace_hook:${tag(s)}`, () =>
+export function replaceHookProgram(s: CoderStructure, losses: sc.LossOptions = sc.REFERENCE_LOSSES): ProgramSpec<'metrics' | 'output'> {
+  return cachedProgram(`replace_hook:${tag(s)}${sc.lossTag(losses)}`, () =>
     defineProgram(
-      `train_replace_hook_${tag(s)}`,
+      `train_replace_hook_${tag(s)}${sc.lossTag(losses)}`,
       (g) => {
         const { params, state, k, deadMask, x, y, yAll, mask, outputs: outputsRaw } = hookInputs(g, s);
-        const out = sc.forward(g, params, x, y, deadMask, k, s);
+        const out = sc.forward(g, params, x, y, deadMask, k, s, losses);
         markFired(g, state, out.latentIndices);
         const recon = out.saeOut.typeAs(outputsRaw).named('reconstruction');
         const { patched } = g.ifElse(

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { bundleCopyInto, bundleUpdate, distBarrier, loadState, saveState, type PyObject } from '../bridge/ops.js';
 import { SparsifyError } from '../bridge/errors.js';
 import { ConfigError } from '../config/errors.js';
+import { snakeCase } from '../config/case.js';
 import type { TrainConfig } from '../config/train.js';
 import { runProgram } from '../kernels/index.js';
 import { structureOf } from '../math/structure.js';
@@ -57,10 +58,30 @@ export interface RunStateSource extends Progress {
   readonly device: string;
 }
 
-/** The trainer-state file names of this rank (one set per rank with distributed modules). */
-function stateFiles(run: RunStateSource): { json: string; tensors: string } {
+/** The trainer-state file names of a rank (one set per rank with distributed modules). */
+function stateFiles(run: Pick<RunStateSource, 'distributeModules' | 'rank'>): { json: string; tensors: string } {
   const suffix = run.distributeModules ? `-rank${run.rank}` : '';
   return { json: `state${suffix}.json`, tensors: `state${suffix}.safetensors` };
+}
+
+/**
+ * Fail unless `dir` holds a checkpoint this run can continue: its state file is there, and
+ * the coders were trained with the same coder settings (a change would silently rewrite
+ * every cfg.json, or fail on the first tensor of another shape).
+ */
+export function checkResumable(dir: string, cfg: TrainConfig, place: Pick<RunStateSource, 'distributeModules' | 'rank'>): void {
+  const statePath = join(dir, stateFiles(place).json);
+  if (!existsSync(statePath)) throw new SparsifyError(`cannot resume: ${statePath} not found (no checkpoint in ${dir}); start without --resume`);
+  const configPath = join(dir, 'config.json');
+  if (!existsSync(configPath)) return;
+  const saved = (JSON.parse(readFileSync(configPath, 'utf8')) as { sae?: Record<string, unknown> }).sae ?? {};
+  for (const [key, now] of Object.entries(cfg.sae)) {
+    const flag = snakeCase(key);
+    if (!(flag in saved) || saved[flag] === now) continue;
+    throw new ConfigError(
+      `cannot resume from ${dir}: its coders were trained with ${flag}=${JSON.stringify(saved[flag])}, this run has ${flag}=${JSON.stringify(now)}; resume with --${flag} ${JSON.stringify(saved[flag])}, or start a new run`,
+    );
+  }
 }
 
 /** Staging tag: ranks that save into the same directory must not share a staging folder. */
@@ -73,10 +94,14 @@ function saves(run: RunStateSource): boolean {
   return run.rank === 0 || run.distributeModules;
 }
 
-/** Write a coder as saved: schedule-free's x (from y and z, y untouched), else the parameters. */
+/**
+ * Write a coder as saved: schedule-free's x (from y and z, y untouched), else the
+ * parameters. Its cfg.json records the k it trains with now, as the reference's does (they
+ * differ while k decays).
+ */
 async function writeCoder(run: RunStateSource, dir: string, slot: CoderSlot): Promise<void> {
   const { params } = await runProgram<{ params: PyObject }>(saveParamsProgram(structureOf(run.cfg.sae), run.cfg.optimizer), { params: slot.coder.params, state: slot.state });
-  await writeCoderDir(dir, slot.coder.cfg, slot.coder.dIn, params);
+  await writeCoderDir(dir, { ...slot.coder.cfg, k: run.k }, slot.coder.dIn, params);
 }
 
 /** Save coders, config and trainer state atomically into the run directory. */
@@ -151,10 +176,9 @@ export async function loadCheckpoint(run: RunStateSource, dir: string, log: (m: 
   }
   // Data-parallel ranks read what rank 0 may just have repaired.
   if (run.worldSize > 1) await distBarrier();
+  checkResumable(dir, run.cfg, run);
   const files = stateFiles(run);
-  const statePath = join(dir, files.json);
-  if (!existsSync(statePath)) throw new SparsifyError(`cannot resume: ${statePath} not found (no checkpoint in ${dir})`);
-  const state = JSON.parse(readFileSync(statePath, 'utf8')) as SavedState;
+  const state = JSON.parse(readFileSync(join(dir, files.json), 'utf8')) as SavedState;
   const names = Object.keys(state.coders).sort();
   const mine = run.slots.map((s) => s.name).sort();
   if (names.join('\n') !== mine.join('\n')) {
@@ -164,6 +188,14 @@ export async function loadCheckpoint(run: RunStateSource, dir: string, log: (m: 
   if ((state.world_size ?? 1) !== run.worldSize) throw new ConfigError(`cannot resume from ${dir}: it ran with world size ${state.world_size ?? 1}, this run has ${run.worldSize}; resume with the same world size`);
   if (state.optimizer !== cfg.optimizer) throw new ConfigError(`cannot resume from ${dir}: it used optimizer ${state.optimizer}, this run ${cfg.optimizer}`);
   if (state.batch_size !== cfg.batchSize) throw new ConfigError(`cannot resume from ${dir}: it used batch_size ${state.batch_size}, this run ${cfg.batchSize}`);
+  for (const slot of run.slots) {
+    // A module whose width changed since (another model): say so rather than fail on a tensor.
+    const cfgPath = join(dir, slot.name, 'cfg.json');
+    const savedDIn = existsSync(cfgPath) ? (JSON.parse(readFileSync(cfgPath, 'utf8')) as { d_in?: number }).d_in : undefined;
+    if (savedDIn !== undefined && savedDIn !== slot.coder.dIn) {
+      throw new ConfigError(`cannot resume from ${dir}: ${slot.name} was trained on width ${savedDIn}, but '${slot.hookpoint}' of this model has width ${slot.coder.dIn}`);
+    }
+  }
   const groups = await loadState(join(dir, files.tensors), run.device);
   for (const slot of run.slots) {
     const train = groups[`train:${slot.name}`];

@@ -6,7 +6,6 @@
  * programs, and replies with metric sums. Checkpoints are run-state.ts's job, metrics
  * metrics.ts's.
  */
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { getRuntime, type Runtime } from '../bridge/runtime.js';
 import { hookWidths, hooksRun, wandbFinish, wandbInit, type AfterSpec, type HookSpec, type HooksRunReply, type LossSpec } from '../bridge/ops.js';
@@ -19,12 +18,14 @@ import { paramNames, structureOf, MATRIX_PARAMS, type CoderStructure } from '../
 import type { PyObject } from '../bridge/ops.js';
 import { SparseCoder } from '../coder/sparse-coder.js';
 import { downloadCoderFiles } from '../hub/download.js';
+import { localPath } from '../util/paths.js';
 import type { TokenDataset } from '../data/dataset.js';
 import type { TrainableModel } from '../model/language-model.js';
 import { modelHookpoints } from './hookpoints.js';
 import { LossWindow, MetricSums, writeMetricsLine, type MetricTable, type MetricsSink } from './metrics.js';
 import * as P from './programs.js';
 import { loadCheckpoint, saveBestCoders, saveCheckpoint, type CoderSlot, type RunStateSource } from './run-state.js';
+import { lockRunDir, prepareFreshRunDir, truncateMetrics, type RunLock } from './run-dir.js';
 import { currentK, defaultLr, initialK, linearWarmupDecay, scheduleFreeStep } from './schedules.js';
 
 export type { CoderSlot };
@@ -55,6 +56,11 @@ export interface TrainerOptions {
   runConfig?: Record<string, unknown>;
   /** This process's place in a torch.distributed run (from `distInit`). */
   distributed?: { rank: number; worldSize: number };
+  /**
+   * When the run directory already holds a run and this one does not resume it: move that run
+   * aside (renamed to `<run>.old-<time>`) instead of refusing to start.
+   */
+  overwrite?: boolean;
 }
 
 interface ProgramIds {
@@ -95,6 +101,10 @@ export class Trainer implements RunStateSource {
   /** The k of the next batch. */
   k = 0;
   private initialised = false;
+  /** loadState restored a checkpoint: fit continues that run. */
+  private resumed = false;
+  /** The run directory's lock, held from loadState or fit until fit ends or close(). */
+  private lock: RunLock | undefined;
   private stopRequested = false;
   private wandb = false;
   private rt!: Runtime;
@@ -178,7 +188,8 @@ export class Trainer implements RunStateSource {
     }
     const seeds = this.cfg.initSeeds;
     // finetune: a local run directory, or a Hub repo of coders (as the reference accepts).
-    const finetuneRoot = this.cfg.finetune && !existsSync(this.cfg.finetune) ? await downloadCoderFiles(this.cfg.finetune, { subdirPattern: '*' }) : this.cfg.finetune;
+    const finetuneLocal = this.cfg.finetune ? localPath(this.cfg.finetune, 'finetune') : undefined;
+    const finetuneRoot = this.cfg.finetune && !finetuneLocal ? await downloadCoderFiles(this.cfg.finetune, { subdirPattern: '*' }) : finetuneLocal;
     for (const hookpoint of this.ownedHookpoints) {
       const w = widths[hookpoint]!;
       if (this.cfg.sae.transcode && w.input !== null && w.input !== w.output) {
@@ -227,6 +238,31 @@ export class Trainer implements RunStateSource {
   /** Train over the dataset (from where a resumed state left off); saves at the end. */
   async fit(): Promise<{ steps: number; optimizerSteps: number; runDir: string; stopped: boolean }> {
     await this.init();
+    if (this.isMain && !this.resumed && !this.lock) {
+      // Never mix two runs in one directory: refuse, or move the earlier one aside.
+      const aside = prepareFreshRunDir(this.runDir, this.options.overwrite ?? false);
+      if (aside) this.log(`Moved the earlier run in ${this.runDir} to ${aside}`);
+    }
+    await this.takeLock();
+    try {
+      return await this.loop();
+    } finally {
+      this.close();
+    }
+  }
+
+  /** Release the run directory (done when fit ends; for a trainer that loaded a state and will not fit). */
+  close(): void {
+    this.lock?.release();
+    this.lock = undefined;
+  }
+
+  /** Only rank 0 locks: the ranks of one run share its directory. */
+  private async takeLock(): Promise<void> {
+    if (this.isMain && !this.lock) this.lock = await lockRunDir(this.runDir);
+  }
+
+  private async loop(): Promise<{ steps: number; optimizerSteps: number; runDir: string; stopped: boolean }> {
     const ids = await this.programIds();
     const total = this.totalSteps;
     if (this.cfg.logToWandb && this.isMain) {
@@ -318,8 +354,12 @@ export class Trainer implements RunStateSource {
   /** Restore a saved trainer state (coders, optimizer state, counters, step) from `dir`. */
   async loadState(dir: string = this.runDir): Promise<void> {
     await this.init();
+    if (dir === this.runDir) await this.takeLock();
     const progress = await loadCheckpoint(this, dir, this.log);
     Object.assign(this, progress);
+    this.resumed = dir === this.runDir;
+    // The steps after the checkpoint will be logged again.
+    if (this.isMain && dir === this.runDir) await truncateMetrics(this.runDir, this.globalStep);
     this.log(`Resumed from ${dir} at step ${this.globalStep}`);
   }
 
@@ -327,7 +367,8 @@ export class Trainer implements RunStateSource {
 
   private async programIds(): Promise<ProgramIds> {
     const s = this.structure;
-    const hook = await compileProgram(this.endToEnd ? P.replaceHookProgram(s) : P.fvuHookProgram(s), this.rt);
+    const losses = { auxkBias: !this.cfg.auxkNoBias };
+    const hook = await compileProgram(this.endToEnd ? P.replaceHookProgram(s, losses) : P.fvuHookProgram(s, losses), this.rt);
     const optimizer = await compileProgram(P.optimizerProgram(s, this.cfg.optimizer), this.rt);
     const loss = this.endToEnd ? await compileProgram(P.lossProgram(this.cfg.lossFn as 'ce' | 'kl'), this.rt) : undefined;
     return { hook, optimizer, ...(loss ? { loss } : {}) };

@@ -1,2 +1,3 @@
-/** Small helpers shared by several folders: fnmatch patterns and natural sorting. Nothing domain-specific. */
+/** Small helpers shared by several folders: fnmatch patterns, natural sorting, local paths vs Hub names. Nothing domain-specific. */
 export { fnmatcher, naturalSort } from './fnmatch.js';
+export { expandHome, looksLocal, localPath } from './paths.js';

@@ -81,10 +81,11 @@ describe('other sources', () => {
     const rows = await py<number[][]>('result = r.rows(1, 3).tolist()', { r: data.rows });
     expect(rows[0]).toEqual(Array.from(tokens.slice(16, 32)));
     expect(rows[1]).toEqual(Array.from(tokens.slice(32, 48)));
-    await expect(loadDataset(join(work, 'missing.bin'), { ctxLen: 16 })).rejects.toThrow(/token file not found/);
+    await expect(loadDataset(join(work, 'missing.bin'), { ctxLen: 16 })).rejects.toThrow(`dataset: no such file or directory: ${join(work, 'missing.bin')}`);
   });
 
-  it('an unknown dataset name is a one-line error', async () => {
-    await expect(loadDataset(join(work, 'no-such-dataset'), { tokenizer, ctxLen: 8 })).rejects.toThrow(/could not load dataset/);
+  it('a local path that does not exist is never sent to the Hub', async () => {
+    await expect(loadDataset(join(work, 'no-such-dataset'), { tokenizer, ctxLen: 8 })).rejects.toThrow(`dataset: no such file or directory: ${join(work, 'no-such-dataset')}`);
+    await expect(loadDataset('./no/such.jsonl', { tokenizer, ctxLen: 8 })).rejects.toThrow('dataset: no such file or directory: ./no/such.jsonl');
   });
 });

@@ -83,6 +83,7 @@ describe('killing a training process during saves', () => {
       const coders = await SparseCoder.loadMany(runDir);
       expect([...coders.keys()]).toEqual(['layers.0', 'layers.1']);
       expect(existsSync(join(runDir, '.saving'))).toBe(false);
+      trainer.close(); // the next attempt's process takes the run directory over
     }
   });
 });
