@@ -48,12 +48,17 @@ def _parse_data_args(data_args: dict | None) -> dict:
     return dict(data_args or {})
 
 
-def chunk_and_tokenize(data, tokenizer, *, num_proc: int, text_key: str, max_seq_len: int, batch_size: int = 2048):
+def chunk_and_tokenize(data, tokenizer, *, num_proc: int, text_key: str, max_seq_len: int, batch_size: int = 2048, source: str = "the dataset"):
     """The reference's chunk_and_tokenize: join texts with EOS (starting with one), cut into
     rows of min(max_seq_len, model_max_length) tokens, drop each map batch's last row."""
 
     if text_key not in data.column_names:
-        raise UserError(f"text column '{text_key}' not found in the dataset (columns: {', '.join(data.column_names)}); pass --text_column")
+        raise UserError(f"{source}: text column '{text_key}' not found (columns: {', '.join(data.column_names)}); pass --text_column")
+    feature = data.features.get(text_key)
+    dtype = getattr(feature, "dtype", None)
+    if dtype not in ("string", "large_string"):
+        kind = dtype or type(feature).__name__
+        raise UserError(f"{source}: column '{text_key}' holds {kind} values, not text; pass --text_column naming a text column (columns: {', '.join(data.column_names)})")
 
     chunk_size = min(tokenizer.model_max_length, max_seq_len)
     specials = tokenizer.num_special_tokens_to_add()
@@ -95,19 +100,12 @@ def load(
     num_proc: int = 1,
     shuffle_seed: int = 42,
     max_examples: int | None = None,
+    vocab_size: int | None = None,
 ):
-    """Load and prepare a dataset; returns the rows object (a handle) and its size."""
+    """Load and prepare a dataset; returns the rows object (a handle) and its size. With
+    `vocab_size`, token ids of a token file are checked against it."""
     if name_or_path.endswith(".bin"):
-        if not os.path.exists(name_or_path):
-            raise UserError(f"{name_or_path}: token file not found")
-        mm = np.memmap(name_or_path, dtype=np.uint16, mode="r")
-        n = len(mm) // ctx_len
-        if n == 0:
-            raise UserError(f"{name_or_path}: holds {len(mm)} tokens, fewer than one row of ctx_len={ctx_len}")
-        rows = mm[: n * ctx_len].reshape(n, ctx_len)
-        if max_examples:
-            rows = rows[:max_examples]
-        return {"rows": TokenRows(rows, ctx_len), "num_rows": int(rows.shape[0]), "ctx_len": ctx_len}
+        return _load_bin(name_or_path, ctx_len, max_examples, vocab_size)
 
     import datasets
 
@@ -120,15 +118,15 @@ def load(
                 raise UserError(f"{name_or_path}: no split '{split}' (splits: {', '.join(data)})")
             data = data[split]
     elif os.path.isfile(name_or_path) and name_or_path.rsplit(".", 1)[-1] in FILE_BUILDERS:
-        # A single data file: load_dataset needs the builder named for it.
-        builder = FILE_BUILDERS[name_or_path.rsplit(".", 1)[-1]]
-        data = datasets.load_dataset(builder, data_files=name_or_path, split="train", **_parse_data_args(data_args))
+        data = _load_file(name_or_path, split, data_args)
     else:
         try:
             data = datasets.load_dataset(name_or_path, split=split, **_parse_data_args(data_args))
         except ValueError as exc:
             if "load_from_disk" in str(exc):
                 data = datasets.Dataset.load_from_disk(name_or_path)
+            elif "Unknown split" in str(exc) or "Bad split" in str(exc):
+                raise UserError(f"{name_or_path}: no split '{split}' ({str(exc).splitlines()[0]})") from exc
             else:
                 raise UserError(f"could not load dataset '{name_or_path}': {str(exc).splitlines()[0]}") from exc
         except FileNotFoundError as exc:
@@ -143,7 +141,7 @@ def load(
         if isinstance(tokenizer, dict):
             # Where to load it from: loaded only now, when the text needs it.
             tokenizer = tokenizers.load(**tokenizer)
-        data = chunk_and_tokenize(data, tokenizer, num_proc=num_proc, text_key=text_column, max_seq_len=ctx_len)
+        data = chunk_and_tokenize(data, tokenizer, num_proc=num_proc, text_key=text_column, max_seq_len=ctx_len, source=name_or_path)
     data = data.shuffle(seed=shuffle_seed)
     data = data.with_format("torch", columns=["input_ids"])
     if max_examples:
@@ -152,3 +150,80 @@ def load(
         raise UserError(f"dataset '{name_or_path}' has no rows after preparation")
     rows = HFRows(data)
     return {"rows": rows, "num_rows": len(rows), "ctx_len": rows.ctx_len}
+
+
+def _load_bin(path: str, ctx_len: int, max_examples: int | None, vocab_size: int | None) -> dict:
+    """A flat uint16 token file, reshaped to rows of ctx_len (memory-mapped)."""
+    if not os.path.exists(path):
+        raise UserError(f"{path}: no such file or directory")
+    size = os.path.getsize(path)
+    if size % 2:
+        raise UserError(f"{path}: {size} bytes, not a whole number of uint16 tokens (2 bytes each); is it a token file?")
+    mm = np.memmap(path, dtype=np.uint16, mode="r") if size else np.zeros(0, dtype=np.uint16)
+    n = len(mm) // ctx_len
+    if n == 0:
+        raise UserError(f"{path}: holds {len(mm)} tokens, fewer than one row of ctx_len={ctx_len}")
+    rows = mm[: n * ctx_len].reshape(n, ctx_len)
+    if max_examples:
+        rows = rows[:max_examples]
+    if vocab_size is not None:
+        # In chunks, so a large file is never read into memory at once.
+        step = max(1, (1 << 24) // ctx_len)
+        for start in range(0, rows.shape[0], step):
+            block = np.asarray(rows[start : start + step])
+            if block.size and int(block.max()) >= vocab_size:
+                r, c = np.argwhere(block >= vocab_size)[0]
+                raise UserError(
+                    f"{path}: token id {int(block[r, c])} at row {start + int(r)}, position {int(c)} is not in the model's vocabulary "
+                    f"of {vocab_size} tokens; was the file made with another tokenizer?"
+                )
+    return {"rows": TokenRows(rows, ctx_len), "num_rows": int(rows.shape[0]), "ctx_len": ctx_len}
+
+
+def _load_file(path: str, split: str, data_args: dict | None):
+    """A single local data file, which load_dataset reads as the one split 'train'."""
+    import datasets
+
+    if split != "train":
+        raise UserError(f"{path} is a single data file: its only split is 'train' (got --split {split})")
+    if os.path.getsize(path) == 0 or not open(path, "rb").read(1 << 16).strip():
+        raise UserError(f"{path}: the file is empty")
+    builder = FILE_BUILDERS[path.rsplit(".", 1)[-1]]
+    try:
+        data = datasets.load_dataset(builder, data_files=path, split="train", **_parse_data_args(data_args))
+    except Exception as exc:  # noqa: BLE001 - say which line of which file, not datasets' wrapper
+        if "corresponds to no data" in str(exc):
+            raise UserError(f"{path}: no rows") from exc
+        raise _file_error(path, builder, exc) from exc
+    if len(data) == 0:
+        raise UserError(f"{path}: no rows")
+    return data
+
+
+def _root_message(exc: BaseException) -> str:
+    while exc.__cause__ is not None or (exc.__context__ is not None and not exc.__suppress_context__):
+        exc = exc.__cause__ or exc.__context__
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _file_error(path: str, builder: str, exc: BaseException) -> UserError:
+    """Why a data file could not be read: the first bad line of a JSON-lines file, else the cause."""
+    import json
+
+    if builder == "json":
+        with open(path, encoding="utf-8", errors="replace") as f:
+            head = f.read(1).strip()
+        if head != "[":
+            with open(path, encoding="utf-8", errors="replace") as f:
+                for number, line in enumerate(f, 1):
+                    if not line.strip():
+                        continue
+                    try:
+                        value = json.loads(line)
+                    except json.JSONDecodeError as e:
+                        return UserError(f"{path} line {number}: not valid JSON ({e.msg} at column {e.colno})")
+                    if not isinstance(value, dict):
+                        return UserError(f"{path} line {number}: expected a JSON object per line, got {type(value).__name__}")
+    kind = {"json": "JSON", "csv": "CSV", "parquet": "Parquet", "text": "text", "arrow": "Arrow"}[builder]
+    return UserError(f"{path}: could not read it as {kind}: {_root_message(exc)}")

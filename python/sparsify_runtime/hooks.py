@@ -142,6 +142,15 @@ def reduce(totals: dict, how: str | None, stop: bool) -> tuple[dict, bool]:
     return metrics, bool(stop)
 
 
+def _check_vocab(input_ids: torch.Tensor, vocab_size: int, first_row: int) -> None:
+    if input_ids.numel() and int(input_ids.max()) >= vocab_size:
+        r, c = (input_ids >= vocab_size).nonzero()[0].tolist()
+        raise UserError(
+            f"token id {int(input_ids[r, c])} at row {first_row + r}, position {c} of the data is not in the model's vocabulary "
+            f"of {vocab_size} tokens; was the data tokenized for another model?"
+        )
+
+
 @op("hooks.run")
 def run(
     model,
@@ -154,6 +163,7 @@ def run(
     after: list | None = None,
     reduce_metrics: str | None = None,
     stop: bool = False,
+    vocab_size: int | None = None,
 ) -> dict:
     """Run the model on each batch of rows with program hooks, then the `after` programs.
 
@@ -165,6 +175,7 @@ def run(
     loss: None (the model runs under no_grad; hooks backprop their own losses) or
       {"key", "program", "args", "clean"}: see run_batch.
     after: [{"key", "program", "args"}] run once after the last batch (the optimizer step).
+    vocab_size: token ids must be below it (checked on the CPU rows, before the device sees them).
     Returns {"metrics": {key: {metric: float}} summed over batches, "tokens", "stop", "seconds"}.
     """
     started = time.perf_counter()
@@ -173,7 +184,10 @@ def run(
     pairs, identity = install(model, hooks, state)
     tokens = 0
     for start, end in batches:
-        input_ids = rows.rows(start, end).to(device)
+        input_ids = rows.rows(start, end)
+        if vocab_size is not None:
+            _check_vocab(input_ids, vocab_size, start)
+        input_ids = input_ids.to(device)
         tokens += input_ids.numel()
         run_batch(model, input_ids, pairs, identity, loss, state, exclude)
     for spec in after or []:

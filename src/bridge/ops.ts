@@ -309,6 +309,8 @@ export interface DataLoadRequest {
   numProc: number;
   shuffleSeed: number;
   maxExamples: number | null;
+  /** Check a token file's ids against this vocabulary size. */
+  vocabSize?: number | undefined;
 }
 
 /** Load and prepare a dataset as rows of token ids (`data.load`). */
@@ -326,6 +328,7 @@ export async function dataLoad(req: DataLoadRequest, rt?: Runtime): Promise<{ ro
     num_proc: req.numProc,
     shuffle_seed: req.shuffleSeed,
     max_examples: req.maxExamples,
+    vocab_size: req.vocabSize ?? null,
   });
   return { rows: r.rows, numRows: r.num_rows, ctxLen: r.ctx_len };
 }
@@ -381,6 +384,8 @@ export interface HooksRunRequest {
   reduceMetrics?: 'mean' | 'merge' | null;
   /** This rank wants to stop; the ranks agree through the metric exchange. */
   stop?: boolean;
+  /** Token ids must be below this (the model's vocabulary size). */
+  vocabSize?: number | undefined;
 }
 
 /** What one step reports. */
@@ -411,6 +416,7 @@ export function hooksRun(req: HooksRunRequest): Promise<HooksRunReply> {
     after: req.after ?? [],
     reduce_metrics: req.reduceMetrics ?? null,
     stop: req.stop ?? false,
+    vocab_size: req.vocabSize ?? null,
   });
 }
 

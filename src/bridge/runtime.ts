@@ -133,6 +133,21 @@ export class Runtime {
     return runtime;
   }
 
+  /**
+   * Fail plainly unless `device` is a torch device this runtime has: 'cpu', or 'cuda' /
+   * 'cuda:N' when torch sees that GPU ('mps' is passed through to torch).
+   */
+  checkDevice(device: string): void {
+    const m = /^(cpu|mps|cuda)(?::(\d+))?$/.exec(device);
+    if (!m) throw new SparsifyError(`device '${device}' is not a torch device (use 'cpu', 'cuda' or 'cuda:N')`);
+    if (m[1] !== 'cuda') return;
+    if (!this.info.cuda) throw new SparsifyError(`device '${device}' is not available: this runtime's torch ${this.info.torch} sees no CUDA GPU; use device 'cpu'`);
+    const index = Number(m[2] ?? 0);
+    if (index >= this.info.device_count) {
+      throw new SparsifyError(`device '${device}' is not available: torch sees ${this.info.device_count} CUDA device(s) (cuda:0${this.info.device_count > 1 ? `..cuda:${this.info.device_count - 1}` : ''})`);
+    }
+  }
+
   /** Whether the process is gone; later calls reject at once. */
   get dead(): boolean {
     return this.deathError !== undefined;

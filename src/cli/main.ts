@@ -35,7 +35,9 @@ const RUN_FIELDS = fieldsOf(RunOptionsSchema.shape, 'run', ['model', 'dataset'])
 export function buildCommand(): Command {
   const program = new Command('sparsify')
     .description(
-      'Train k-sparse autoencoders and transcoders on a Hugging Face model\'s activations.\nWith no MODEL, trains on the bundled tiny model and text (offline).',
+      `Train k-sparse autoencoders and transcoders on a Hugging Face model's activations.\nWith no MODEL, trains on the bundled tiny model and text (offline), with\n${Object.entries(BUNDLED.overrides)
+        .map(([key, value]) => `--${snakeCase(key)} ${value}`)
+        .join(' ')} unless given.`,
     )
     .argument('[model]', 'model name on the Hub or local path (default: the bundled tiny model)')
     .argument('[dataset]', 'dataset name, local path, saved dataset or .bin tokens (default: EleutherAI/SmolLM2-135M-10B, or the bundled text with the bundled model)')
@@ -86,7 +88,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     const e = err as { code?: string; exitCode?: number; message: string };
     if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return 0;
     if (e.code?.startsWith('commander.')) return e.exitCode ?? 2; // commander printed the error
-    process.stderr.write(`sparsify: ${e.message}\n`);
+    process.stderr.write(`${e.message.startsWith('sparsify: ') ? '' : 'sparsify: '}${e.message.replace(/(^|: |; )sae\./g, '$1')}\n`);
     return 2;
   }
   const { train, run, bundled } = parsed;
@@ -138,6 +140,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
       numProc: run.dataPreprocessingNumProc,
       shuffleSeed: run.shuffleSeed,
       ...(run.maxExamples ? { maxExamples: run.maxExamples } : {}),
+      ...(model.vocabSize ? { vocabSize: model.vocabSize } : {}),
     });
     log(`${data.numRows} rows of ${data.ctxLen} tokens`);
     let progress: ReturnType<typeof createProgress> | undefined;

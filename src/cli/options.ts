@@ -17,6 +17,8 @@ export interface FieldSpec {
   kind: Kind;
   description: string;
   defaultValue: unknown;
+  /** How --help shows the default (a description ending in "(default: X)" gives X). */
+  defaultLabel?: string;
   choices?: string[];
   group: string;
 }
@@ -64,7 +66,17 @@ export function fieldsOf(shape: Record<string, unknown>, group: string, skip: st
       default:
         continue;
     }
-    out.push({ key, flag: snakeCase(key), kind, description: description ?? '', defaultValue, ...(base.options ? { choices: base.options } : {}), group });
+    const labelled = /^(.*?)\s*\(default: ([^)]*)\)$/.exec(description ?? '');
+    out.push({
+      key,
+      flag: snakeCase(key),
+      kind,
+      description: labelled ? labelled[1]! : (description ?? ''),
+      defaultValue,
+      ...(labelled ? { defaultLabel: labelled[2]! } : {}),
+      ...(base.options ? { choices: base.options } : {}),
+      group,
+    });
   }
   return out;
 }
@@ -112,7 +124,7 @@ export function addOptions(command: Command, fields: FieldSpec[]): void {
       default:
         option = new Option(`--${f.flag} <value>`, doc);
     }
-    if (f.defaultValue !== undefined) option.default(f.defaultValue, JSON.stringify(f.defaultValue));
+    if (f.defaultValue !== undefined) option.default(f.defaultValue, f.defaultLabel ?? JSON.stringify(f.defaultValue));
     command.addOption(option);
   }
 }

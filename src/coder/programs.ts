@@ -9,7 +9,8 @@ export function encodeProgram(s: CoderStructure): ProgramSpec<'top_acts' | 'top_
       `coder_encode_${tag(s)}`,
       (g) => {
         const params = g.bundleInput<CoderParamName>('params');
-        const x = g.input('x', { shape: ['N', 'D'] });
+        // Inputs of another float dtype (float64 from JS, bf16 from a model) in the coder's own.
+        const x = g.input('x', { shape: ['N', 'D'] }).typeAs(params.get('encoder.weight')).named('x_in');
         const k = g.scalarInput('k');
         const out = sc.encode(g, params, x, k, s);
         return { top_acts: out.topActs, top_indices: out.topIndices, pre_acts: out.preActs };
@@ -42,12 +43,14 @@ export function forwardProgram(s: CoderStructure, losses: sc.LossOptions = sc.RE
       `coder_forward_${tag(s)}${sc.lossTag(losses)}`,
       (g) => {
         const params = g.bundleInput<CoderParamName>('params');
-        const x = g.input('x', { shape: ['N', 'D'] });
+        // Inputs of another float dtype (float64 from JS, bf16 from a model) in the coder's own.
+        const weight = params.get('encoder.weight');
+        const x = g.input('x', { shape: ['N', 'D'] }).typeAs(weight).named('x_in');
         const yArg = g.optionalInput('y', { shape: ['N', 'D'] });
         const deadMask = g.optionalInput('dead_mask', { dtype: 'bool' });
         const k = g.scalarInput('k');
         // Without a distinct target, we are autoencoding.
-        const y = g.orElse(yArg, x).named('target');
+        const y = g.orElse(yArg, x).typeAs(weight).named('target');
         const out = sc.forward(g, params, x, y, deadMask, k, s, losses);
         return {
           sae_out: out.saeOut,

@@ -3,6 +3,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { bundleGet, loadTensors, type DType, type PyObject, type Tensor } from '../bridge/ops.js';
 import { SparsifyError } from '../bridge/errors.js';
+import { getRuntime } from '../bridge/runtime.js';
 import { checkCoderShape, numLatentsFor, sparseCoderConfig, type SparseCoderConfig, type SparseCoderConfigInput } from '../config/sparse-coder.js';
 import { ConfigError } from '../config/errors.js';
 import { structureOf, type CoderStructure } from '../math/structure.js';
@@ -116,6 +117,7 @@ export class SparseCoder {
     checkCoderShape(full, dIn, 'sparse coder config');
     const dtype = options.dtype ?? 'float32';
     const device = options.device ?? 'cpu';
+    (await getRuntime()).checkDevice(device);
     const spec = programs.initProgram(structureOf(full));
     const { params } = await runProgram<{ params: PyObject }>(spec, {
       seed: options.seed ?? null,
@@ -215,6 +217,7 @@ export class SparseCoder {
     const decoder = options.decoder ?? true;
     const device = options.device ?? 'cpu';
     const { cfg, dIn } = readCoderConfig(dir);
+    (await getRuntime()).checkDevice(device);
     const { dtype, names } = await checkWeights(dir, cfg, dIn, decoder);
     const params = await loadTensors(join(dir, WEIGHTS_FILE), { device, names, requiresGrad: true });
     return new SparseCoder(cfg, dIn, params, device, dtype, decoder);

@@ -17,7 +17,8 @@ export function formatZodError(error: z.ZodError, where: string, rename: (key: s
       what = `invalid value ${JSON.stringify(raw.input)} (allowed: ${raw.values.map(String).join(', ')})`;
     } else if (issue.code === 'unrecognized_keys' && raw.keys) {
       what = `unknown option(s) ${raw.keys.map((k) => rename(k)).join(', ')}`;
-    } else if (raw.input !== undefined) {
+    } else if (raw.input !== undefined && issue.code !== 'custom') {
+      // Custom rules word their own message with the values they concern.
       what = `${issue.message.replace(/^Invalid input: /, '')} (got ${JSON.stringify(raw.input)})`;
     }
     return path ? `${path}: ${what}` : what;

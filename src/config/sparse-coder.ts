@@ -9,9 +9,9 @@ import { ConfigError, parseWith } from './errors.js';
 export const SparseCoderConfigSchema = z
   .object({
     activation: z.enum(['topk', 'groupmax']).default('topk').describe('Activation function: top-k, or the max of k groups'),
-    expansionFactor: z.number().int().positive().default(32).describe('Latents per input dimension (when numLatents is 0)'),
+    expansionFactor: z.number().int().positive().default(32).describe('Latents per input dimension (when num_latents is 0)'),
     normalizeDecoder: z.boolean().default(true).describe('Keep decoder rows at unit norm'),
-    numLatents: z.number().int().nonnegative().default(0).describe('Number of latents; 0 means d_in * expansionFactor'),
+    numLatents: z.number().int().nonnegative().default(0).describe('Number of latents; 0 means d_in * expansion_factor'),
     k: z.number().int().positive().default(32).describe('Number of nonzero latents per token'),
     multiTopk: z.boolean().default(false).describe('Also train with 4k latents (Multi-TopK loss)'),
     skipConnection: z.boolean().default(false).describe('Add a linear skip connection W_skip'),

@@ -28,8 +28,8 @@ export const TrainConfigObject = z
       .default(false)
       .describe('Leave b_dec out of the AuxK reconstruction of the residual (the corrected loss; the reference adds it, its issue #132)'),
     deadFeatureThreshold: z.number().int().nonnegative().default(10_000_000).describe('Tokens without firing after which a latent counts as dead'),
-    excludeTokens: intList.default([]).describe('Token ids whose positions are left out of training'),
-    hookpoints: z.array(z.string().min(1)).default([]).describe('Module name patterns to train on (fnmatch: *, ?, [seq], [!seq])'),
+    excludeTokens: intList.default([]).describe('Token ids whose positions are left out of training (default: none)'),
+    hookpoints: z.array(z.string().min(1)).default([]).describe('Module name patterns to train on (fnmatch: *, ?, [seq], [!seq]) (default: the layers)'),
     initSeeds: intList.default([0]).describe('Seeds: one coder per seed and hookpoint'),
     layers: intList.default([]).describe('Layer indices to train on (default: all)'),
     layerStride: z.number().int().positive().default(1).describe('Train on every layer_stride-th hookpoint'),

@@ -30,6 +30,8 @@ export interface LoadDatasetOptions {
   numProc?: number;
   shuffleSeed?: number;
   maxExamples?: number;
+  /** The model's vocabulary size: a token file's ids are checked against it when it loads. */
+  vocabSize?: number;
 }
 
 /**
@@ -50,5 +52,6 @@ export async function loadDataset(nameOrPath: string, options: LoadDatasetOption
     numProc: options.numProc ?? 1,
     shuffleSeed: options.shuffleSeed ?? 42,
     maxExamples: options.maxExamples ?? null,
+    vocabSize: options.vocabSize,
   });
 }

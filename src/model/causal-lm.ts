@@ -1,6 +1,7 @@
 /** A Hugging Face causal LM held by the runtime, for using coders on real activations. */
 import { hiddenStates, modelLoad, tokenize, tokenizerLoad, type PyObject, type Tensor } from '../bridge/ops.js';
 import { localPath } from '../util/paths.js';
+import { getRuntime } from '../bridge/runtime.js';
 import type { SparseCoder, EncoderOutput } from '../coder/sparse-coder.js';
 
 export interface CausalLMOptions {
@@ -28,6 +29,7 @@ export class CausalLM {
 
   static async load(nameOrPath: string, options: CausalLMOptions = {}): Promise<CausalLM> {
     const device = options.device ?? 'cpu';
+    (await getRuntime()).checkDevice(device);
     const common = { revision: options.revision, token: options.token };
     const source = localPath(nameOrPath, 'model') ?? nameOrPath;
     const tokenizer = await tokenizerLoad(source, common);

@@ -7,6 +7,8 @@ import { localPath } from '../util/paths.js';
 export interface TrainableModel {
   readonly model: PyObject;
   readonly device: string;
+  /** Token ids must be below this (checked per batch, on the CPU). */
+  readonly vocabSize?: number | undefined;
 }
 
 export interface LoadModelOptions {
@@ -35,6 +37,7 @@ export interface LanguageModel extends TrainableModel {
 export async function loadModel(nameOrPath: string, options: LoadModelOptions = {}): Promise<LanguageModel> {
   const rt = await getRuntime();
   const device = options.device ?? (rt.info.cuda ? 'cuda' : 'cpu');
+  rt.checkDevice(device);
   const model = await modelLoad(
     {
       nameOrPath: localPath(nameOrPath, 'model') ?? nameOrPath,
@@ -48,7 +51,7 @@ export async function loadModel(nameOrPath: string, options: LoadModelOptions = 
     rt,
   );
   const cfg = await modelConfig(model);
-  return { name: nameOrPath, model, device, numHiddenLayers: cfg.numHiddenLayers ?? undefined };
+  return { name: nameOrPath, model, device, numHiddenLayers: cfg.numHiddenLayers ?? undefined, vocabSize: cfg.vocabSize ?? undefined };
 }
 
 /** The tokenizer of a model. */

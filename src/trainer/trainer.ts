@@ -465,6 +465,7 @@ export class Trainer implements RunStateSource {
       after,
       reduceMetrics: this.ddp ? 'mean' : this.distributeModules ? 'merge' : null,
       stop: this.stopRequested,
+      vocabSize: this.model.vocabSize,
     });
     if (reply.stop) this.stopRequested = true;
     return reply;

@@ -51,7 +51,7 @@ result = {"rows": rows.rows(0, len(rows)).tolist(), "want": [chunks[i] for i in 
   it('a missing text column is a clear error', async () => {
     const path = join(work, 'body.jsonl');
     writeFileSync(path, JSON.stringify({ body: 'hello there' }));
-    await expect(loadDataset(path, { tokenizer, ctxLen: 8 })).rejects.toThrow("text column 'text' not found in the dataset (columns: body); pass --text_column");
+    await expect(loadDataset(path, { tokenizer, ctxLen: 8 })).rejects.toThrow(`${path}: text column 'text' not found (columns: body); pass --text_column`);
     const ok = await loadDataset(join(work, 'texts.jsonl'), { tokenizer, ctxLen: 4, textColumn: 'text' });
     expect(ok.numRows).toBeGreaterThan(0);
   });
