@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 /**
- * Create the project's Python environment (.venv) from requirements.txt, skipping the work
- * when it is already up to date. With SPARSIFY_PYTHON set, check that interpreter instead.
+ * Create the package's Python environment (.venv) from requirements.txt, skipping the work
+ * when it is already up to date. With SPARSIFY_PYTHON set, check that interpreter instead;
+ * with SPARSIFY_SKIP_PYTHON_SETUP=1, do nothing. Installs only the Python packages, so it is
+ * also the repair command the runtime suggests.
  * Usage: node scripts/setup-python.mjs [--force]
  */
 import { spawnSync } from 'node:child_process';
@@ -37,6 +39,10 @@ function findBasePython() {
 
 export async function ensurePythonEnv({ root, force = false } = {}) {
   root ??= join(dirname(fileURLToPath(import.meta.url)), '..');
+  if (['1', 'true', 'yes'].includes((process.env.SPARSIFY_SKIP_PYTHON_SETUP ?? '').toLowerCase())) {
+    say(`SPARSIFY_SKIP_PYTHON_SETUP is set: no Python environment set up; set SPARSIFY_PYTHON=/path/to/python (with torch, transformers, datasets, safetensors), or run \`node ${join(root, 'scripts', 'setup-python.mjs')}\` later`);
+    return true;
+  }
   if (process.env.SPARSIFY_PYTHON) {
     const python = process.env.SPARSIFY_PYTHON;
     const check = checkImports(python);
@@ -50,8 +56,14 @@ export async function ensurePythonEnv({ root, force = false } = {}) {
   const stamp = join(venv, '.sparsify-requirements');
   const wanted = createHash('sha256').update(readFileSync(requirements)).digest('hex');
   if (!force && existsSync(venvPython) && existsSync(stamp) && readFileSync(stamp, 'utf8') === wanted && checkImports(venvPython).ok) {
-    return true; // up to date
+    say(`Python environment up to date (${venv})`);
+    return true;
   }
+  say(
+    `setting up the Python runtime sparsify computes in: a virtual environment at ${venv} with the packages of ${requirements} ` +
+      '(torch, transformers, datasets, safetensors: 1 to 2 GB from your pip index). To skip it, set SPARSIFY_SKIP_PYTHON_SETUP=1; ' +
+      'to use a Python of your own, set SPARSIFY_PYTHON=/path/to/python.',
+  );
   const base = findBasePython();
   if (!base) {
     say('no Python 3.10+ found (tried python3, python); install one, then run `npm run setup:python`, or set SPARSIFY_PYTHON=/path/to/python with torch installed');

@@ -6,6 +6,6 @@ export { SparseCoder, Sae, CoderFileError, type EncoderOutput, type ForwardOutpu
 export * from './config/index.js';
 export { Tensor, PyObject, getRuntime, closeRuntime, onInterrupt, SparsifyError, PythonError, PythonProcessError, type DType, type TensorData, type RuntimeInfo } from './bridge/index.js';
 export { HubError, type HubOptions } from './hub/index.js';
-export { CausalLM, gatherLatentActivations, loadModel, loadTokenizer, type LanguageModel, type LoadModelOptions, type TrainableModel } from './model/index.js';
-export { Trainer, type StepReport, type TrainerOptions, type CoderSlot } from './trainer/index.js';
+export { CausalLM, gatherLatentActivations, bundledDefault, loadModel, loadTokenizer, type LanguageModel, type LoadModelOptions, type TrainableModel } from './model/index.js';
+export { Trainer, type StepReport, type TrainerOptions, type CoderSlot, type CoderMetrics } from './trainer/index.js';
 export { loadDataset, type TokenDataset, type LoadDatasetOptions } from './data/index.js';

@@ -9,6 +9,7 @@ import torch
 
 from . import tokenizer as tokenizers
 from .core import UserError, op
+from .runtime import apply_progress_bars
 
 
 class TokenRows:
@@ -109,6 +110,7 @@ def load(
 
     import datasets
 
+    apply_progress_bars("datasets", "huggingface_hub")
     if os.path.isdir(name_or_path) and (
         os.path.exists(os.path.join(name_or_path, "dataset_info.json")) or os.path.exists(os.path.join(name_or_path, "dataset_dict.json"))
     ):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 
 from .core import UserError, op
+from .runtime import apply_progress_bars
 from .tensor import dtype_of
 
 
@@ -45,6 +46,7 @@ def load(
     # "unexpected" keys: expected here, and noise for users.
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
+    apply_progress_bars("transformers", "huggingface_hub")
     try:
         model = cls.from_pretrained(name_or_path, dtype=_resolve_dtype(dtype, device), revision=revision, token=token, **extra)
     except OSError as exc:

@@ -1,4 +1,4 @@
-"""runtime.*: what the runtime runs on."""
+"""runtime.*: what the runtime runs on, and how it talks (progress bars)."""
 from __future__ import annotations
 
 import sys
@@ -6,6 +6,36 @@ import sys
 import torch
 
 from .core import op
+
+
+# Hugging Face libraries' own progress bars (weight loading, dataset maps, downloads) are off
+# unless asked for: an app that embeds sparsify does not want them on its stderr.
+_settings = {"progress_bars": False}
+
+
+@op("runtime.configure")
+def configure(progress_bars: bool | None = None) -> dict:
+    if progress_bars is not None:
+        _settings["progress_bars"] = bool(progress_bars)
+    return dict(_settings)
+
+
+def apply_progress_bars(*libraries: str) -> None:
+    """Turn the named libraries' progress bars on or off as configured (before they work)."""
+    on = _settings["progress_bars"]
+    for name in libraries:
+        if name == "datasets":
+            import datasets
+
+            (datasets.enable_progress_bars if on else datasets.disable_progress_bars)()
+        elif name == "transformers":
+            from transformers.utils import logging
+
+            (logging.enable_progress_bar if on else logging.disable_progress_bar)()
+        elif name == "huggingface_hub":
+            from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
+
+            (enable_progress_bars if on else disable_progress_bars)()
 
 
 @op("runtime.info")

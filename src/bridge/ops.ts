@@ -73,6 +73,19 @@ export class Tensor extends PyObject {
     return new ARRAY_TYPES[reply.dtype](buffer);
   }
 
+  /**
+   * The data as plain numbers (int64 included, which `toArray` gives as bigints); a
+   * RangeError when an integer is beyond what a JS number holds exactly (2^53).
+   */
+  async toNumbers(): Promise<number[]> {
+    const data = await this.toArray();
+    if (!(data instanceof BigInt64Array)) return Array.from(data);
+    return Array.from(data, (v) => {
+      if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)) throw new RangeError(`toNumbers(): ${v} is beyond 2^53; use toArray() for bigints`);
+      return Number(v);
+    });
+  }
+
   /** The value of a one-element tensor. */
   async item(): Promise<number> {
     const data = await this.toArray();
@@ -168,6 +181,14 @@ async function invoke<T>(rt: Runtime | undefined, op: string, args: Record<strin
 }
 
 // ================================================================ runtime
+
+/**
+ * How the runtime talks: the Hugging Face libraries' own progress bars (weight loading,
+ * dataset maps, downloads) are off unless turned on here (`runtime.configure`).
+ */
+export async function runtimeConfigure(settings: { progressBars?: boolean }, rt?: Runtime): Promise<void> {
+  await invoke(rt, 'runtime.configure', { progress_bars: settings.progressBars ?? null });
+}
 
 /** The runtime's Python, torch and devices (`runtime.info`). */
 export function runtimeInfo(rt?: Runtime): Promise<RuntimeInfo> {

@@ -38,6 +38,9 @@ interface Reply {
   error?: { type: string; message: string; traceback: string; user: boolean };
 }
 
+/** What sets up (or repairs) the Python environment: only the Python packages, nothing of npm's. */
+const setupCommand = `node ${join(packageRoot, 'scripts', 'setup-python.mjs')}`;
+
 /** Resolve which Python to run: SPARSIFY_PYTHON, else the project's .venv. */
 export function choosePython(env: NodeJS.ProcessEnv = process.env): string {
   const chosen = env.SPARSIFY_PYTHON;
@@ -52,7 +55,7 @@ export function choosePython(env: NodeJS.ProcessEnv = process.env): string {
   }
   if (!existsSync(venvPython)) {
     throw new PythonProcessError(
-      `no Python environment for sparsify: ${venvPython} does not exist; run \`npm install\` in ${packageRoot} (it creates .venv from requirements.txt) or set SPARSIFY_PYTHON=/path/to/python`,
+      `no Python environment for sparsify: ${venvPython} does not exist; run \`${setupCommand}\` (it creates .venv from requirements.txt) or set SPARSIFY_PYTHON=/path/to/python`,
     );
   }
   return venvPython;
@@ -126,7 +129,7 @@ export class Runtime {
     if (!started.ok || !started.info) {
       runtime.close();
       throw new PythonProcessError(
-        `the Python runtime could not start in ${python}: ${started.message}. Run \`npm install\` in ${packageRoot} to (re)create .venv, or set SPARSIFY_PYTHON to a Python with torch, transformers and safetensors`,
+        `the Python runtime could not start in ${python}: ${started.message}. Run \`${setupCommand}\` to (re)create .venv, or set SPARSIFY_PYTHON to a Python with torch, transformers and safetensors`,
       );
     }
     runtime.info = started.info;

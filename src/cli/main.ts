@@ -5,16 +5,16 @@
 import { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { packageRoot } from '../bridge/paths.js';
 import { SparsifyError } from '../bridge/errors.js';
 import { onInterrupt, getRuntime, closeRuntime } from '../bridge/runtime.js';
-import { distInit } from '../bridge/ops.js';
+import { distInit, runtimeConfigure } from '../bridge/ops.js';
 import { parseWith } from '../config/errors.js';
 import { snakeCase, snakeKeys } from '../config/case.js';
 import { SparseCoderConfigSchema } from '../config/sparse-coder.js';
 import { RunOptionsSchema, TrainConfigObject, TrainConfigSchema, type RunOptions, type TrainConfig } from '../config/train.js';
 import { loadDataset } from '../data/dataset.js';
 import { loadModel } from '../model/language-model.js';
+import { bundledDefault } from '../model/bundled.js';
 import { Trainer } from '../trainer/trainer.js';
 import { modelHookpoints } from '../trainer/hookpoints.js';
 import { addOptions, fieldsOf, readOptions } from './options.js';
@@ -22,11 +22,7 @@ import { preflight } from './preflight.js';
 import { createProgress } from './progress.js';
 
 /** The bundled default: a tiny LM trained on Moby-Dick, and a held-out sample of the book. */
-export const BUNDLED = {
-  model: join(packageRoot, 'assets', 'default', 'model'),
-  dataset: join(packageRoot, 'assets', 'default', 'corpus', 'moby-dick-101-135.jsonl'),
-  overrides: { ctxLen: 128, batchSize: 16, saveEvery: 25, runName: 'default' },
-};
+export const BUNDLED = { model: bundledDefault.model, dataset: bundledDefault.dataset, overrides: bundledDefault.settings };
 
 const SAE_FIELDS = fieldsOf(SparseCoderConfigSchema.shape, 'sae');
 const TRAIN_FIELDS = fieldsOf(TrainConfigObject.shape, 'train', ['sae']);
@@ -111,6 +107,8 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     const checked = preflight(train, run, launched ? Number(process.env.RANK) : 0);
     runDir = checked.runDir;
     const rt = await getRuntime();
+    // A terminal user sees the libraries' own progress (tokenizing a large dataset takes a while).
+    if (isMain) await runtimeConfigure({ progressBars: true }, rt);
     let device = rt.info.cuda ? 'cuda' : 'cpu';
     let distributed: { rank: number; worldSize: number } | undefined;
     if (launched) {

@@ -5,3 +5,4 @@
  */
 export { loadModel, loadTokenizer, type LanguageModel, type LoadModelOptions, type TrainableModel } from './language-model.js';
 export { CausalLM, gatherLatentActivations, type CausalLMOptions } from './causal-lm.js';
+export { bundledDefault } from './bundled.js';

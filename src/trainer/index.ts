@@ -4,5 +4,5 @@
  * metrics, and atomic checkpoints with resume. Not here: the coder math (src/math), the CLI
  * (src/cli), process launching (src/launch).
  */
-export { Trainer, type StepReport, type TrainerOptions, type CoderSlot } from './trainer.js';
+export { Trainer, type StepReport, type TrainerOptions, type CoderSlot, type CoderMetrics, type MetricTable } from './trainer.js';
 export { resolveHookpoints, modelHookpoints, type HookpointRequest } from './hookpoints.js';

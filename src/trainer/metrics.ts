@@ -7,8 +7,23 @@ import { appendFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { wandbLog } from '../bridge/ops.js';
 
+/** What a step reports for a coder (and, under the loss's own key, for an end-to-end loss). */
+export interface CoderMetrics {
+  /** Fraction of variance unexplained, per batch (and micro-batch chunk). */
+  fvu?: number;
+  /** The AuxK loss (reported when auxk_alpha > 0). */
+  auxk?: number;
+  /** The Multi-TopK fvu (reported with multi_topk). */
+  multi_topk_fvu?: number;
+  /** Share of latents counted dead, per optimizer step. */
+  dead_pct?: number;
+  /** The end-to-end losses, under the keys 'ce' and 'kl'. */
+  ce?: number;
+  kl?: number;
+}
+
 /** Metric values by key (a coder's name, or the end-to-end loss) and metric. */
-export type MetricTable = Record<string, Record<string, number>>;
+export type MetricTable = Record<string, CoderMetrics>;
 
 /** Metrics the fvu hook sums once per micro-batch chunk. */
 const CHUNKED_METRICS = new Set(['fvu', 'auxk', 'multi_topk_fvu']);
@@ -18,7 +33,7 @@ export class MetricSums {
   private readonly sums = new Map<string, Record<string, number>>();
   batches = 0;
 
-  add(table: MetricTable): void {
+  add(table: Record<string, Record<string, number>>): void {
     for (const [key, values] of Object.entries(table)) {
       const slot = this.sums.get(key) ?? {};
       for (const [m, v] of Object.entries(values)) slot[m] = (slot[m] ?? 0) + v;

@@ -23,6 +23,7 @@ import type { TokenDataset } from '../data/dataset.js';
 import type { TrainableModel } from '../model/language-model.js';
 import { modelHookpoints } from './hookpoints.js';
 import { LossWindow, MetricSums, writeMetricsLine, type MetricTable, type MetricsSink } from './metrics.js';
+export type { CoderMetrics, MetricTable } from './metrics.js';
 import * as P from './programs.js';
 import { loadCheckpoint, saveBestCoders, saveCheckpoint, type CoderSlot, type RunStateSource } from './run-state.js';
 import { lockRunDir, prepareFreshRunDir, truncateMetrics, type RunLock } from './run-dir.js';

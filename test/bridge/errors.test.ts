@@ -65,7 +65,8 @@ describe('choosing the interpreter', () => {
     const [line] = await waitForLine(child, /ERROR .*/);
     expect(line).toContain('PythonProcessError');
     expect(line).toMatch(/No module named 'torch'/);
-    expect(line).toContain('npm install');
+    // The repair installs only the Python packages (not npm's dev dependencies).
+    expect(line).toMatch(/Run `node .*scripts\/setup-python\.mjs`/);
     expect((await exited(child)).code).toBe(3);
   });
 });

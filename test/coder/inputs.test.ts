@@ -19,6 +19,10 @@ describe('coder inputs', () => {
     expect(await (await coder.forward(x64)).fvu.item()).toBe(await (await coder.forward(x32)).fvu.item());
   });
 
+  it('loadMany with a local-looking path that does not exist never asks the Hub', async () => {
+    await expect(SparseCoder.loadMany('./no/such/run')).rejects.toThrow('loadMany: no such file or directory: ./no/such/run');
+  });
+
   it("a device this machine lacks is a plain error, before any work", async () => {
     const rt = await getRuntime();
     if (rt.info.cuda) return; // on a GPU machine cuda exists

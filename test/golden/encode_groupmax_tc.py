@@ -45,6 +45,8 @@ class FusedEncoderGroupMax(torch.autograd.Function):
 def coder_encode_groupmax_tc_norm(grad, params, x, k):
     with torch.set_grad_enabled(grad):
         encoder_weight = params["encoder.weight"]
+        x_in = x.type_as(encoder_weight)
+        encoder_weight_1 = params["encoder.weight"]
         encoder_bias = params["encoder.bias"]
-        top_acts, top_indices, pre_acts = FusedEncoderGroupMax.apply(x, encoder_weight, encoder_bias, k)
+        top_acts, top_indices, pre_acts = FusedEncoderGroupMax.apply(x_in, encoder_weight_1, encoder_bias, k)
         return {"top_acts": top_acts, "top_indices": top_indices, "pre_acts": pre_acts}

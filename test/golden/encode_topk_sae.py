@@ -41,9 +41,11 @@ class FusedEncoderTopK(torch.autograd.Function):
 
 def coder_encode_topk_sae_norm(grad, params, x, k):
     with torch.set_grad_enabled(grad):
-        b_dec = params["b_dec"]
-        centered = x - b_dec
         encoder_weight = params["encoder.weight"]
+        x_in = x.type_as(encoder_weight)
+        b_dec = params["b_dec"]
+        centered = x_in - b_dec
+        encoder_weight_1 = params["encoder.weight"]
         encoder_bias = params["encoder.bias"]
-        top_acts, top_indices, pre_acts = FusedEncoderTopK.apply(centered, encoder_weight, encoder_bias, k)
+        top_acts, top_indices, pre_acts = FusedEncoderTopK.apply(centered, encoder_weight_1, encoder_bias, k)
         return {"top_acts": top_acts, "top_indices": top_indices, "pre_acts": pre_acts}

@@ -41,12 +41,15 @@ class FusedEncoderTopK(torch.autograd.Function):
 
 def coder_forward_topk_sae_skip_mtk_norm(grad, params, x, y, dead_mask, k):
     with torch.set_grad_enabled(grad):
-        target = x if y is None else y
-        b_dec = params["b_dec"]
-        centered = x - b_dec
         encoder_weight = params["encoder.weight"]
+        x_in = x.type_as(encoder_weight)
+        value = x_in if y is None else y
+        target = value.type_as(encoder_weight)
+        b_dec = params["b_dec"]
+        centered = x_in - b_dec
+        encoder_weight_1 = params["encoder.weight"]
         encoder_bias = params["encoder.bias"]
-        top_acts, top_indices, pre_acts = FusedEncoderTopK.apply(centered, encoder_weight, encoder_bias, k)
+        top_acts, top_indices, pre_acts = FusedEncoderTopK.apply(centered, encoder_weight_1, encoder_bias, k)
         W_dec = params["W_dec"]
         type_as = top_acts.type_as(W_dec)
         mT = W_dec.mT
@@ -55,7 +58,7 @@ def coder_forward_topk_sae_skip_mtk_norm(grad, params, x, y, dead_mask, k):
         b_dec_1 = params["b_dec"]
         decoded = embedding_bag + b_dec_1
         W_skip = params["W_skip"]
-        type_as_1 = x.type_as(W_skip)
+        type_as_1 = x_in.type_as(W_skip)
         mT_1 = W_skip.mT
         matmul = type_as_1 @ mT_1
         sae_out = decoded + matmul

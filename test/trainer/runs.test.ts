@@ -1,7 +1,7 @@
 // Runs are never lost or mixed: a directory holds one run, one process at a time; resume
 // continues that run only; library objects never outlive their runtime.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Trainer, type StepReport } from '../../src/trainer/index.js';
