@@ -1,9 +1,15 @@
-"""hooks.*: the batch runner: forward hooks by module name that call compiled programs.
+"""hooks.*: the batch runner: forward passes with hooks by module name that call compiled
+programs.
 
 This is generic machinery: which modules, which programs and with what arguments all come
-from the TypeScript side. A hook program gets (inputs, outputs, mask, **args) for its module
-and returns {"metrics": {...}} and, when it replaces the module's output, {"output": tensor}.
-One run: install the hooks, run each batch, run the `after` programs, reduce the metrics.
+from the TypeScript side. For each batch of rows, one or more forward passes run in order,
+each with its own hooks and, optionally, a program on the logits; they share the batch, its
+token mask and a per-batch `context` dict, into which any program's `keep` output goes, so a
+later pass can use what an earlier one kept (clean log-probs, a coder's reconstruction).
+
+A hook program gets (inputs, outputs, mask, context, **args) for its module and returns
+{"metrics": {...}}, {"keep": {...}} and, when it replaces the module's output,
+{"output": tensor}. A logits program gets (logits, input_ids, mask, context, **args).
 """
 from __future__ import annotations
 
@@ -26,29 +32,38 @@ def _add_metrics(totals: dict, key: str, metrics: dict | None) -> None:
         slot[k] = slot[k] + v if k in slot else v
 
 
-class _Run:
-    """The state one hooks.run call shares between its hooks: metric totals, the token mask."""
+class _Batch:
+    """What the passes over one batch share: the token mask, the context, the metric totals."""
 
-    def __init__(self) -> None:
-        self.totals: dict = {}
-        self.mask: torch.Tensor | None = None
+    def __init__(self, totals: dict, mask, context: dict) -> None:
+        self.totals = totals
+        self.mask = mask
+        self.context = context
+
+    def take(self, key: str, result: dict | None) -> dict:
+        result = result or {}
+        _add_metrics(self.totals, key, result.get("metrics"))
+        if result.get("keep"):
+            self.context.update(result["keep"])
+        return result
 
 
-def _make_hook(run: _Run, specs: list):
+def _make_hook(batch: list, specs: list):
+    """One forward hook for a module, running its specs' programs in order (batch[0] is the current _Batch)."""
     gather = any(s.get("gather") for s in specs)
 
     def hook(module, args, kwargs, output):
+        state = batch[0]
         inputs = hook_input(args, kwargs)
         outputs = first(output)
-        mask = run.mask
+        mask = state.mask
         if gather:
             inputs, outputs, mask = dist.all_gather_cat(inputs), dist.all_gather_cat(outputs), dist.all_gather_cat(mask)
         replacement = None
         for spec in specs:
             if spec.get("program") is None:
                 continue
-            res = program.get(spec["program"])(inputs=inputs, outputs=outputs, mask=mask, **spec["args"])
-            _add_metrics(run.totals, spec["key"], res.get("metrics"))
+            res = state.take(spec["key"], program.get(spec["program"])(inputs=inputs, outputs=outputs, mask=mask, context=state.context, **spec["args"]))
             if spec.get("replace"):
                 replacement = res["output"]
         if replacement is None:
@@ -60,23 +75,25 @@ def _make_hook(run: _Run, specs: list):
     return hook
 
 
-def install(model, hooks: list, run: _Run) -> tuple[list, list]:
-    """The (module, hook function) pairs to register for each batch, and the modules that
-    transcoders replace (identity)."""
-    base = model.base_model
-    by_module: dict[str, list] = {}
-    for h in hooks:
-        by_module.setdefault(h["module"], []).append(h)
-    pairs, identity = [], []
-    for name, specs in by_module.items():
-        try:
-            mod = base.get_submodule(name)
-        except AttributeError:
-            raise UserError(f"module '{name}' not found in the model") from None
-        if any(s.get("identity") for s in specs):
-            identity.append(mod)
-        pairs.append((mod, _make_hook(run, specs)))
-    return pairs, identity
+class _Pass:
+    """One forward pass's hooks, installed for each batch."""
+
+    def __init__(self, model, spec: dict, batch: list) -> None:
+        base = model.base_model
+        by_module: dict[str, list] = {}
+        for h in spec.get("hooks", []):
+            by_module.setdefault(h["module"], []).append(h)
+        self.pairs, self.identity = [], []
+        for name, specs in by_module.items():
+            try:
+                mod = base.get_submodule(name)
+            except AttributeError:
+                raise UserError(f"module '{name}' not found in the model") from None
+            if any(s.get("identity") for s in specs):
+                self.identity.append(mod)
+            self.pairs.append((mod, _make_hook(batch, specs)))
+        self.logits = spec.get("logits")
+        self.grad = bool(spec.get("grad", False))
 
 
 @contextlib.contextmanager
@@ -93,29 +110,21 @@ def _identity(modules):
             mod.forward = fwd
 
 
-def run_batch(model, input_ids, pairs: list, identity: list, loss: dict | None, run: _Run, exclude) -> None:
-    """One forward pass with the hooks; with a loss program, the model runs with grad and the
-    loss program backpropagates (end-to-end training)."""
-    run.mask = (~torch.isin(input_ids, exclude)).flatten() if exclude is not None else None
-    clean_logits = None
-    if loss and loss.get("clean"):
-        with torch.no_grad():
-            clean_logits = model(input_ids).logits
-    registered = [mod.register_forward_hook(h, with_kwargs=True) for mod, h in pairs]
+def run_pass(model, input_ids, p: _Pass, state: _Batch) -> None:
+    """One forward pass with its hooks. Without a logits program the base model runs (no LM
+    head); with one, the whole model, and the program gets the logits."""
+    registered = [mod.register_forward_hook(h, with_kwargs=True) for mod, h in p.pairs]
     try:
-        with _identity(identity):
-            if loss:
-                with torch.enable_grad():
-                    logits = model(input_ids).logits
-                    res = program.get(loss["program"])(logits=logits, input_ids=input_ids, clean_logits=clean_logits, **loss["args"])
-                _add_metrics(run.totals, loss.get("key", "loss"), res.get("metrics"))
+        with _identity(p.identity), torch.set_grad_enabled(p.grad):
+            if p.logits:
+                logits = model(input_ids).logits
+                fn = program.get(p.logits["program"])
+                state.take(p.logits["key"], fn(logits=logits, input_ids=input_ids, mask=state.mask, context=state.context, **p.logits["args"]))
             else:
-                with torch.no_grad():
-                    model(input_ids)
+                model.base_model(input_ids)
     finally:
         for r in registered:
             r.remove()
-        run.mask = None
 
 
 def reduce(totals: dict, how: str | None, stop: bool) -> tuple[dict, bool]:
@@ -129,7 +138,7 @@ def reduce(totals: dict, how: str | None, stop: bool) -> tuple[dict, bool]:
         for m, v in values.items():
             if isinstance(v, torch.Tensor):
                 places.append((key, m))
-                tensors.append(v.detach().float().reshape(()))
+                tensors.append(v.detach().double().reshape(()))
             else:
                 metrics[key][m] = v
     if tensors:
@@ -156,43 +165,48 @@ def run(
     model,
     rows,
     batches: list,
-    hooks: list,
+    passes: list,
     device: str = "cpu",
     exclude_tokens: list | None = None,
-    loss: dict | None = None,
     after: list | None = None,
     reduce_metrics: str | None = None,
     stop: bool = False,
     vocab_size: int | None = None,
 ) -> dict:
-    """Run the model on each batch of rows with program hooks, then the `after` programs.
+    """Run each batch of rows through the passes, then the `after` programs.
 
     batches: [[start, end], ...] rows of `rows` (several for gradient accumulation).
-    hooks: [{"key", "module", "program", "args", "replace"?, "identity"?, "gather"?}]; hooks
-      on the same module run in order; `key` names their metrics. A hook with "gather" sees
-      inputs, outputs and mask concatenated from every rank (every rank must list the module;
-      "program": None only takes part in the gather).
-    loss: None (the model runs under no_grad; hooks backprop their own losses) or
-      {"key", "program", "args", "clean"}: see run_batch.
-    after: [{"key", "program", "args"}] run once after the last batch (the optimizer step).
+    passes: [{"hooks": [...], "logits": {"key", "program", "args"} | None, "grad": bool}], run
+      in order on every batch. hooks: [{"key", "module", "program", "args", "replace"?,
+      "identity"?, "gather"?}]; hooks on the same module run in order; `key` names their
+      metrics. A hook with "gather" sees inputs, outputs and mask concatenated from every rank
+      (every rank must list the module; "program": None only takes part in the gather).
+    exclude_tokens: token ids whose positions the mask leaves out.
+    after: [{"key", "program", "args"}] run once after the last batch (an optimizer step).
     vocab_size: token ids must be below it (checked on the CPU rows, before the device sees them).
     Returns {"metrics": {key: {metric: float}} summed over batches, "tokens", "stop", "seconds"}.
     """
     started = time.perf_counter()
-    state = _Run()
+    totals: dict = {}
+    current: list = [None]  # the batch the hooks see
+    prepared = [_Pass(model, spec, current) for spec in passes]
     exclude = torch.tensor(exclude_tokens, device=device) if exclude_tokens else None
-    pairs, identity = install(model, hooks, state)
     tokens = 0
-    for start, end in batches:
-        input_ids = rows.rows(start, end)
-        if vocab_size is not None:
-            _check_vocab(input_ids, vocab_size, start)
-        input_ids = input_ids.to(device)
-        tokens += input_ids.numel()
-        run_batch(model, input_ids, pairs, identity, loss, state, exclude)
+    try:
+        for start, end in batches:
+            input_ids = rows.rows(start, end)
+            if vocab_size is not None:
+                _check_vocab(input_ids, vocab_size, start)
+            input_ids = input_ids.to(device)
+            tokens += input_ids.numel()
+            mask = (~torch.isin(input_ids, exclude)).flatten() if exclude is not None else None
+            current[0] = _Batch(totals, mask, {})
+            for p in prepared:
+                run_pass(model, input_ids, p, current[0])
+    finally:
+        current[0] = None
     for spec in after or []:
-        out = program.get(spec["program"])(**spec["args"])
-        _add_metrics(state.totals, spec["key"], (out or {}).get("metrics"))
-    metrics, stop = reduce(state.totals, reduce_metrics, stop)
+        _add_metrics(totals, spec["key"], (program.get(spec["program"])(**spec["args"]) or {}).get("metrics"))
+    metrics, stop = reduce(totals, reduce_metrics, stop)
     # Compute time, for the benchmark's overhead accounting.
     return {"metrics": metrics, "tokens": tokens, "stop": stop, "seconds": time.perf_counter() - started}

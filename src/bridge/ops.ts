@@ -356,7 +356,11 @@ export async function dataLoad(req: DataLoadRequest, rt?: Runtime): Promise<{ ro
 
 // ================================================================ hooks: the training step
 
-/** A compiled program run in a module's forward hook. */
+/**
+ * A compiled program run in a module's forward hook. It gets (inputs, outputs, mask, context,
+ * ...args) and returns metrics, `keep` (tensors for the batch's context) and, when it
+ * replaces the module's output, `output`.
+ */
 export interface HookSpec {
   /** Names its metrics in the reply. */
   key: string;
@@ -381,25 +385,35 @@ export interface AfterSpec {
   args: Record<string, unknown>;
 }
 
-/** End-to-end loss: the model runs with grad and the program gets (logits, input_ids, clean_logits). */
-export interface LossSpec {
+/** A compiled program on a pass's logits: it gets (logits, input_ids, mask, context, ...args). */
+export interface LogitsSpec {
   key: string;
   program: string;
   args: Record<string, unknown>;
-  /** Compute the clean logits first (kl). */
-  clean: boolean;
+}
+
+/**
+ * One forward pass over a batch: its hooks and, optionally, a program on the logits (without
+ * one the base model runs, no LM head). The passes of a batch share its token mask and a
+ * context where programs keep tensors for the passes after them.
+ */
+export interface PassSpec {
+  hooks: readonly HookSpec[];
+  logits?: LogitsSpec | null;
+  /** Record autograd in this pass (end-to-end training). */
+  grad?: boolean;
 }
 
 export interface HooksRunRequest {
   model: PyObject;
   rows: PyObject;
-  /** Row ranges [start, end) of `rows`, one forward each (several for gradient accumulation). */
+  /** Row ranges [start, end) of `rows` (several for gradient accumulation). */
   batches: readonly (readonly [number, number])[];
-  hooks: readonly HookSpec[];
+  /** The forward passes each batch goes through, in order. */
+  passes: readonly PassSpec[];
   device: string;
-  /** Token ids whose positions the hooks leave out (their mask). */
+  /** Token ids whose positions the mask leaves out. */
   excludeTokens?: readonly number[];
-  loss?: LossSpec | null;
   after?: readonly AfterSpec[];
   /** Across ranks: 'mean' averages the metrics (data parallel), 'merge' takes each from its owner. */
   reduceMetrics?: 'mean' | 'merge' | null;
@@ -422,18 +436,18 @@ export interface HooksRunReply {
 }
 
 /**
- * Run the model on each batch with program hooks on the named modules, then the `after`
- * programs; metrics come back as floats, read with one device sync (`hooks.run`).
+ * Run each batch through the passes (hooks calling programs on the named modules, programs on
+ * the logits), then the `after` programs; metrics come back as floats, read with one device
+ * sync (`hooks.run`).
  */
 export function hooksRun(req: HooksRunRequest): Promise<HooksRunReply> {
   return invoke<HooksRunReply>(req.model.runtime, 'hooks.run', {
     model: req.model,
     rows: req.rows,
     batches: req.batches,
-    hooks: req.hooks,
+    passes: req.passes.map((p) => ({ hooks: p.hooks, logits: p.logits ?? null, grad: p.grad ?? false })),
     device: req.device,
     exclude_tokens: req.excludeTokens ?? [],
-    loss: req.loss ?? null,
     after: req.after ?? [],
     reduce_metrics: req.reduceMetrics ?? null,
     stop: req.stop ?? false,

@@ -20,6 +20,7 @@ function prepareActivations(g: ProgramBuilder, params: CoderParams, s: CoderStru
   const inputs = g.input('inputs');
   const outputs = g.input('outputs');
   const mask = g.optionalInput('mask', { dtype: 'bool' });
+  g.objectInput('context'); // the batch's context (hook programs all take it; training needs none)
   const initBiases = g.scalarInput('init_biases');
   const ddp = g.scalarInput('ddp');
   const yAll = outputs.flatten(0, 1).named('all_outputs');
@@ -162,20 +163,38 @@ function nextTokenCe(g: ProgramBuilder, logits: SymTensor, inputIds: SymTensor):
   return g.crossEntropy(shifted, labels);
 }
 
+/** The inputs every logits program takes (a pass's logits, its tokens, mask and context). */
+function logitsInputs(g: ProgramBuilder) {
+  const logits = g.input('logits');
+  const inputIds = g.input('input_ids', { dtype: 'int64' });
+  const mask = g.optionalInput('mask', { dtype: 'bool' });
+  const context = g.bundleInput<string>('context');
+  return { logits, inputIds, mask, context };
+}
+
+/** kl's first pass: the clean logits (no hooks, no grad), kept for the patched pass. */
+export function keepCleanLogitsProgram(): ProgramSpec<'keep'> {
+  return cachedProgram('keep_clean_logits', () =>
+    defineProgram('train_keep_clean_logits', (g) => {
+      const { logits } = logitsInputs(g);
+      return { keep: { clean_logits: logits } };
+    }),
+  );
+}
+
 /** ce: the LM's next-token cross-entropy; kl: -sum(clean_probs * patched_logprobs), token mean. */
 export function lossProgram(kind: 'ce' | 'kl'): ProgramSpec<'metrics'> {
   return cachedProgram(`loss:${kind}`, () =>
     defineProgram(
       `train_loss_${kind}`,
       (g) => {
-        const logits = g.input('logits');
-        const inputIds = g.input('input_ids', { dtype: 'int64' });
-        const clean = g.optionalInput('clean_logits');
+        const { logits, inputIds, context } = logitsInputs(g);
         const accSteps = g.scalarInput('acc_steps');
         let loss: SymTensor;
         if (kind === 'ce') {
           loss = nextTokenCe(g, logits, inputIds);
         } else {
+          const clean = context.get('clean_logits');
           const cleanProbs = clean.float().softmax(-1).named('clean_probs');
           const dirty = logits.float().logSoftmax(-1).named('dirty_logprobs');
           loss = cleanProbs.mul(dirty).sum(-1).neg().mean();
@@ -192,9 +211,7 @@ export function lossProgram(kind: 'ce' | 'kl'): ProgramSpec<'metrics'> {
 export function cleanCeProgram(): ProgramSpec<'metrics'> {
   return cachedProgram('clean_ce', () =>
     defineProgram('train_clean_ce', (g) => {
-      const logits = g.input('logits');
-      const inputIds = g.input('input_ids', { dtype: 'int64' });
-      g.optionalInput('clean_logits');
+      const { logits, inputIds } = logitsInputs(g);
       return { metrics: { ce: nextTokenCe(g, logits, inputIds) } };
     }),
   );

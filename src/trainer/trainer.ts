@@ -8,7 +8,7 @@
  */
 import { join } from 'node:path';
 import { getRuntime, type Runtime } from '../bridge/runtime.js';
-import { hookWidths, hooksRun, wandbFinish, wandbInit, type AfterSpec, type HookSpec, type HooksRunReply, type LossSpec } from '../bridge/ops.js';
+import { hookWidths, hooksRun, wandbFinish, wandbInit, type AfterSpec, type HookSpec, type HooksRunReply, type PassSpec } from '../bridge/ops.js';
 import { ConfigError } from '../config/errors.js';
 import { snakeKeys } from '../config/case.js';
 import { numLatentsFor } from '../config/sparse-coder.js';
@@ -68,6 +68,7 @@ interface ProgramIds {
   hook: string;
   optimizer: string;
   loss?: string;
+  keepClean?: string;
 }
 
 /**
@@ -372,7 +373,8 @@ export class Trainer implements RunStateSource {
     const hook = await compileProgram(this.endToEnd ? P.replaceHookProgram(s, losses) : P.fvuHookProgram(s, losses), this.rt);
     const optimizer = await compileProgram(P.optimizerProgram(s, this.cfg.optimizer), this.rt);
     const loss = this.endToEnd ? await compileProgram(P.lossProgram(this.cfg.lossFn as 'ce' | 'kl'), this.rt) : undefined;
-    return { hook, optimizer, ...(loss ? { loss } : {}) };
+    const keepClean = this.cfg.lossFn === 'kl' ? await compileProgram(P.keepCleanLogitsProgram(), this.rt) : undefined;
+    return { hook, optimizer, ...(loss ? { loss } : {}), ...(keepClean ? { keepClean } : {}) };
   }
 
   /** The model's own CE on the first batch, printed before ce training (as the reference does). */
@@ -381,9 +383,8 @@ export class Trainer implements RunStateSource {
       model: this.model.model,
       rows: this.dataset.rows,
       batches: [this.batchRows(0)],
-      hooks: [],
+      passes: [{ hooks: [], logits: { key: 'clean', program: await compileProgram(P.cleanCeProgram(), this.rt), args: {} } }],
       device: this.device,
-      loss: { key: 'clean', program: await compileProgram(P.cleanCeProgram(), this.rt), clean: false, args: {} },
     });
     this.log(`Initial CE loss: ${clean.metrics.clean!.ce!.toFixed(4)}`);
   }
@@ -454,15 +455,21 @@ export class Trainer implements RunStateSource {
           },
         }))
       : [];
-    const loss: LossSpec | null = ids.loss ? { key: this.cfg.lossFn, program: ids.loss, clean: this.cfg.lossFn === 'kl', args: { acc_steps: accSteps } } : null;
+    // fvu: one pass, the hooks train locally. ce/kl: the hooks patch the model's output and
+    // the loss on the logits trains through it (kl after a clean pass keeps the clean logits).
+    const passes: PassSpec[] = ids.loss
+      ? [
+          ...(ids.keepClean ? [{ hooks: [], logits: { key: 'clean', program: ids.keepClean, args: {} } }] : []),
+          { hooks, logits: { key: this.cfg.lossFn, program: ids.loss, args: { acc_steps: accSteps } }, grad: true },
+        ]
+      : [{ hooks }];
     const reply = await hooksRun({
       model: this.model.model,
       rows: this.dataset.rows,
       batches,
-      hooks,
+      passes,
       device: this.device,
       excludeTokens: this.cfg.excludeTokens,
-      loss,
       after,
       reduceMetrics: this.ddp ? 'mean' : this.distributeModules ? 'merge' : null,
       stop: this.stopRequested,

@@ -41,7 +41,7 @@ describe('fvu hook', () => {
       model: fx.model.model,
       rows: fx.data.rows,
       batches: [[0, 4]],
-      hooks: [{ key: 'c', module: 'layers.1', program: hook, args: { params: coder.params, state, k: 4, dead_threshold: null, init_biases: true, ddp: false, auxk_alpha: 0, acc_steps: 1, micro: 1, autocast: false } }],
+      passes: [{ hooks: [{ key: 'c', module: 'layers.1', program: hook, args: { params: coder.params, state, k: 4, dead_threshold: null, init_biases: true, ddp: false, auxk_alpha: 0, acc_steps: 1, micro: 1, autocast: false } }] }],
       device: 'cpu',
       excludeTokens: exclude,
     });
@@ -69,7 +69,7 @@ result = {"kept": int(keep.sum()), "all": keep.numel(), "diff": (p["b_dec"] - ac
       model: fx.model.model,
       rows: fx.data.rows,
       batches: [[0, 4]],
-      hooks: [{ key: 'c', module: 'layers.0', program: hook, args: { params: coder.params, state, k: 4, dead_threshold: null, init_biases: false, ddp: false, auxk_alpha: 0, acc_steps: 6, micro: 3, autocast: false } }],
+      passes: [{ hooks: [{ key: 'c', module: 'layers.0', program: hook, args: { params: coder.params, state, k: 4, dead_threshold: null, init_biases: false, ddp: false, auxk_alpha: 0, acc_steps: 6, micro: 3, autocast: false } }] }],
       device: 'cpu',
     });
     const r = await py<Record<string, number>>(
