@@ -8,4 +8,5 @@ export { Tensor, PyObject, getRuntime, closeRuntime, onInterrupt, SparsifyError,
 export { HubError, type HubOptions } from './hub/index.js';
 export { CausalLM, gatherLatentActivations, bundledDefault, loadModel, loadTokenizer, type LanguageModel, type LoadModelOptions, type TrainableModel } from './model/index.js';
 export { Trainer, type StepReport, type TrainerOptions, type CoderSlot, type CoderMetrics } from './trainer/index.js';
-export { loadDataset, type TokenDataset, type LoadDatasetOptions } from './data/index.js';
+export { loadDataset, trainingRows, type TokenDataset, type LoadDatasetOptions, type TokenizerSource } from './data/index.js';
+export { evaluate, EvalReportSchema, type EvalReport, type CoderEval, type SpliceMetrics, type EvalCoder, type EvaluateOptions } from './eval/index.js';

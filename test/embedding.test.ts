@@ -13,7 +13,7 @@ describe('embedding sparsify', () => {
   it('exports the bundled model and text', () => {
     expect(existsSync(join(bundledDefault.model, 'config.json'))).toBe(true);
     expect(existsSync(bundledDefault.dataset)).toBe(true);
-    expect(bundledDefault.settings).toEqual({ ctxLen: 128, batchSize: 16, saveEvery: 25, runName: 'default' });
+    expect(bundledDefault.settings).toEqual({ ctxLen: 128, batchSize: 16, saveEvery: 25, runName: 'default', holdout: 0.1 });
   });
 
   it('index tensors come back as plain numbers with toNumbers()', async () => {

@@ -48,11 +48,16 @@ def load(
     hf_logging.set_verbosity_error()
     apply_progress_bars("transformers", "huggingface_hub")
     try:
-        model = cls.from_pretrained(name_or_path, dtype=_resolve_dtype(dtype, device), revision=revision, token=token, **extra)
+        model, info = cls.from_pretrained(name_or_path, dtype=_resolve_dtype(dtype, device), revision=revision, token=token, output_loading_info=True, **extra)
     except OSError as exc:
         raise UserError(f"could not load model '{name_or_path}': {str(exc).splitlines()[0]}") from exc
     finally:
         hf_logging.set_verbosity(verbosity)
+    # A causal-LM class loaded from a checkpoint without its head makes one up at random:
+    # remember whether the head's weights were really there (ce/kl need them).
+    head = model.get_output_embeddings() if kind == "causal_lm" else None
+    head_names = [n for n, p in model.named_parameters() if head is not None and p is head.weight]
+    model._sparsify_lm_head = bool(head_names) and not any(n in info.get("missing_keys", ()) for n in head_names)
     if not load_in_8bit:
         model.to(device)
     model.eval()
@@ -68,9 +73,19 @@ def config(model) -> dict:
         "hidden_size": getattr(cfg, "hidden_size", None),
         "num_hidden_layers": getattr(cfg, "num_hidden_layers", None),
         "vocab_size": getattr(cfg, "vocab_size", None),
+        "lm_head": bool(getattr(model, "_sparsify_lm_head", False)),
+        "special_token_ids": sorted(
+            {int(i) for name in ("bos_token_id", "eos_token_id", "pad_token_id") for i in _ids(getattr(cfg, name, None))}
+        ),
         "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
         "device": str(next(model.parameters()).device),
     }
+
+
+def _ids(value) -> list:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
 @op("model.modules")

@@ -11,6 +11,7 @@ import * as sc from '../math/sparse-coder.js';
 import { paramNames, type CoderParamName } from '../math/structure.js';
 import { SparseCoder } from '../coder/sparse-coder.js';
 import { benchTraining } from './train.js';
+import { benchEval } from './eval.js';
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
@@ -87,6 +88,9 @@ async function main(): Promise<void> {
 
   // 3. Training throughput and overhead.
   await benchTraining();
+
+  // 4. Evaluation against its parts.
+  await benchEval();
   closeRuntime();
 }
 

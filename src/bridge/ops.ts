@@ -257,18 +257,36 @@ export interface ModelConfigInfo {
   hiddenSize: number | null;
   numHiddenLayers: number | null;
   vocabSize: number | null;
+  /** A language-model head whose weights were loaded (ce/kl need it). */
+  lmHead: boolean;
+  /** BOS, EOS and pad ids from the model's config. */
+  specialTokenIds: number[];
   dtype: string;
   device: string;
 }
 
 /** The model's config (`model.config`). */
 export async function modelConfig(model: PyObject): Promise<ModelConfigInfo> {
-  const r = await invoke<{ model_type: string | null; hidden_size: number | null; num_hidden_layers: number | null; vocab_size: number | null; dtype: string; device: string }>(
-    model.runtime,
-    'model.config',
-    { model },
-  );
-  return { modelType: r.model_type, hiddenSize: r.hidden_size, numHiddenLayers: r.num_hidden_layers, vocabSize: r.vocab_size, dtype: r.dtype, device: r.device };
+  const r = await invoke<{
+    model_type: string | null;
+    hidden_size: number | null;
+    num_hidden_layers: number | null;
+    vocab_size: number | null;
+    lm_head: boolean;
+    special_token_ids: number[];
+    dtype: string;
+    device: string;
+  }>(model.runtime, 'model.config', { model });
+  return {
+    modelType: r.model_type,
+    hiddenSize: r.hidden_size,
+    numHiddenLayers: r.num_hidden_layers,
+    vocabSize: r.vocab_size,
+    lmHead: r.lm_head,
+    specialTokenIds: r.special_token_ids,
+    dtype: r.dtype,
+    device: r.device,
+  };
 }
 
 /** A submodule of the base model. */
@@ -303,6 +321,16 @@ export function hiddenStates(model: PyObject, inputIds: Tensor): Promise<Tensor[
 /** Load a model's tokenizer (`tokenizer.load`). */
 export function tokenizerLoad(nameOrPath: string, options: { revision?: string | undefined; token?: string | undefined } = {}, rt?: Runtime): Promise<PyObject> {
   return invoke<PyObject>(rt, 'tokenizer.load', { name_or_path: nameOrPath, revision: options.revision ?? null, token: options.token ?? null });
+}
+
+/** The ids of a tokenizer's special tokens (`tokenizer.special_ids`). */
+export function tokenizerSpecialIds(tokenizer: PyObject): Promise<number[]> {
+  return invoke<number[]>(tokenizer.runtime, 'tokenizer.special_ids', { tokenizer });
+}
+
+/** The text of each token id (`tokenizer.decode_ids`). */
+export function tokenizerDecodeIds(tokenizer: PyObject, ids: readonly number[]): Promise<string[]> {
+  return invoke<string[]>(tokenizer.runtime, 'tokenizer.decode_ids', { tokenizer, ids });
 }
 
 /** Token ids (and attention mask) of a text, [1, T] (`tokenizer.encode`). */

@@ -13,12 +13,14 @@ import { snakeCase, snakeKeys } from '../config/case.js';
 import { SparseCoderConfigSchema } from '../config/sparse-coder.js';
 import { RunOptionsSchema, TrainConfigObject, TrainConfigSchema, type RunOptions, type TrainConfig } from '../config/train.js';
 import { loadDataset } from '../data/dataset.js';
+import { trainingRows } from '../data/split.js';
 import { loadModel } from '../model/language-model.js';
 import { bundledDefault } from '../model/bundled.js';
 import { Trainer } from '../trainer/trainer.js';
 import { modelHookpoints } from '../trainer/hookpoints.js';
 import { addOptions, fieldsOf, readOptions } from './options.js';
 import { preflight } from './preflight.js';
+import { evalMain } from './eval.js';
 import { createProgress } from './progress.js';
 
 /** The bundled default: a tiny LM trained on Moby-Dick, and a held-out sample of the book. */
@@ -35,7 +37,7 @@ export function buildCommand(): Command {
         .map(([key, value]) => `--${snakeCase(key)} ${value}`)
         .join(' ')} unless given.`,
     )
-    .argument('[model]', 'model name on the Hub or local path (default: the bundled tiny model)')
+    .argument('[model]', 'model name on the Hub or local path (default: the bundled tiny model); `sparsify eval --help` for evaluating coders')
     .argument('[dataset]', 'dataset name, local path, saved dataset or .bin tokens (default: EleutherAI/SmolLM2-135M-10B, or the bundled text with the bundled model)')
     .allowExcessArguments(false)
     .showHelpAfterError(false)
@@ -75,8 +77,9 @@ export function parseArgs(argv: string[]): ParsedArgs {
   return { train, run, bundled };
 }
 
-/** Run the CLI; resolves with the process exit code. */
+/** Run the CLI; resolves with the process exit code. `sparsify eval ...` evaluates coders. */
 export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
+  if (argv[0] === 'eval') return evalMain(argv.slice(1));
   let parsed: ParsedArgs;
   try {
     parsed = parseArgs(argv);
@@ -119,7 +122,8 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     }
     log(`Loading model ${run.model} on ${device}`);
     const model = await loadModel(checked.model, {
-      kind: train.lossFn === 'fvu' ? 'base' : 'causal_lm',
+      // ce/kl, and evaluation's spliced metrics, need the language-model head.
+      kind: train.lossFn === 'fvu' && train.evalEvery === 0 ? 'base' : 'causal_lm',
       device,
       ...(run.revision ? { revision: run.revision } : {}),
       ...(run.hfToken ? { token: run.hfToken } : {}),
@@ -129,7 +133,8 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     log(`Loading dataset ${run.dataset}`);
     // The tokenizer is loaded only if the data is text: a pre-tokenized dataset needs none.
     const tokenizer = { nameOrPath: checked.model, revision: run.revision, token: run.hfToken };
-    const data = await loadDataset(checked.dataset, {
+    // The whole prepared dataset; the run trains on its first rows (--max_examples, --holdout).
+    const full = await loadDataset(checked.dataset, {
       split: run.split,
       dataArgs: checked.dataArgs,
       tokenizer,
@@ -137,10 +142,15 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
       textColumn: run.textColumn,
       numProc: run.dataPreprocessingNumProc,
       shuffleSeed: run.shuffleSeed,
-      ...(run.maxExamples ? { maxExamples: run.maxExamples } : {}),
       ...(model.vocabSize ? { vocabSize: model.vocabSize } : {}),
     });
-    log(`${data.numRows} rows of ${data.ctxLen} tokens`);
+    const rows = trainingRows(full.numRows, { maxExamples: run.maxExamples, holdout: run.holdout });
+    if (rows === 0) throw new SparsifyError(`${run.dataset}: no rows left to train on (${full.numRows} rows, --holdout ${run.holdout})`);
+    const data = { ...full, numRows: rows };
+    const heldOut = full.numRows - rows;
+    log(`${rows} rows of ${data.ctxLen} tokens${heldOut ? ` (${heldOut} more not trained on${run.holdout ? ', held out for evaluation' : ''})` : ''}`);
+    const evalData = train.evalEvery > 0 && heldOut > 0 ? { dataset: full, rows: [rows, Math.min(full.numRows, rows + Math.ceil(train.evalTokens / full.ctxLen))] as const } : undefined;
+    if (train.evalEvery > 0 && !evalData) throw new SparsifyError(`--eval_every needs rows the run does not train on: give --holdout (a share of the rows) or --max_examples below ${full.numRows}`);
     let progress: ReturnType<typeof createProgress> | undefined;
     const trainer = new Trainer(train, data, model, {
       runDir,
@@ -148,6 +158,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
       runConfig: snakeKeys({ ...run, ...train }) as Record<string, unknown>,
       onStep: (report) => progress?.update(report),
       overwrite: run.overwrite,
+      ...(evalData ? { evalData } : {}),
       ...(distributed ? { distributed } : {}),
     });
     if (run.resume) await trainer.loadState(runDir);

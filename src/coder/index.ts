@@ -5,3 +5,4 @@
  */
 export { SparseCoder, Sae, type EncoderOutput, type ForwardOutput, type CreateOptions, type LoadOptions, type LoadManyOptions, type LoadFromHubOptions } from './sparse-coder.js';
 export { CoderFileError, readCoderConfig, writeCoderDir, CFG_FILE, WEIGHTS_FILE } from './files.js';
+export { findCoderDirs, findRunConfig, type CoderDirEntry } from './discover.js';

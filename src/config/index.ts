@@ -7,3 +7,4 @@ export * from './sparse-coder.js';
 export * from './train.js';
 export { ConfigError } from './errors.js';
 export { snakeCase, camelCase, snakeKeys } from './case.js';
+export { EvalOptionsSchema, type EvalOptions } from './eval.js';

@@ -41,6 +41,8 @@ export const TrainConfigObject = z
     runName: z.string().min(1).optional().describe('Name of the run (its directory under save_dir)'),
     wandbLogFrequency: z.number().int().positive().default(1).describe('Log metrics every this many optimizer steps'),
     saveDir: z.string().min(1).default('checkpoints').describe('Directory for checkpoints'),
+    evalEvery: z.number().int().nonnegative().default(0).describe('Evaluate the coders on held-out rows every this many optimizer steps (0: never)'),
+    evalTokens: z.number().int().positive().default(16_384).describe('Tokens of held-out rows each --eval_every evaluation uses'),
   })
   .strict();
 
@@ -105,7 +107,8 @@ export const RunOptionsSchema = z
     hfToken: z.string().optional().describe('Hugging Face token'),
     revision: z.string().optional().describe('Model revision'),
     loadIn8bit: z.boolean().default(false).describe('Load the model in 8-bit (needs bitsandbytes)'),
-    maxExamples: z.number().int().positive().optional().describe('Use at most this many rows'),
+    maxExamples: z.number().int().positive().optional().describe('Train on at most this many rows'),
+    holdout: z.number().min(0).max(0.9).default(0).describe('Share of the (shuffled) rows left out of training, the last ones, for evaluation'),
     resume: z.boolean().default(false).describe('Resume from save_dir/run_name'),
     overwrite: z.boolean().default(false).describe('If save_dir/run_name holds an earlier run, move it aside (to <run>.old-<time>) and start a new one'),
     textColumn: z.string().min(1).default('text').describe('Text column of the dataset'),

@@ -4,3 +4,4 @@
  */
 export { loadDataset, type TokenDataset, type LoadDatasetOptions } from './dataset.js';
 export type { TokenizerSource } from '../bridge/ops.js';
+export { trainingRows } from './split.js';

@@ -256,6 +256,15 @@ export class ProgramBuilder extends FunctionBuilder {
   crossEntropy(logits: SymTensor, labels: SymTensor): SymTensor {
     return bindTensor(this, 'cross_entropy', [logits, labels], [], 'float32');
   }
+  onesLike(t: SymTensor): SymTensor {
+    return bindTensor(this, 'ones_like', [t], t.shape, t.dtype);
+  }
+  /** A one-entry dict `{key: value}` whose key is a program input (a name chosen per run). */
+  dictOf(key: SymScalar, value: SymTensor): SymObject {
+    const d = new SymObject(this, { kind: 'local' }, 'entry');
+    this.emit({ kind: 'assign', targets: [d], expr: { op: 'dict_of', args: [key, value] } });
+    return d;
+  }
   /** Python's min of scalars. */
   min(a: ScalarLike, b: ScalarLike): SymScalar {
     return inlineScalar(this, 's_min', [a, b]);

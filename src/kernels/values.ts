@@ -265,6 +265,14 @@ export class SymTensor extends Value {
   unsqueeze(dim: number): SymTensor {
     return this.make('unsqueeze', [this, dim], unsqueezedShape(this.shape, dim));
   }
+  /** Drop a dim of size 1. */
+  squeeze(dim: number): SymTensor {
+    return this.make('squeeze', [this, dim], replacedDim(this.shape, dim, undefined));
+  }
+  /** `x.gather(dim, index)`: the entries of `x` at `index` along `dim` (shaped as index). */
+  gather(dim: number, index: SymTensor): SymTensor {
+    return this.make('gather', [this, dim, index], index.shape);
+  }
   /** `x[None]`: a leading dim of 1. */
   get leadingUnit(): SymTensor {
     return this.make('none_index', [this], this.shape ? [1, ...this.shape] : undefined);
@@ -376,6 +384,10 @@ export class SymBundle<K extends string = string> extends Value {
   /** The tensor under `key`, or None when the bundle lacks it. */
   maybe(key: K, shape?: Shape, dtype?: KernelDType): SymTensor {
     return bindTensor(this.out, 'bundle_maybe', [this, key], shape, dtype, key);
+  }
+  /** The tensor under a key held in a program input (a name chosen per run). */
+  at(key: SymScalar): SymTensor {
+    return bindTensor(this.out, 'bundle_get', [this, key], undefined, undefined, 'item');
   }
   has(key: K): SymScalar {
     return inlineScalar(this.out, 'bundle_has', [this, key]);

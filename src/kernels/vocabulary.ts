@@ -71,6 +71,8 @@ export const VOCABULARY = {
   flatten: { hint: 'flatten', render: ([x, start, end]) => `${x}.flatten(${start}, ${end})` },
   unflatten: { hint: 'unflatten', render: ([x, dim, ...sizes]) => `${x}.unflatten(${dim}, (${sizes.join(', ')},))` },
   unsqueeze: { hint: 'unsqueeze', render: ([x, dim]) => `${x}.unsqueeze(${dim})` },
+  squeeze: { hint: 'squeeze', render: ([x, dim]) => `${x}.squeeze(${dim})` },
+  gather: { hint: 'gather', render: ([x, dim, index]) => `${x}.gather(${dim}, ${index})` },
   none_index: { hint: 'expanded', render: ([x]) => `${x}[None]` },
   index: { hint: 'index', render: ([x, i]) => `${x}[${i}]` },
   /** Rows where `mask` holds, or all rows when it is None. */
@@ -101,6 +103,9 @@ export const VOCABULARY = {
   bundle_new: { hint: 'bundle', render: ([entries]) => `Bundle(${entries})` },
   bundle_get: { hint: 'item', render: ([b, key]) => `${b}[${key}]` },
   bundle_maybe: { hint: 'item', render: ([b, key]) => `${b}.get(${key})` },
+  /** A one-entry dict `{key: value}` (a key held in a variable). */
+  dict_of: { hint: 'entry', render: ([key, value]) => `{${key}: ${value}}` },
+  ones_like: { hint: 'ones_like', render: ([x]) => `torch.ones_like(${x})` },
   /** `default if value is None else value`. */
   or_else: { hint: 'value', render: ([value, fallback]) => `${fallback} if ${value} is None else ${value}` },
   /** `a if cond else b`, both already computed. */

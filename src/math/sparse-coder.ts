@@ -52,6 +52,20 @@ export function lossTag(o: LossOptions): string {
   return o.auxkBias ? '' : '_auxk_nobias';
 }
 
+/**
+ * The coder's output without losses: encode, decode, and the skip connection, as in
+ * `SparseCoder.forward` (evaluation uses it: the k selection, never Multi-TopK's 4k).
+ */
+export function reconstruct(g: ProgramBuilder, params: CoderParams, x: SymTensor, k: SymScalar | number, s: CoderStructure): { recon: SymTensor; acts: SymTensor; indices: SymTensor } {
+  const { topActs, topIndices } = encode(g, params, x, k, s);
+  let recon = decode(g, params, topActs, topIndices);
+  if (s.skipConnection) {
+    const wSkip = params.get('W_skip');
+    recon = recon.add(x.typeAs(wSkip).matmul(wSkip.mT));
+  }
+  return { recon: recon.named('reconstruction'), acts: topActs, indices: topIndices };
+}
+
 export interface ForwardOutput {
   saeOut: SymTensor;
   latentActs: SymTensor;

@@ -16,6 +16,6 @@ export const bundledDefault = {
   model: join(packageRoot, 'assets', 'default', 'model'),
   /** A JSON-lines file of text (`text` column). */
   dataset: join(packageRoot, 'assets', 'default', 'corpus', 'moby-dick-101-135.jsonl'),
-  /** What `npx sparsify` (no MODEL) trains with, unless given. */
-  settings: { ctxLen: 128, batchSize: 16, saveEvery: 25, runName: 'default' },
+  /** What `npx sparsify` (no MODEL) trains with, unless given: the last tenth of the text is left for `sparsify eval`. */
+  settings: { ctxLen: 128, batchSize: 16, saveEvery: 25, runName: 'default', holdout: 0.1 },
 } as const;

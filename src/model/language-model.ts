@@ -9,6 +9,10 @@ export interface TrainableModel {
   readonly device: string;
   /** Token ids must be below this (checked per batch, on the CPU). */
   readonly vocabSize?: number | undefined;
+  /** It has a language-model head with loaded weights (ce/kl and spliced evaluation need one). */
+  readonly lmHead?: boolean | undefined;
+  /** BOS, EOS and pad ids from its config. */
+  readonly specialTokenIds?: readonly number[] | undefined;
 }
 
 export interface LoadModelOptions {
@@ -51,7 +55,15 @@ export async function loadModel(nameOrPath: string, options: LoadModelOptions = 
     rt,
   );
   const cfg = await modelConfig(model);
-  return { name: nameOrPath, model, device, numHiddenLayers: cfg.numHiddenLayers ?? undefined, vocabSize: cfg.vocabSize ?? undefined };
+  return {
+    name: nameOrPath,
+    model,
+    device,
+    numHiddenLayers: cfg.numHiddenLayers ?? undefined,
+    vocabSize: cfg.vocabSize ?? undefined,
+    lmHead: cfg.lmHead,
+    specialTokenIds: cfg.specialTokenIds,
+  };
 }
 
 /** The tokenizer of a model. */

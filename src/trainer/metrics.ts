@@ -6,6 +6,7 @@
 import { appendFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { wandbLog } from '../bridge/ops.js';
+import type { EvalReport } from '../eval/report.js';
 
 /** What a step reports for a coder (and, under the loss's own key, for an end-to-end loss). */
 export interface CoderMetrics {
@@ -86,6 +87,17 @@ export class LossWindow {
   }
 }
 
+/** An evaluation's numbers as log entries: `eval/<metric>/<coder>` (and `eval/<metric>/all`). */
+export function evalLogEntries(report: EvalReport): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [name, c] of Object.entries(report.coders)) {
+    for (const m of ['fvu', 'explained_variance', 'l0', 'dead_frac', 'dense_frac_1pct', 'dense_frac_10pct'] as const) out[`eval/${m}/${name}`] = c[m];
+    for (const [m, v] of Object.entries(c.splice ?? {})) out[`eval/${m}/${name}`] = v;
+  }
+  for (const [m, v] of Object.entries(report.splice_all ?? {})) out[`eval/${m}/all`] = v;
+  return out;
+}
+
 /** Where a logged step goes. */
 export interface MetricsSink {
   runDir: string;
@@ -102,14 +114,16 @@ export async function writeMetricsLine(
   sink: MetricsSink,
   at: { step: number; optimizerStep: number; tokens: number; k: number },
   metrics: MetricTable,
+  extra: Record<string, number> = {},
 ): Promise<void> {
   const line: Record<string, unknown> = { step: at.step, optimizer_step: at.optimizerStep, tokens: at.tokens, k: at.k, time: new Date().toISOString() };
   for (const [key, values] of Object.entries(metrics)) {
-    for (const [m, v] of Object.entries(values)) {
+    for (const [m, v] of Object.entries(values) as [string, number][]) {
       if (sink.omit.has(m)) continue;
       line[key === sink.lossKey ? m : `${m}/${key}`] = v;
     }
   }
+  Object.assign(line, extra);
   await mkdir(sink.runDir, { recursive: true });
   await appendFile(join(sink.runDir, 'metrics.jsonl'), `${JSON.stringify(line)}\n`);
   if (sink.wandb) await wandbLog(line, at.optimizerStep);

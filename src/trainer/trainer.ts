@@ -15,6 +15,7 @@ import { numLatentsFor } from '../config/sparse-coder.js';
 import { trainConfig, type TrainConfig, type TrainConfigInput } from '../config/train.js';
 import { compileProgram, runProgram } from '../kernels/index.js';
 import { paramNames, structureOf, MATRIX_PARAMS, type CoderStructure } from '../math/structure.js';
+import { evaluate, type EvalCoder, type EvalReport } from '../eval/index.js';
 import type { PyObject } from '../bridge/ops.js';
 import { SparseCoder } from '../coder/sparse-coder.js';
 import { downloadCoderFiles } from '../hub/download.js';
@@ -22,7 +23,7 @@ import { localPath } from '../util/paths.js';
 import type { TokenDataset } from '../data/dataset.js';
 import type { TrainableModel } from '../model/language-model.js';
 import { modelHookpoints } from './hookpoints.js';
-import { LossWindow, MetricSums, writeMetricsLine, type MetricTable, type MetricsSink } from './metrics.js';
+import { LossWindow, MetricSums, evalLogEntries, writeMetricsLine, type MetricTable, type MetricsSink } from './metrics.js';
 export type { CoderMetrics, MetricTable } from './metrics.js';
 import * as P from './programs.js';
 import { loadCheckpoint, saveBestCoders, saveCheckpoint, type CoderSlot, type RunStateSource } from './run-state.js';
@@ -45,6 +46,8 @@ export interface StepReport {
   k: number;
   /** Seconds the runtime computed for this step (the rest of its wall time is bridge and TS). */
   computeSeconds: number;
+  /** The evaluation made after this step (every eval_every steps). */
+  eval?: EvalReport;
 }
 
 export interface TrainerOptions {
@@ -62,6 +65,8 @@ export interface TrainerOptions {
    * aside (renamed to `<run>.old-<time>`) instead of refusing to start.
    */
   overwrite?: boolean;
+  /** Held-out rows for `evalEvery` (rows the run does not train on). */
+  evalData?: { dataset: TokenDataset; rows: readonly [number, number] };
 }
 
 interface ProgramIds {
@@ -320,11 +325,12 @@ export class Trainer implements RunStateSource {
       }
       const metrics = period.averages(this.cfg.gradAccSteps, microChunks);
       const logged = this.optimizerStep % this.cfg.wandbLogFrequency === 0;
-      if (logged) {
-        if (this.isMain) await writeMetricsLine(sink, { step: this.globalStep, optimizerStep: this.optimizerStep, tokens: this.tokensSeen, k: this.k }, metrics);
-        period.clear();
+      const evaluation = this.cfg.evalEvery > 0 && this.optimizerStep % this.cfg.evalEvery === 0 && this.isMain ? await this.evaluateNow() : undefined;
+      if (this.isMain && (logged || evaluation)) {
+        await writeMetricsLine(sink, { step: this.globalStep, optimizerStep: this.optimizerStep, tokens: this.tokensSeen, k: this.k }, logged ? metrics : {}, evaluation ? evalLogEntries(evaluation) : {});
       }
-      if (this.isMain) this.report(total, metrics, logged, replies);
+      if (logged) period.clear();
+      if (this.isMain) this.report(total, metrics, logged, replies, evaluation);
       if (this.optimizerStep % this.cfg.saveEvery === 0 && this.globalStep < total) {
         await this.save(sinceSave);
         sinceSave.clear();
@@ -335,9 +341,41 @@ export class Trainer implements RunStateSource {
     return { steps: this.globalStep, optimizerSteps: this.optimizerStep, runDir: this.runDir, stopped: this.stopRequested };
   }
 
-  private report(totalSteps: number, metrics: MetricTable, logged: boolean, replies: readonly HooksRunReply[]): void {
+  private report(totalSteps: number, metrics: MetricTable, logged: boolean, replies: readonly HooksRunReply[], evaluation?: EvalReport): void {
     const computeSeconds = replies.reduce((t, r) => t + r.seconds, 0);
-    this.options.onStep?.({ step: this.globalStep, totalSteps, optimizerStep: this.optimizerStep, tokens: this.tokensSeen, metrics, logged, k: this.k, computeSeconds });
+    this.options.onStep?.({
+      step: this.globalStep,
+      totalSteps,
+      optimizerStep: this.optimizerStep,
+      tokens: this.tokensSeen,
+      metrics,
+      logged,
+      k: this.k,
+      computeSeconds,
+      ...(evaluation ? { eval: evaluation } : {}),
+    });
+  }
+
+  private evalWarned = false;
+
+  /**
+   * Evaluate the coders as they would be saved now (schedule-free's x, in copies) with the k
+   * of the next batch, on the held-out rows: no data, RNG or parameter of training changes.
+   */
+  private async evaluateNow(): Promise<EvalReport> {
+    const data = this.options.evalData;
+    if (!data) throw new ConfigError('eval_every needs held-out rows (TrainerOptions.evalData); the CLI takes them from --holdout or --max_examples');
+    const coders: EvalCoder[] = [];
+    for (const s of this.slots) {
+      const { params } = await runProgram<{ params: PyObject }>(P.saveParamsProgram(this.structure, this.cfg.optimizer), { params: s.coder.params, state: s.state });
+      coders.push({ name: s.name, hookpoint: s.hookpoint, coder: s.coder, params, k: this.k });
+    }
+    const report = await evaluate(this.model, coders, data.dataset, { rows: data.rows, batchSize: this.cfg.batchSize, excludeTokens: this.cfg.excludeTokens });
+    if (report.warnings.length && !this.evalWarned) {
+      this.evalWarned = true;
+      for (const w of report.warnings) this.log(`evaluation: ${w}`);
+    }
+    return report;
   }
 
   /** Save a checkpoint, and the coders whose loss since the last save is their best under best/. */

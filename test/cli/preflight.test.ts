@@ -103,7 +103,7 @@ describe('--help', () => {
     const layers = help.split('\n').filter((l) => l.includes('--layers'))[0]!;
     expect(layers.match(/default/g)).toHaveLength(1);
     expect(help).toContain('(default: all)');
-    expect(help.replace(/\s+/g, ' ')).toContain('--ctx_len 128 --batch_size 16 --save_every 25 --run_name default unless given');
+    expect(help.replace(/\s+/g, ' ')).toContain('--ctx_len 128 --batch_size 16 --save_every 25 --run_name default --holdout 0.1 unless given');
   });
 });
 

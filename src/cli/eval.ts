@@ -1,0 +1,200 @@
+/**
+ * `sparsify eval CODERS [MODEL] [DATASET]`: evaluate a run's coders (or any coder
+ * directories, or a Hub repo of coders) inside the model on rows the run did not train on,
+ * and write eval.json (and density.safetensors) beside them.
+ */
+import { Command } from 'commander';
+import cliProgress from 'cli-progress';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { closeRuntime, getRuntime } from '../bridge/runtime.js';
+import { runtimeConfigure, tokenizerSpecialIds, tokenizerLoad } from '../bridge/ops.js';
+import { SparsifyError } from '../bridge/errors.js';
+import { snakeCase } from '../config/case.js';
+import { parseWith } from '../config/errors.js';
+import { EvalOptionsSchema, type EvalOptions } from '../config/eval.js';
+import { parseDataArgs } from '../config/train.js';
+import { findCoderDirs, findRunConfig } from '../coder/discover.js';
+import { SparseCoder } from '../coder/sparse-coder.js';
+import { loadDataset } from '../data/dataset.js';
+import { trainingRows } from '../data/split.js';
+import { evaluate, hookpointOf, type EvalCoder, type EvalReport } from '../eval/index.js';
+import { downloadCoderFiles } from '../hub/download.js';
+import { loadModel } from '../model/language-model.js';
+import { checkSaveDir } from '../trainer/run-dir.js';
+import { fnmatcher } from '../util/fnmatch.js';
+import { localPath } from '../util/paths.js';
+import { writeSafetensors } from '../util/safetensors.js';
+import { addOptions, fieldsOf, readOptions } from './options.js';
+
+const FIELDS = fieldsOf(EvalOptionsSchema.shape, 'eval', ['coders', 'model', 'dataset']);
+
+export function buildEvalCommand(): Command {
+  const command = new Command('sparsify eval')
+    .description(
+      "Evaluate coders inside the model: reconstruction (fvu, explained variance), sparsity (L0, dead and dense latents)\nand the model's loss with each hookpoint spliced in (CE, KL, loss recovered), on rows the run did not train on.",
+    )
+    .argument('<coders>', 'a run directory (checkpoints/NAME), a coder directory, or a Hub repo of coders')
+    .argument('[model]', "model name on the Hub or local path (default: the run's)")
+    .argument('[dataset]', "dataset (default: the run's)")
+    .allowExcessArguments(false)
+    .configureOutput({ outputError: (str, write) => write(str) });
+  addOptions(command, FIELDS);
+  return command;
+}
+
+/** Parse `sparsify eval` arguments (after `eval`). */
+export function parseEvalArgs(argv: string[]): EvalOptions {
+  const command = buildEvalCommand().exitOverride();
+  command.parse(argv, { from: 'user' });
+  const [coders, model, dataset] = command.processedArgs as [string, string | undefined, string | undefined];
+  return parseWith(EvalOptionsSchema, { ...readOptions(command.opts<Record<string, unknown>>(), FIELDS), coders, model, dataset }, 'sparsify eval', snakeCase);
+}
+
+const fmt = (v: number | undefined, digits = 4): string => (v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(digits));
+
+/** The report as a table for the terminal. */
+export function formatReport(report: EvalReport): string {
+  const head = ['coder', 'fvu', 'expl.var', 'L0', 'dead', 'dense>1%', 'CE clean', 'CE spliced', 'CE delta', 'CE recov.', 'KL', 'KL score'];
+  const rows = Object.entries(report.coders).map(([name, c]) => [
+    name,
+    fmt(c.fvu),
+    fmt(c.explained_variance),
+    fmt(c.l0, 1),
+    `${(c.dead_frac * 100).toFixed(1)}%`,
+    `${(c.dense_frac_1pct * 100).toFixed(1)}%`,
+    fmt(c.splice?.ce_clean),
+    fmt(c.splice?.ce_spliced),
+    fmt(c.splice?.ce_delta),
+    fmt(c.splice?.ce_loss_recovered),
+    fmt(c.splice?.kl_spliced),
+    fmt(c.splice?.kl_score),
+  ]);
+  if (report.splice_all) {
+    const a = report.splice_all;
+    rows.push(['(all at once)', '', '', '', '', '', fmt(a.ce_clean), fmt(a.ce_spliced), fmt(a.ce_delta), fmt(a.ce_loss_recovered), fmt(a.kl_spliced), fmt(a.kl_score)]);
+  }
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [
+    `${report.model} on ${report.dataset}${report.split ? ` (${report.split})` : ''}: rows ${report.rows.start}..${report.rows.end} of ${report.rows.of}, ${report.tokens} tokens, ${report.positions} next-token positions`,
+    line(head),
+    ...rows.map(line),
+  ].join('\n');
+}
+
+async function writeAtomic(path: string, text: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}`;
+  await writeFile(tmp, text);
+  await rename(tmp, path);
+}
+
+/** Run `sparsify eval`; resolves with the exit code. */
+export async function evalMain(argv: string[]): Promise<number> {
+  let opts: EvalOptions;
+  try {
+    opts = parseEvalArgs(argv);
+  } catch (err) {
+    const e = err as { code?: string; exitCode?: number; message: string };
+    if (e.code === 'commander.helpDisplayed') return 0;
+    if (e.code?.startsWith('commander.')) return e.exitCode ?? 2;
+    process.stderr.write(`${e.message.startsWith('sparsify') ? '' : 'sparsify eval: '}${e.message}\n`);
+    return 2;
+  }
+  const say = (m: string): void => {
+    if (!opts.json) process.stderr.write(`${m}\n`);
+  };
+  try {
+    // Where the coders are, and the run they come from.
+    const local = localPath(opts.coders, 'coders');
+    const root = local ?? (await downloadCoderFiles(opts.coders, { subdirPattern: '*', ...(opts.hfToken ? { token: opts.hfToken } : {}) }));
+    const patterns = opts.hookpoints.map((p) => fnmatcher(p));
+    const entries = findCoderDirs(root).filter((e) => patterns.length === 0 || patterns.some((m) => m(e.name) || m(hookpointOf(e.name))));
+    if (entries.length === 0) throw new SparsifyError(`${opts.coders}: no coder directories${opts.hookpoints.length ? ` matching ${opts.hookpoints.join(' ')}` : ''} (a coder directory holds cfg.json and sae.safetensors)`);
+    const run = local ? findRunConfig(root)?.config : undefined;
+    const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+    const modelName = opts.model ?? str(run?.model);
+    const datasetName = opts.dataset ?? str(run?.dataset);
+    if (!modelName) throw new SparsifyError(`give MODEL: ${opts.coders} has no run config.json naming one`);
+    if (!datasetName) throw new SparsifyError(`give DATASET: ${opts.coders} has no run config.json naming one`);
+    const out = resolve(opts.out ?? (local ? join(root, 'eval.json') : 'eval.json'));
+    checkSaveDir(dirname(out));
+    const split = opts.split ?? str(run?.split) ?? 'train';
+    const ctxLen = opts.ctxLen ?? (typeof run?.ctx_len === 'number' ? run.ctx_len : 2048);
+
+    const rt = await getRuntime();
+    if (!opts.json) await runtimeConfigure({ progressBars: true }, rt);
+    say(`Loading model ${modelName}`);
+    const modelPath = localPath(modelName, 'model') ?? modelName;
+    const model = await loadModel(modelPath, { kind: 'causal_lm', ...(opts.revision ? { revision: opts.revision } : {}), ...(opts.hfToken ? { token: opts.hfToken } : {}) });
+    let specials = [...(model.specialTokenIds ?? [])];
+    try {
+      specials = [...new Set([...specials, ...(await tokenizerSpecialIds(await tokenizerLoad(modelPath, { revision: opts.revision, token: opts.hfToken })))])];
+    } catch {
+      // no tokenizer files: the model config's BOS/EOS/pad ids
+    }
+    say(`Loading dataset ${datasetName}`);
+    const full = await loadDataset(localPath(datasetName, 'dataset') ?? datasetName, {
+      split,
+      dataArgs: parseDataArgs(str(run?.data_args) ?? ''),
+      tokenizer: { nameOrPath: modelPath, revision: opts.revision, token: opts.hfToken },
+      ctxLen,
+      textColumn: str(run?.text_column) ?? 'text',
+      shuffleSeed: typeof run?.shuffle_seed === 'number' ? run.shuffle_seed : 42,
+      ...(model.vocabSize ? { vocabSize: model.vocabSize } : {}),
+    });
+    // Rows the run did not train on: after its last one on its own data, from the first on other data.
+    const sameData = run !== undefined && datasetName === run.dataset && split === (str(run.split) ?? 'train') && ctxLen === run.ctx_len;
+    const start = sameData
+      ? trainingRows(full.numRows, { maxExamples: typeof run.max_examples === 'number' ? run.max_examples : undefined, holdout: typeof run.holdout === 'number' ? run.holdout : 0 })
+      : 0;
+    if (start >= full.numRows) {
+      throw new SparsifyError(`the run trained on every row of ${datasetName} (split ${split}); evaluate on another --split or DATASET, or train with --holdout`);
+    }
+    const end = Math.min(full.numRows, start + Math.ceil(opts.maxTokens / full.ctxLen));
+    const coders: EvalCoder[] = [];
+    for (const e of entries) coders.push({ name: e.name, hookpoint: hookpointOf(e.name), coder: await SparseCoder.loadFromDisk(e.path, { device: model.device }), path: e.path });
+    say(`Evaluating ${coders.length} coder(s) on rows ${start}..${end} of ${full.numRows}${sameData ? ' (not trained on)' : ''}`);
+
+    const densities: Record<string, Float64Array> = {};
+    const bar = !opts.json && process.stderr.isTTY ? new cliProgress.SingleBar({ format: 'eval |{bar}| {value}/{total} batches | ETA {eta_formatted}', stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic) : undefined;
+    let last = 0;
+    const report = await evaluate(model, coders, full, {
+      rows: [start, end],
+      batchSize: opts.batchSize,
+      splice: opts.splice,
+      excludeTokens: opts.excludeTokens ?? (Array.isArray(run?.exclude_tokens) ? (run.exclude_tokens as number[]) : []),
+      specialTokenIds: specials,
+      describe: { model: modelName, dataset: datasetName, split },
+      onDensity: (name, d) => (densities[name] = d),
+      onBatch: (done, total) => {
+        if (bar) {
+          if (done === 1) bar.start(total, 0);
+          bar.update(done);
+        } else if (!opts.json && (Date.now() - last > 2000 || done === total)) {
+          last = Date.now();
+          say(`eval batch ${done}/${total}`);
+        }
+      },
+    });
+    bar?.stop();
+    for (const w of report.warnings) say(`warning: ${w}`);
+    // Written only now, when the pass finished: an interrupted run leaves any earlier report.
+    await writeSafetensors(join(dirname(out), 'density.safetensors'), densities, { format: 'pt', tokens: String(report.tokens) });
+    await writeAtomic(out, `${JSON.stringify(report, null, 2)}\n`);
+    if (opts.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+    else {
+      process.stdout.write(`${formatReport(report)}\n`);
+      say(`Report written to ${out}`);
+    }
+    return 0;
+  } catch (err) {
+    const e = err as Error & { pythonTraceback?: string };
+    process.stderr.write(`sparsify eval: ${e instanceof SparsifyError ? e.message : (e.stack ?? e.message)}\n`);
+    if (process.env.SPARSIFY_DEBUG && e.pythonTraceback) process.stderr.write(`${e.pythonTraceback}\n`);
+    return 1;
+  } finally {
+    closeRuntime();
+  }
+}

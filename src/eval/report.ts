@@ -1,0 +1,72 @@
+/**
+ * The evaluation report (eval.json): one zod schema, the source of its TypeScript types and
+ * of the check that a file read back is one. Metric definitions are in README.md.
+ */
+import { z } from 'zod';
+
+const num = z.number();
+
+/** Latents by log10 of their firing density: `counts[i]` in [edges[i], edges[i+1]); dead ones apart. */
+export const DensityHistogramSchema = z.object({
+  edges: z.array(num),
+  counts: z.array(z.number().int()),
+  dead: z.number().int(),
+});
+
+/** The spliced-in metrics (ce/kl need a language-model head). */
+export const SpliceMetricsSchema = z.object({
+  ce_clean: num,
+  ce_spliced: num,
+  ce_zero: num,
+  ce_delta: num,
+  ce_loss_recovered: num,
+  kl_spliced: num,
+  kl_zero: num,
+  kl_score: num,
+});
+
+/** One coder's metrics. */
+export const CoderEvalSchema = z.object({
+  hookpoint: z.string(),
+  path: z.string().nullable(),
+  d_in: z.number().int(),
+  num_latents: z.number().int(),
+  k: z.number().int(),
+  transcode: z.boolean(),
+  tokens: z.number().int(),
+  fvu: num,
+  explained_variance: num,
+  l0: num,
+  dead_frac: num,
+  dense_frac_1pct: num,
+  dense_frac_10pct: num,
+  density_histogram: DensityHistogramSchema,
+  splice: SpliceMetricsSchema.nullable(),
+});
+
+export const EvalReportSchema = z.object({
+  version: z.literal(1),
+  model: z.string(),
+  dataset: z.string(),
+  split: z.string().nullable(),
+  ctx_len: z.number().int(),
+  /** The rows evaluated, [start, end) of the prepared (shuffled) dataset of `of` rows. */
+  rows: z.object({ start: z.number().int(), end: z.number().int(), of: z.number().int() }),
+  /** Tokens whose activations were evaluated (special and excluded ones left out). */
+  tokens: z.number().int(),
+  /** Next-token positions scored for ce/kl (0 without a language-model head). */
+  positions: z.number().int(),
+  splice: z.enum(['each', 'all', 'both', 'none']),
+  excluded_token_ids: z.array(z.number().int()),
+  coders: z.record(z.string(), CoderEvalSchema),
+  /** Every hookpoint replaced at once (--splice all or both). */
+  splice_all: SpliceMetricsSchema.nullable(),
+  warnings: z.array(z.string()),
+  seconds: num,
+  finished: z.string(),
+});
+
+export type DensityHistogram = z.infer<typeof DensityHistogramSchema>;
+export type SpliceMetrics = z.infer<typeof SpliceMetricsSchema>;
+export type CoderEval = z.infer<typeof CoderEvalSchema>;
+export type EvalReport = z.infer<typeof EvalReportSchema>;
