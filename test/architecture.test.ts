@@ -71,6 +71,19 @@ describe('architecture', () => {
     expect(graph.get(join(pkg, 'core.py'))).toEqual([]);
   });
 
+  it('the browser app imports only itself, the payload types and uPlot (no Node, no runtime)', () => {
+    const app = join(src, 'explore', 'app');
+    for (const [file, code] of text) {
+      if (!file.startsWith(app)) continue;
+      for (const m of code.matchAll(/from\s+'([^']+)'/g)) {
+        const spec = m[1]!;
+        const ok = spec === 'uplot' || (spec.startsWith('.') && (resolve(dirname(file), spec).startsWith(app) || resolve(dirname(file), spec) === join(src, 'explore', 'payloads.js')));
+        expect([relative(src, file), spec, ok]).toEqual([relative(src, file), spec, true]);
+      }
+    }
+    expect(/^import /m.test(text.get(join(src, 'explore', 'payloads.ts'))!)).toBe(false);
+  });
+
   it('only the bridge imports pythonia, and only bridge/ops.ts calls runtime ops', () => {
     for (const [file, code] of text) {
       const rel = relative(src, file);

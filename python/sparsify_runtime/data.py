@@ -229,3 +229,9 @@ def _file_error(path: str, builder: str, exc: BaseException) -> UserError:
                         return UserError(f"{path} line {number}: expected a JSON object per line, got {type(value).__name__}")
     kind = {"json": "JSON", "csv": "CSV", "parquet": "Parquet", "text": "text", "arrow": "Arrow"}[builder]
     return UserError(f"{path}: could not read it as {kind}: {_root_message(exc)}")
+
+
+@op("data.rows")
+def rows(rows, start: int, end: int) -> torch.Tensor:
+    """Rows [start, end) of a loaded dataset as an int32 tensor (on the CPU)."""
+    return rows.rows(start, end).to(torch.int32)

@@ -149,6 +149,14 @@ def hook_widths(model, names: list[str]) -> dict:
     return widths
 
 
+@op("model.output_embeddings")
+def output_embeddings(model):
+    """The unembedding matrix [vocab, hidden] of a model with a loaded language-model head, else None."""
+    if not getattr(model, "_sparsify_lm_head", False):
+        return None
+    return model.get_output_embeddings().weight.detach()
+
+
 @op("model.hidden_states")
 def hidden_states(model, input_ids, attention_mask=None, flatten: bool = True) -> list:
     """All hidden states of one forward pass (embeddings first), each [batch*seq, D] when flattened."""

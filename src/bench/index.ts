@@ -1,7 +1,8 @@
 /**
  * Benchmarks (`npm run bench`): the bridge's round-trip time, one SAE forward+backward through
  * the TS kernel path against the same torch code written directly in Python, and training
- * throughput (train.ts). Measurements only: no test asserts on time.
+ * throughput (train.ts), evaluation (eval.ts) and the latent cache (explore.ts) against their
+ * parts. Measurements only: no test asserts on time.
  */
 import { join } from 'node:path';
 import { getRuntime, closeRuntime, packageRoot } from '../bridge/index.js';
@@ -12,6 +13,7 @@ import { paramNames, type CoderParamName } from '../math/structure.js';
 import { SparseCoder } from '../coder/sparse-coder.js';
 import { benchTraining } from './train.js';
 import { benchEval } from './eval.js';
+import { benchExplore, benchExplorerPages } from './explore.js';
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
@@ -91,6 +93,10 @@ async function main(): Promise<void> {
 
   // 4. Evaluation against its parts.
   await benchEval();
+
+  // 5. The latent cache against one forward plus the encodes.
+  await benchExplore();
+  await benchExplorerPages();
   closeRuntime();
 }
 

@@ -313,6 +313,11 @@ export function hookWidths(model: PyObject, names: readonly string[]): Promise<R
   return invoke<Record<string, HookWidth>>(model.runtime, 'model.hook_widths', { model, names });
 }
 
+/** The unembedding [vocab, hidden] of a model with a loaded language-model head, else null (`model.output_embeddings`). */
+export function outputEmbeddings(model: PyObject): Promise<Tensor | null> {
+  return invoke<Tensor | null>(model.runtime, 'model.output_embeddings', { model });
+}
+
 /** Hidden states of every layer (embedding output first), each flattened to [tokens, D] (`model.hidden_states`). */
 export function hiddenStates(model: PyObject, inputIds: Tensor): Promise<Tensor[]> {
   return invoke<Tensor[]>(model.runtime, 'model.hidden_states', { model, input_ids: inputIds });
@@ -360,6 +365,11 @@ export interface DataLoadRequest {
   maxExamples: number | null;
   /** Check a token file's ids against this vocabulary size. */
   vocabSize?: number | undefined;
+}
+
+/** Rows [start, end) of a loaded dataset's token ids, as an int32 tensor on the CPU (`data.rows`). */
+export function dataRows(rows: PyObject, start: number, end: number): Promise<Tensor> {
+  return invoke<Tensor>(rows.runtime, 'data.rows', { rows, start, end });
 }
 
 /** Load and prepare a dataset as rows of token ids (`data.load`). */
@@ -502,8 +512,8 @@ export function loadTensors(path: string, options: { device: string; names?: rea
 }
 
 /** Write a bundle to a safetensors file atomically: temp file, fsync, rename (`safetensors.save`). */
-export async function saveTensors(path: string, tensors: PyObject, metadata: Record<string, string> = {}): Promise<void> {
-  await invoke(tensors.runtime, 'safetensors.save', { path, tensors, metadata });
+export async function saveTensors(path: string, tensors: PyObject | Record<string, Tensor>, metadata: Record<string, string> = {}): Promise<void> {
+  await invoke(tensors instanceof PyObject ? tensors.runtime : runtimeOfHandles(tensors), 'safetensors.save', { path, tensors, metadata });
 }
 
 /** Write groups of bundles into one safetensors file (`group::name` keys), atomically (`state.save`). */

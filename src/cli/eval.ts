@@ -8,23 +8,15 @@ import cliProgress from 'cli-progress';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { closeRuntime, getRuntime } from '../bridge/runtime.js';
-import { runtimeConfigure, tokenizerSpecialIds, tokenizerLoad } from '../bridge/ops.js';
+import { runtimeConfigure } from '../bridge/ops.js';
 import { SparsifyError } from '../bridge/errors.js';
 import { snakeCase } from '../config/case.js';
 import { parseWith } from '../config/errors.js';
 import { EvalOptionsSchema, type EvalOptions } from '../config/eval.js';
-import { parseDataArgs } from '../config/train.js';
-import { findCoderDirs, findRunConfig } from '../coder/discover.js';
-import { SparseCoder } from '../coder/sparse-coder.js';
-import { loadDataset } from '../data/dataset.js';
-import { trainingRows } from '../data/split.js';
-import { evaluate, hookpointOf, type EvalCoder, type EvalReport } from '../eval/index.js';
-import { downloadCoderFiles } from '../hub/download.js';
-import { loadModel } from '../model/language-model.js';
+import { evaluate, type EvalReport } from '../eval/index.js';
 import { checkSaveDir } from '../trainer/run-dir.js';
-import { fnmatcher } from '../util/fnmatch.js';
-import { localPath } from '../util/paths.js';
 import { writeSafetensors } from '../util/safetensors.js';
+import { findCoderRun, loadCoderRun } from './coder-run.js';
 import { addOptions, fieldsOf, readOptions } from './options.js';
 
 const FIELDS = fieldsOf(EvalOptionsSchema.shape, 'eval', ['coders', 'model', 'dataset']);
@@ -106,56 +98,15 @@ export async function evalMain(argv: string[]): Promise<number> {
     if (!opts.json) process.stderr.write(`${m}\n`);
   };
   try {
-    // Where the coders are, and the run they come from.
-    const local = localPath(opts.coders, 'coders');
-    const root = local ?? (await downloadCoderFiles(opts.coders, { subdirPattern: '*', ...(opts.hfToken ? { token: opts.hfToken } : {}) }));
-    const patterns = opts.hookpoints.map((p) => fnmatcher(p));
-    const entries = findCoderDirs(root).filter((e) => patterns.length === 0 || patterns.some((m) => m(e.name) || m(hookpointOf(e.name))));
-    if (entries.length === 0) throw new SparsifyError(`${opts.coders}: no coder directories${opts.hookpoints.length ? ` matching ${opts.hookpoints.join(' ')}` : ''} (a coder directory holds cfg.json and sae.safetensors)`);
-    const run = local ? findRunConfig(root)?.config : undefined;
-    const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
-    const modelName = opts.model ?? str(run?.model);
-    const datasetName = opts.dataset ?? str(run?.dataset);
-    if (!modelName) throw new SparsifyError(`give MODEL: ${opts.coders} has no run config.json naming one`);
-    if (!datasetName) throw new SparsifyError(`give DATASET: ${opts.coders} has no run config.json naming one`);
-    const out = resolve(opts.out ?? (local ? join(root, 'eval.json') : 'eval.json'));
+    const found = await findCoderRun(opts);
+    const out = resolve(opts.out ?? (found.local ? join(found.root, 'eval.json') : 'eval.json'));
     checkSaveDir(dirname(out));
-    const split = opts.split ?? str(run?.split) ?? 'train';
-    const ctxLen = opts.ctxLen ?? (typeof run?.ctx_len === 'number' ? run.ctx_len : 2048);
-
     const rt = await getRuntime();
     if (!opts.json) await runtimeConfigure({ progressBars: true }, rt);
-    say(`Loading model ${modelName}`);
-    const modelPath = localPath(modelName, 'model') ?? modelName;
-    const model = await loadModel(modelPath, { kind: 'causal_lm', ...(opts.revision ? { revision: opts.revision } : {}), ...(opts.hfToken ? { token: opts.hfToken } : {}) });
-    let specials = [...(model.specialTokenIds ?? [])];
-    try {
-      specials = [...new Set([...specials, ...(await tokenizerSpecialIds(await tokenizerLoad(modelPath, { revision: opts.revision, token: opts.hfToken })))])];
-    } catch {
-      // no tokenizer files: the model config's BOS/EOS/pad ids
-    }
-    say(`Loading dataset ${datasetName}`);
-    const full = await loadDataset(localPath(datasetName, 'dataset') ?? datasetName, {
-      split,
-      dataArgs: parseDataArgs(str(run?.data_args) ?? ''),
-      tokenizer: { nameOrPath: modelPath, revision: opts.revision, token: opts.hfToken },
-      ctxLen,
-      textColumn: str(run?.text_column) ?? 'text',
-      shuffleSeed: typeof run?.shuffle_seed === 'number' ? run.shuffle_seed : 42,
-      ...(model.vocabSize ? { vocabSize: model.vocabSize } : {}),
-    });
-    // Rows the run did not train on: after its last one on its own data, from the first on other data.
-    const sameData = run !== undefined && datasetName === run.dataset && split === (str(run.split) ?? 'train') && ctxLen === run.ctx_len;
-    const start = sameData
-      ? trainingRows(full.numRows, { maxExamples: typeof run.max_examples === 'number' ? run.max_examples : undefined, holdout: typeof run.holdout === 'number' ? run.holdout : 0 })
-      : 0;
-    if (start >= full.numRows) {
-      throw new SparsifyError(`the run trained on every row of ${datasetName} (split ${split}); evaluate on another --split or DATASET, or train with --holdout`);
-    }
-    const end = Math.min(full.numRows, start + Math.ceil(opts.maxTokens / full.ctxLen));
-    const coders: EvalCoder[] = [];
-    for (const e of entries) coders.push({ name: e.name, hookpoint: hookpointOf(e.name), coder: await SparseCoder.loadFromDisk(e.path, { device: model.device }), path: e.path });
-    say(`Evaluating ${coders.length} coder(s) on rows ${start}..${end} of ${full.numRows}${sameData ? ' (not trained on)' : ''}`);
+    const loaded = await loadCoderRun(found, opts, say, 'evaluate');
+    const { model, coders, dataset: full } = loaded;
+    const [start, end] = loaded.rows;
+    say(`Evaluating ${coders.length} coder(s) on rows ${start}..${end} of ${full.numRows}${loaded.heldOut ? ' (not trained on)' : ''}`);
 
     const densities: Record<string, Float64Array> = {};
     const bar = !opts.json && process.stderr.isTTY ? new cliProgress.SingleBar({ format: 'eval |{bar}| {value}/{total} batches | ETA {eta_formatted}', stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic) : undefined;
@@ -164,9 +115,9 @@ export async function evalMain(argv: string[]): Promise<number> {
       rows: [start, end],
       batchSize: opts.batchSize,
       splice: opts.splice,
-      excludeTokens: opts.excludeTokens ?? (Array.isArray(run?.exclude_tokens) ? (run.exclude_tokens as number[]) : []),
-      specialTokenIds: specials,
-      describe: { model: modelName, dataset: datasetName, split },
+      excludeTokens: loaded.excludeTokens,
+      specialTokenIds: loaded.specialTokenIds,
+      describe: { model: found.modelName, dataset: found.datasetName, split: found.split },
       onDensity: (name, d) => (densities[name] = d),
       onBatch: (done, total) => {
         if (bar) {

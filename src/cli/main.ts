@@ -21,6 +21,7 @@ import { modelHookpoints } from '../trainer/hookpoints.js';
 import { addOptions, fieldsOf, readOptions } from './options.js';
 import { preflight } from './preflight.js';
 import { evalMain } from './eval.js';
+import { exploreMain } from './explore.js';
 import { createProgress } from './progress.js';
 
 /** The bundled default: a tiny LM trained on Moby-Dick, and a held-out sample of the book. */
@@ -37,7 +38,7 @@ export function buildCommand(): Command {
         .map(([key, value]) => `--${snakeCase(key)} ${value}`)
         .join(' ')} unless given.`,
     )
-    .argument('[model]', 'model name on the Hub or local path (default: the bundled tiny model); `sparsify eval --help` for evaluating coders')
+    .argument('[model]', 'model name on the Hub or local path (default: the bundled tiny model); `sparsify eval --help` for evaluating coders, `sparsify explore --help` for looking at their latents')
     .argument('[dataset]', 'dataset name, local path, saved dataset or .bin tokens (default: EleutherAI/SmolLM2-135M-10B, or the bundled text with the bundled model)')
     .allowExcessArguments(false)
     .showHelpAfterError(false)
@@ -77,9 +78,10 @@ export function parseArgs(argv: string[]): ParsedArgs {
   return { train, run, bundled };
 }
 
-/** Run the CLI; resolves with the process exit code. `sparsify eval ...` evaluates coders. */
+/** Run the CLI; resolves with the process exit code. `sparsify eval ...` evaluates coders, `sparsify explore ...` shows their latents. */
 export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
   if (argv[0] === 'eval') return evalMain(argv.slice(1));
+  if (argv[0] === 'explore') return exploreMain(argv.slice(1));
   let parsed: ParsedArgs;
   try {
     parsed = parseArgs(argv);

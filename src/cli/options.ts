@@ -108,6 +108,8 @@ export function addOptions(command: Command, fields: FieldSpec[]): void {
       case 'boolean':
         option = new Option(`${shortK}--${f.flag} [bool]`, `${doc} (--no${f.flag} to turn off)`).argParser(parseBoolean(f.flag));
         command.addOption(new Option(`--no${f.flag}`).hideHelp());
+        // The usual Unix spelling too (commander reads it as --flag false).
+        if (!f.flag.includes('_')) command.addOption(new Option(`--no-${f.flag}`).hideHelp());
         break;
       case 'number':
         option = new Option(`${shortK}--${f.flag} <n>`, doc).argParser(parseNumber(f.flag));

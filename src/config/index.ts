@@ -8,3 +8,4 @@ export * from './train.js';
 export { ConfigError } from './errors.js';
 export { snakeCase, camelCase, snakeKeys } from './case.js';
 export { EvalOptionsSchema, type EvalOptions } from './eval.js';
+export { ExploreOptionsSchema, type ExploreOptions } from './explore.js';

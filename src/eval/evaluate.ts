@@ -59,7 +59,8 @@ export function hookpointOf(name: string): string {
 /** log10 firing-density bins from 1e-8 to 1, half a decade each. */
 const EDGES = Array.from({ length: 17 }, (_, i) => -8 + i * 0.5);
 
-function histogram(counts: readonly number[], tokens: number): DensityHistogram {
+/** A log10 firing-density histogram of per-latent firing counts over `tokens`. */
+export function densityHistogram(counts: readonly number[], tokens: number): DensityHistogram {
   const out = new Array<number>(EDGES.length - 1).fill(0);
   let dead = 0;
   for (const c of counts) {
@@ -225,7 +226,7 @@ export async function evaluate(
       dead_frac: density.filter((d) => d === 0).length / density.length,
       dense_frac_1pct: density.filter((d) => d > 0.01).length / density.length,
       dense_frac_10pct: density.filter((d) => d > 0.1).length / density.length,
-      density_histogram: histogram(counts, n),
+      density_histogram: densityHistogram(counts, n),
       splice: keep ? spliceMetrics(m.ce_clean! / positions, r.ce_spliced! / positions, r.ce_zero! / positions, r.kl_spliced! / positions, r.kl_zero! / positions) : null,
     };
     report[c.name] = coderEval;

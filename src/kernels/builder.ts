@@ -3,7 +3,7 @@
  * in blocks (if/else, loops, no_grad, autocast), and offers the constructors, functions and
  * collectives that are not methods of a value. It records; printing is printer.ts's job.
  */
-import { PyDType, PyFloat, type Expr, type Emitter, type Operand, type Stmt } from './ir.js';
+import { PyDType, PyFloat, PyTuple, type Expr, type Emitter, type Operand, type Stmt } from './ir.js';
 import { IDENTIFIER } from './names.js';
 import { KernelBuildError, type KernelDType, type Shape } from './types.js';
 import { broadcastShapes, linearShape } from './shapes.js';
@@ -201,6 +201,15 @@ export class ProgramBuilder extends FunctionBuilder {
     const device = options.device instanceof SymTensor ? this.deviceOf(options.device) : options.device;
     const known = sizes.every((s) => typeof s === 'number');
     return bindTensor(this, 'zeros', [dtype, device, ...sizes], known ? (sizes as number[]) : undefined, typeof options.dtype === 'string' ? options.dtype : undefined);
+  }
+  /** `torch.cat` of tensors along `dim`. */
+  cat(tensors: readonly SymTensor[], dim = 0): SymTensor {
+    return bindTensor(this, 'cat', [tensors, dim], undefined, tensors[0]?.dtype);
+  }
+  /** A tensor of `sizes` filled with `value`, of `dtype`, on `like`'s device. */
+  full(sizes: readonly (number | SymScalar)[], value: ScalarLike, dtype: KernelDType, like: SymTensor): SymTensor {
+    const known = sizes.every((s) => typeof s === 'number');
+    return bindTensor(this, 'full', [new PyTuple(sizes), value, new PyDType(dtype), this.deviceOf(like)], known ? (sizes as number[]) : undefined, dtype);
   }
   /** A 0-d tensor of `value` on `like`'s device and dtype. */
   scalarTensor(like: SymTensor, value: number): SymTensor {

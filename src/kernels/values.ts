@@ -192,6 +192,10 @@ export class SymTensor extends Value {
   float(): SymTensor {
     return this.make('float', [this], this.shape, 'float32');
   }
+  /** The same bytes read as another dtype of the same size (`x.view(dtype)`). */
+  bitsAs(dtype: KernelDType): SymTensor {
+    return this.make('bits_as', [this, new PyDType(dtype)], this.shape, dtype);
+  }
   to(dtype: KernelDType): SymTensor {
     return this.make('to_dtype', [this, new PyDType(dtype)], this.shape, dtype);
   }
@@ -237,6 +241,96 @@ export class SymTensor extends Value {
     this.out.emit({ kind: 'assign', targets: [values, indices], expr: { op: 'topk', args: [this, k, dim, options.sorted ?? false] } });
     return { values, indices };
   }
+  /** The k smallest along `dim`, in ascending order. */
+  bottomk(k: ScalarLike, dim = -1): { values: SymTensor; indices: SymTensor } {
+    const shape = replacedDim(this.shape, dim, typeof k === 'number' ? k : 'k');
+    const values = new SymTensor(this.out, { kind: 'local' }, 'bottomk_values', shape, this.dtype);
+    const indices = new SymTensor(this.out, { kind: 'local' }, 'bottomk_indices', shape, 'int64');
+    this.out.emit({ kind: 'assign', targets: [values, indices], expr: { op: 'bottomk', args: [this, k, dim] } });
+    return { values, indices };
+  }
+  /** A stable sort along `dim`, with the positions it took the values from. */
+  sort(options: { dim?: number; descending?: boolean } = {}): { values: SymTensor; indices: SymTensor } {
+    const values = new SymTensor(this.out, { kind: 'local' }, 'sorted', this.shape, this.dtype);
+    const indices = new SymTensor(this.out, { kind: 'local' }, 'order', this.shape, 'int64');
+    this.out.emit({ kind: 'assign', targets: [values, indices], expr: { op: 'sort', args: [this, options.dim ?? -1, options.descending ?? false] } });
+    return { values, indices };
+  }
+  /** Counts of each value 0..n-1 of this (non-negative, integer) 1-D tensor. */
+  bincount(n: ScalarLike): SymTensor {
+    return this.make('bincount', [this, n], undefined, 'int64');
+  }
+  cumsum(dim: number): SymTensor {
+    return this.make('cumsum', [this, dim]);
+  }
+  /** The positions of the nonzero (true) entries of a 1-D tensor (a device sync). */
+  nonzero(): SymTensor {
+    return this.make('nonzero', [this], undefined, 'int64');
+  }
+  repeatInterleave(n: ScalarLike): SymTensor {
+    return this.make('repeat_interleave', [this, n], undefined);
+  }
+  narrow(dim: number, start: ScalarLike, length: ScalarLike): SymTensor {
+    return this.make('narrow', [this, dim, start, length], undefined);
+  }
+  clamp(lo: ScalarLike | null, hi: ScalarLike | null): SymTensor {
+    return this.make('clamp', [this, lo, hi]);
+  }
+  floor(): SymTensor {
+    return this.make('floor', [this]);
+  }
+  round(): SymTensor {
+    return this.make('round', [this]);
+  }
+  /** The minimum along `dim`. */
+  amin(dim: number): SymTensor {
+    return this.make('amin', [this, dim], replacedDim(this.shape, dim, undefined));
+  }
+  ceil(): SymTensor {
+    return this.make('ceil', [this]);
+  }
+  log2(): SymTensor {
+    return this.make('log2', [this]);
+  }
+  /** 2 ** this. */
+  exp2(): SymTensor {
+    return this.make('exp2', [this]);
+  }
+  maximum(o: SymTensor): SymTensor {
+    return this.make('maximum', [this, o]);
+  }
+  ge(o: TensorOrScalar): SymTensor {
+    return this.make('ge', [this, o], this.shape, 'bool');
+  }
+  lt(o: TensorOrScalar): SymTensor {
+    return this.make('lt', [this, o], this.shape, 'bool');
+  }
+  eq(o: TensorOrScalar): SymTensor {
+    return this.make('eq', [this, o], this.shape, 'bool');
+  }
+  /** Elementwise logical and of bool tensors. */
+  and(o: SymTensor): SymTensor {
+    return this.make('and', [this, o], this.shape, 'bool');
+  }
+  /** Elementwise logical not of a bool tensor. */
+  not(): SymTensor {
+    return this.make('not', [this], this.shape, 'bool');
+  }
+  /** Integer shift right, elementwise (by a tensor of shifts). */
+  shiftRight(o: TensorOrScalar): SymTensor {
+    return this.make('shift_right', [this, o]);
+  }
+  /** Integer division rounding down, elementwise. */
+  floorDiv(o: TensorOrScalar): SymTensor {
+    return this.make('floor_div', [this, o]);
+  }
+  mod(o: TensorOrScalar): SymTensor {
+    return this.make('mod', [this, o]);
+  }
+  /** Uniform [0, 1) numbers shaped as this tensor, from a generator seeded with `seed` (reproducible). */
+  randomLike(seed: ScalarLike): SymTensor {
+    return this.make('rand_seeded', [this, seed], this.shape, 'float32');
+  }
   /** Max over `dim`, with positions. */
   max(dim: number): { values: SymTensor; indices: SymTensor } {
     const shape = replacedDim(this.shape, dim, undefined);
@@ -280,6 +374,10 @@ export class SymTensor extends Value {
   /** `x[index]`: rows picked by a mask or index tensor. */
   select(index: SymTensor): SymTensor {
     return this.make('index', [this, index], undefined);
+  }
+  /** `x[rows, cols]`: entries picked by two index tensors (broadcast together). */
+  select2(rows: SymTensor, cols: SymTensor): SymTensor {
+    return this.make('index2', [this, rows, cols], undefined);
   }
   /** The rows where `mask` holds, or every row when the mask is None. */
   rowsWhere(mask: SymTensor): SymTensor {
@@ -345,6 +443,16 @@ export class SymTensor extends Value {
   indexAdd_(dim: number, index: SymTensor, source: SymTensor): this {
     return this.inPlace('index_add_', dim, index, source);
   }
+  scatter_(dim: number, index: SymTensor, source: SymTensor): this {
+    return this.inPlace('scatter_', dim, index, source);
+  }
+  scatterAdd_(dim: number, index: SymTensor, source: SymTensor): this {
+    return this.inPlace('scatter_add_', dim, index, source);
+  }
+  /** `x[index] = max(x[index], source)` along `dim`. */
+  scatterMax_(dim: number, index: SymTensor, source: SymTensor): this {
+    return this.inPlace('scatter_amax_', dim, index, source);
+  }
   requiresGrad_(on = true): this {
     return this.inPlace('requires_grad_', on);
   }
@@ -357,6 +465,10 @@ export class SymTensor extends Value {
   /** `x[index] = value` (index: a mask or an index tensor). */
   setAt_(index: SymTensor, value: TensorOrScalar): this {
     return this.inPlace('set_index', index, value);
+  }
+  /** `x[rows, cols] = value`. */
+  setAt2_(rows: SymTensor, cols: SymTensor, value: TensorOrScalar): this {
+    return this.inPlace('set_index2', rows, cols, value);
   }
   /** Drop the gradient (`x.grad = None`). */
   clearGrad(): void {

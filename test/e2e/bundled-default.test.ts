@@ -1,6 +1,9 @@
-// LONG END-TO-END TEST (about a minute): `sparsify` with no arguments, through the built
+// LONG END-TO-END TEST (about two minutes): `sparsify` with no arguments, through the built
 // bin, trains on the bundled model and text offline and writes loadable checkpoints; then
-// `sparsify eval checkpoints/default` evaluates them on the tenth of the text left out.
+// `sparsify eval checkpoints/default` evaluates them on the tenth of the text left out, and
+// `sparsify explore checkpoints/default` caches their latents and serves the explorer, which
+// headless Chromium opens (and the static export, from file://). Screenshots go to
+// test-artifacts/.
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,7 +12,10 @@ import { spawn } from 'node:child_process';
 import { SparseCoder } from '../../src/coder/sparse-coder.js';
 import { EvalReportSchema } from '../../src/eval/index.js';
 import { closeRuntime } from '../../src/bridge/index.js';
-import { exited, repoRoot } from '../helpers/processes.js';
+import { exited, repoRoot, waitForLine } from '../helpers/processes.js';
+import { ARTIFACTS, launchBrowser, openRoute, watchedPage } from '../helpers/browser.js';
+import { readLatentCache } from '../../src/explore/index.js';
+import { pathToFileURL } from 'node:url';
 
 let work: string;
 beforeAll(() => {
@@ -60,4 +66,105 @@ it('[long e2e] `sparsify` with no model trains on the bundled default and says w
     expect(c.splice!.ce_loss_recovered).toBeGreaterThan(0.5);
   }
   expect(existsSync(join(runDir, 'density.safetensors'))).toBe(true);
+});
+
+/** The app's number formats (src/explore/app/dom.ts), to compare pages with the cache. */
+const num = (x: number, digits = 3): string => (x !== 0 && Math.abs(x) < 10 ** -digits ? x.toExponential(1) : x.toFixed(digits));
+const pct = (x: number): string => (x === 0 ? '0%' : x < 0.0001 ? `${(x * 100).toExponential(1)}%` : `${(x * 100).toFixed(x < 0.01 ? 3 : 2)}%`);
+
+it('[long e2e] `sparsify explore` caches the latents, serves the explorer and exports it; Chromium shows the cache\'s numbers', { timeout: 300_000 }, async () => {
+  const runDir = join(work, 'checkpoints', 'default');
+  expect(existsSync(join(runDir, 'metrics.jsonl'))).toBe(true); // trained by the test above
+  const server = spawn(process.execPath, [join(repoRoot, 'bin', 'sparsify.js'), 'explore', 'checkpoints/default', '--no-open'], { cwd: work, env: { ...process.env, HF_HUB_OFFLINE: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  server.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+  const url = (await waitForLine(server, /^(http:\/\/127\.0\.0\.1:\d+\/)$/m, 180_000))[1]!;
+  expect(log).toContain('(not trained on)');
+  const cache = await readLatentCache(join(runDir, 'explore'));
+  const browser = await launchBrowser();
+  try {
+    const { page, errors } = await watchedPage(browser);
+    // Overview: a training-curve chart per metric, the eval table, a density chart per coder.
+    await openRoute(page, `${url}#/`);
+    expect(await page.locator('#curves .chart[data-family="fvu"] canvas').count()).toBe(1);
+    expect(await page.locator('#eval tr[data-coder="layers.1"]').count()).toBe(1);
+    expect(await page.locator('.coder-card').count()).toBe(4);
+    const dead = Array.from(cache.table('layers.1').count).filter((c) => c === 0).length;
+    expect(await page.locator('.coder-card[data-coder="layers.1"] .dead').textContent()).toBe(`${dead} never fired`);
+    await page.screenshot({ path: join(ARTIFACTS, 'explore-overview.png'), fullPage: true });
+
+    // Hookpoint page: sorted by frequency, the first row is the most frequent latent.
+    await page.click('.coder-card[data-coder="layers.1"] h3 a');
+    await page.waitForSelector('#app[data-ready="#/c/1"]');
+    const table = cache.table('layers.1');
+    const byFreq = Array.from(table.frequency.keys()).sort((a, b) => table.frequency[b]! - table.frequency[a]! || a - b);
+    const first = page.locator('tr.latent-row').first();
+    expect(await first.getAttribute('data-id')).toBe(String(byFreq[0]));
+    expect(await first.locator('td').nth(1).textContent()).toBe(pct(Math.fround(table.frequency[byFreq[0]!]!)));
+    expect(await first.locator('td').nth(2).textContent()).toBe(num(table.max[byFreq[0]!]!));
+    expect(await page.locator('tr.latent-row').count()).toBe(50);
+    // Sort by max activation, then page on.
+    await page.click('th[data-sort="max"]');
+    await page.waitForFunction(() => location.hash.includes('sort=max'));
+    const byMax = Array.from(table.max.keys()).sort((a, b) => table.max[b]! - table.max[a]! || a - b);
+    await page.waitForSelector(`tr.latent-row[data-id="${byMax[0]}"]`);
+    await page.click('#next-page');
+    await page.waitForSelector(`tr.latent-row[data-id="${byMax[50]}"]`);
+    await page.screenshot({ path: join(ARTIFACTS, 'explore-table.png'), fullPage: true });
+
+    // Latent page: header numbers and the top example against the cache.
+    const id = byFreq[10]!;
+    await openRoute(page, `${url}#/c/1/l/${id}`);
+    const rec = cache.latent('layers.1', id);
+    expect(await page.locator('#stat-count').textContent()).toBe(String(rec.count));
+    expect(await page.locator('#stat-max').textContent()).toBe(num(rec.max));
+    expect(await page.locator('#stat-mean').textContent()).toBe(num(rec.mean));
+    expect(await page.locator('#stat-frequency').textContent()).toBe(pct(rec.frequency));
+    const examples = page.locator('#top-examples .example');
+    expect(await examples.count()).toBe(rec.top.length);
+    expect(await examples.first().getAttribute('data-row')).toBe(String(rec.top[0]!.row));
+    expect(await examples.first().locator('.act').textContent()).toBe(num(rec.top[0]!.activation));
+    const centre = examples.first().locator('.tok.centre');
+    expect(await centre.textContent()).toBe(cache.vocab()[rec.top[0]!.windowTokens[16]!]!.replace(/\n/g, '\u21b5') || '\u00b7');
+    expect(await centre.evaluate((el) => getComputedStyle(el).backgroundColor)).toBe('rgb(239, 108, 0)');
+    expect(await page.locator('#logits-top tbody tr').count()).toBe(10);
+    expect(await page.locator('#histogram canvas').count()).toBe(1);
+    await page.screenshot({ path: join(ARTIFACTS, 'explore-latent.png') });
+    // Through to a neighbour.
+    const neighbour = rec.neighbours[0]!.id;
+    await page.click(`a.neighbour[data-id="${neighbour}"]`);
+    await page.waitForSelector(`#app[data-ready="#/c/1/l/${neighbour}"]`);
+    expect(await page.locator('#latent').getAttribute('data-id')).toBe(String(neighbour));
+    expect(await page.locator('#stat-count').textContent()).toBe(String(cache.latent('layers.1', neighbour).count));
+    // An id out of range is a page that says so.
+    await openRoute(page, `${url}#/c/1/l/4096`);
+    expect(await page.locator('#not-found').textContent()).toContain('latent 4096 is out of range: layers.1 has latents 0..4095');
+    expect(errors).toEqual([]);
+  } finally {
+    server.kill('SIGINT');
+    expect((await exited(server)).code).toBe(0);
+    await browser.close();
+  }
+
+  // The static export reuses the cache and opens from file://.
+  const exp = spawn(process.execPath, [join(repoRoot, 'bin', 'sparsify.js'), 'explore', 'checkpoints/default', '--out', 'site'], { cwd: work, env: { ...process.env, HF_HUB_OFFLINE: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let expErr = '';
+  exp.stderr!.on('data', (d: Buffer) => (expErr += d.toString()));
+  expect([(await exited(exp)).code, expErr]).toEqual([0, expect.stringContaining('Using the latent cache in')]);
+  const fileUrl = pathToFileURL(join(work, 'site', 'index.html')).href;
+  const b2 = await launchBrowser();
+  try {
+    const { page, errors } = await watchedPage(b2);
+    await openRoute(page, `${fileUrl}#/c/2/l/7`);
+    expect(await page.locator('#stat-count').textContent()).toBe(String(cache.latent('layers.2', 7).count));
+    await openRoute(page, `${fileUrl}#/c/2`);
+    expect(await page.locator('tr.latent-row').count()).toBe(50);
+    await page.screenshot({ path: join(ARTIFACTS, 'explore-static-table.png') });
+    await openRoute(page, `${fileUrl}#/c/9`);
+    expect(await page.locator('#not-found').textContent()).toContain('no coder 9');
+    expect(errors).toEqual([]);
+  } finally {
+    await b2.close();
+    cache.close();
+  }
 });

@@ -1,0 +1,138 @@
+/**
+ * What `sparsify eval` and `sparsify explore` share: from CODERS [MODEL] [DATASET], the coder
+ * directories (local, or downloaded from the Hub), the run they come from, and - loaded only
+ * when needed - the model, its special tokens, the data and the rows the run did not train on.
+ */
+import { tokenizerLoad, tokenizerSpecialIds, type PyObject } from '../bridge/ops.js';
+import { SparsifyError } from '../bridge/errors.js';
+import { parseDataArgs } from '../config/train.js';
+import { findCoderDirs, findRunConfig, type CoderDirEntry } from '../coder/discover.js';
+import { SparseCoder } from '../coder/sparse-coder.js';
+import { loadDataset, type TokenDataset } from '../data/dataset.js';
+import { trainingRows } from '../data/split.js';
+import { hookpointOf, type EvalCoder } from '../eval/evaluate.js';
+import { downloadCoderFiles } from '../hub/download.js';
+import { loadModel, type LanguageModel } from '../model/language-model.js';
+import { fnmatcher } from '../util/fnmatch.js';
+import { localPath } from '../util/paths.js';
+
+/** The options both commands take to find coders, model and data. */
+export interface CoderRunOptions {
+  coders: string;
+  model?: string | undefined;
+  dataset?: string | undefined;
+  hookpoints: string[];
+  maxTokens: number;
+  ctxLen?: number | undefined;
+  split?: string | undefined;
+  excludeTokens?: number[] | undefined;
+  hfToken?: string | undefined;
+  revision?: string | undefined;
+}
+
+/** The coders found and what their run says; nothing loaded yet. */
+export interface CoderRun {
+  /** Where the coder directories are (a local folder, or the downloaded copy). */
+  root: string;
+  /** The coders are a local folder (else they came from the Hub). */
+  local: boolean;
+  entries: CoderDirEntry[];
+  /** The run's config.json, when the coders come with one. */
+  run: Record<string, unknown> | undefined;
+  /** The run directory holding that config.json. */
+  runDir: string | null;
+  modelName: string;
+  datasetName: string;
+  split: string;
+  ctxLen: number;
+}
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+/** Find the coders (downloading a Hub repo) and what their run says. */
+export async function findCoderRun(opts: CoderRunOptions): Promise<CoderRun> {
+  const local = localPath(opts.coders, 'coders');
+  const root = local ?? (await downloadCoderFiles(opts.coders, { subdirPattern: '*', ...(opts.hfToken ? { token: opts.hfToken } : {}) }));
+  const patterns = opts.hookpoints.map((p) => fnmatcher(p));
+  const entries = findCoderDirs(root).filter((e) => patterns.length === 0 || patterns.some((m) => m(e.name) || m(hookpointOf(e.name))));
+  if (entries.length === 0) throw new SparsifyError(`${opts.coders}: no coder directories${opts.hookpoints.length ? ` matching ${opts.hookpoints.join(' ')}` : ''} (a coder directory holds cfg.json and sae.safetensors)`);
+  const found = local ? findRunConfig(root) : undefined;
+  const run = found?.config;
+  const modelName = opts.model ?? str(run?.model);
+  const datasetName = opts.dataset ?? str(run?.dataset);
+  if (!modelName) throw new SparsifyError(`give MODEL: ${opts.coders} has no run config.json naming one`);
+  if (!datasetName) throw new SparsifyError(`give DATASET: ${opts.coders} has no run config.json naming one`);
+  return {
+    root,
+    local: local !== undefined,
+    entries,
+    run,
+    runDir: found?.dir ?? null,
+    modelName,
+    datasetName,
+    split: opts.split ?? str(run?.split) ?? 'train',
+    ctxLen: opts.ctxLen ?? (typeof run?.ctx_len === 'number' ? run.ctx_len : 2048),
+  };
+}
+
+/** The model, data and coders loaded, and the rows to use. */
+export interface LoadedCoderRun {
+  model: LanguageModel;
+  tokenizer: PyObject | null;
+  /** The model's special tokens (BOS/EOS/pad and the tokenizer's). */
+  specialTokenIds: number[];
+  /** Token ids to leave out besides the special ones (the option, else the run's). */
+  excludeTokens: number[];
+  dataset: TokenDataset;
+  rows: [number, number];
+  /** The rows are the run's own data after the rows it trained on. */
+  heldOut: boolean;
+  coders: EvalCoder[];
+}
+
+/**
+ * Load the model, its tokenizer and the data, and pick the rows the run did not train on:
+ * after its last one on its own data, from the first on other data; at most `maxTokens`.
+ */
+export async function loadCoderRun(found: CoderRun, opts: CoderRunOptions, say: (m: string) => void, verb: 'evaluate' | 'explore'): Promise<LoadedCoderRun> {
+  const { run, modelName, datasetName, split, ctxLen } = found;
+  say(`Loading model ${modelName}`);
+  const modelPath = localPath(modelName, 'model') ?? modelName;
+  const model = await loadModel(modelPath, { kind: 'causal_lm', ...(opts.revision ? { revision: opts.revision } : {}), ...(opts.hfToken ? { token: opts.hfToken } : {}) });
+  let specials = [...(model.specialTokenIds ?? [])];
+  let tokenizer: PyObject | null = null;
+  try {
+    tokenizer = await tokenizerLoad(modelPath, { revision: opts.revision, token: opts.hfToken });
+    specials = [...new Set([...specials, ...(await tokenizerSpecialIds(tokenizer))])];
+  } catch {
+    // no tokenizer files: the model config's BOS/EOS/pad ids
+  }
+  say(`Loading dataset ${datasetName}`);
+  const dataset = await loadDataset(localPath(datasetName, 'dataset') ?? datasetName, {
+    split,
+    dataArgs: parseDataArgs(str(run?.data_args) ?? ''),
+    tokenizer: { nameOrPath: modelPath, revision: opts.revision, token: opts.hfToken },
+    ctxLen,
+    textColumn: str(run?.text_column) ?? 'text',
+    shuffleSeed: typeof run?.shuffle_seed === 'number' ? run.shuffle_seed : 42,
+    ...(model.vocabSize ? { vocabSize: model.vocabSize } : {}),
+  });
+  const heldOut = run !== undefined && datasetName === run.dataset && split === (str(run.split) ?? 'train') && ctxLen === run.ctx_len;
+  const start = heldOut ? trainingRows(dataset.numRows, { maxExamples: typeof run.max_examples === 'number' ? run.max_examples : undefined, holdout: typeof run.holdout === 'number' ? run.holdout : 0 }) : 0;
+  if (start >= dataset.numRows) {
+    throw new SparsifyError(`the run trained on every row of ${datasetName} (split ${split}); ${verb} on another --split or DATASET, or train with --holdout`);
+  }
+  const end = Math.min(dataset.numRows, start + Math.ceil(opts.maxTokens / dataset.ctxLen));
+  const coders: EvalCoder[] = [];
+  for (const e of found.entries) coders.push({ name: e.name, hookpoint: hookpointOf(e.name), coder: await SparseCoder.loadFromDisk(e.path, { device: model.device }), path: e.path });
+  return {
+    model,
+    tokenizer,
+    specialTokenIds: specials,
+    excludeTokens: opts.excludeTokens ?? (Array.isArray(run?.exclude_tokens) ? (run.exclude_tokens as number[]) : []),
+    dataset,
+    rows: [start, end],
+    heldOut,
+    coders,
+  };
+}

@@ -1,0 +1,161 @@
+/**
+ * `sparsify explore CODERS [MODEL] [DATASET]`: build the latent cache of a run's coders (once;
+ * kept in CODERS/explore and reused while the coders and settings are the same), then serve
+ * the explorer on localhost, or write it as a static site with --out.
+ */
+import { Command } from 'commander';
+import cliProgress from 'cli-progress';
+import { execa } from 'execa';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { closeRuntime, getRuntime } from '../bridge/runtime.js';
+import { runtimeConfigure } from '../bridge/ops.js';
+import { SparsifyError } from '../bridge/errors.js';
+import { snakeCase } from '../config/case.js';
+import { parseWith } from '../config/errors.js';
+import { ExploreOptionsSchema, type ExploreOptions } from '../config/explore.js';
+import { buildLatentCache, coderHash, readLatentCache, type CacheIndex } from '../explore/cache.js';
+import { exportExplorer, serveExplorer } from '../explore/server.js';
+import { findCoderRun, loadCoderRun, type CoderRun } from './coder-run.js';
+import { addOptions, fieldsOf, readOptions } from './options.js';
+
+const FIELDS = fieldsOf(ExploreOptionsSchema.shape, 'explore', ['coders', 'model', 'dataset']);
+
+export function buildExploreCommand(): Command {
+  const command = new Command('sparsify explore')
+    .description(
+      "Look at what the latents do: cache each latent's statistics, top and sampled examples, logit effects and neighbours in one pass over rows the run did not train on, then serve a local dashboard (or --out a static site).",
+    )
+    .argument('<coders>', 'a run directory (checkpoints/NAME), a coder directory, or a Hub repo of coders')
+    .argument('[model]', "model name on the Hub or local path (default: the run's)")
+    .argument('[dataset]', "dataset (default: the run's)")
+    .allowExcessArguments(false)
+    .configureOutput({ outputError: (str, write) => write(str) });
+  addOptions(command, FIELDS);
+  return command;
+}
+
+/** Parse `sparsify explore` arguments (after `explore`). */
+export function parseExploreArgs(argv: string[]): ExploreOptions {
+  const command = buildExploreCommand().exitOverride();
+  command.parse(argv, { from: 'user' });
+  const [coders, model, dataset] = command.processedArgs as [string, string | undefined, string | undefined];
+  return parseWith(ExploreOptionsSchema, { ...readOptions(command.opts<Record<string, unknown>>(), FIELDS), coders, model, dataset }, 'sparsify explore', snakeCase);
+}
+
+/** Why the cache in `dir` cannot serve these coders and settings, or null when it can. */
+async function staleReason(index: CacheIndex, found: CoderRun, opts: ExploreOptions): Promise<string | null> {
+  const want = found.entries.map((e) => e.name).sort();
+  const have = Object.keys(index.coders).sort();
+  if (want.join('\n') !== have.join('\n')) return `it holds coders ${have.join(', ')}, not ${want.join(', ')}`;
+  for (const e of found.entries) {
+    if (index.coders[e.name]!.hash !== (await coderHash(e.path))) return `it was built for other coders: ${e.name} has changed since`;
+  }
+  const settings: [string, unknown, unknown][] = [
+    ['model', index.model, found.modelName],
+    ['dataset', index.dataset, found.datasetName],
+    ['split', index.split, found.split],
+    ['ctx_len', index.ctx_len, found.ctxLen],
+    ['seed', index.seed, opts.seed],
+    ['max_tokens', index.max_tokens, opts.maxTokens],
+  ];
+  for (const [name, had, now] of settings) if (had !== now) return `it was built with ${name} ${String(had)}, not ${String(now)}`;
+  return null;
+}
+
+/** Open a URL in the desktop's browser; quietly nothing where there is none. */
+function openBrowser(url: string): void {
+  const [cmd, args] = process.platform === 'darwin' ? ['open', [url]] : process.platform === 'win32' ? ['cmd', ['/c', 'start', '', url]] : ['xdg-open', [url]];
+  execa(cmd, args, { detached: true, stdio: 'ignore', reject: false })
+    .then((r) => r.exitCode)
+    .catch(() => undefined);
+}
+
+/** Run `sparsify explore`; resolves with the exit code (when serving: once stopped with Ctrl-C). */
+export async function exploreMain(argv: string[]): Promise<number> {
+  let opts: ExploreOptions;
+  try {
+    opts = parseExploreArgs(argv);
+  } catch (err) {
+    const e = err as { code?: string; exitCode?: number; message: string };
+    if (e.code === 'commander.helpDisplayed') return 0;
+    if (e.code?.startsWith('commander.')) return e.exitCode ?? 2;
+    process.stderr.write(`${e.message.startsWith('sparsify') ? '' : 'sparsify explore: '}${e.message}\n`);
+    return 2;
+  }
+  const say = (m: string): void => void process.stderr.write(`${m}\n`);
+  try {
+    const found = await findCoderRun(opts);
+    const cacheDir = resolve(opts.cacheDir ?? (found.local ? join(found.root, 'explore') : 'explore'));
+    let build = opts.rebuild;
+    if (!build && existsSync(join(cacheDir, 'index.json'))) {
+      let reason: string | null;
+      try {
+        reason = await staleReason((await readLatentCache(cacheDir, { verify: false })).index, found, opts);
+      } catch (err) {
+        reason = (err as Error).message;
+      }
+      if (reason) say(`The latent cache in ${cacheDir} does not fit: ${reason}. Building it again.`);
+      else say(`Using the latent cache in ${cacheDir} (--rebuild to build it again)`);
+      build = reason !== null;
+    } else build = true;
+
+    if (build) {
+      const rt = await getRuntime();
+      await runtimeConfigure({ progressBars: true }, rt);
+      const loaded = await loadCoderRun(found, opts, say, 'explore');
+      const [start, end] = loaded.rows;
+      say(`Caching ${loaded.coders.length} coder(s) on rows ${start}..${end} of ${loaded.dataset.numRows}${loaded.heldOut ? ' (not trained on)' : ''} into ${cacheDir}`);
+      const bar = process.stderr.isTTY ? new cliProgress.SingleBar({ format: 'explore |{bar}| {value}/{total} batches | ETA {eta_formatted}', stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic) : undefined;
+      let last = 0;
+      await buildLatentCache(loaded.model, loaded.coders, loaded.dataset, cacheDir, {
+        rows: loaded.rows,
+        batchSize: opts.batchSize,
+        seed: opts.seed,
+        excludeTokens: [...new Set([...loaded.specialTokenIds, ...loaded.excludeTokens])],
+        tokenizer: loaded.tokenizer,
+        describe: { model: found.modelName, dataset: found.datasetName, split: found.split, maxTokens: opts.maxTokens },
+        onBatch: (done, total) => {
+          if (bar) {
+            if (done === 1) bar.start(total, 0);
+            bar.update(done);
+          } else if (Date.now() - last > 2000 || done === total) {
+            last = Date.now();
+            say(`explore batch ${done}/${total}`);
+          }
+        },
+      });
+      bar?.stop();
+      closeRuntime(); // serving needs no Python
+    }
+
+    const runDir = found.runDir;
+    if (opts.out) {
+      const { index, files } = await exportExplorer(cacheDir, opts.out, { runDir });
+      say(`Wrote the explorer (${files} files) to ${resolve(opts.out)}`);
+      process.stdout.write(`${index}\n`);
+      return 0;
+    }
+    const server = await serveExplorer(cacheDir, { port: opts.port, host: opts.host, runDir });
+    process.stdout.write(`${server.url}\n`);
+    say(`Serving the explorer at ${server.url} (Ctrl-C to stop)`);
+    if (opts.open) openBrowser(server.url);
+    await new Promise<void>((done) => {
+      const stop = (): void => {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        void server.close().then(done);
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    });
+    return 0;
+  } catch (err) {
+    const e = err as Error & { pythonTraceback?: string };
+    process.stderr.write(`sparsify explore: ${e instanceof SparsifyError ? e.message : (e.stack ?? e.message)}\n`);
+    if (process.env.SPARSIFY_DEBUG && e.pythonTraceback) process.stderr.write(`${e.pythonTraceback}\n`);
+    return 1;
+  } finally {
+    closeRuntime();
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * The explorer's data files, as the page reads them: shared by the server side (site.ts
+ * makes them) and the browser app (app/ reads them). Types only: no Node or DOM here.
+ */
+
+/** A log10 firing-density histogram: half-decade bins from 1e-8 to 1, the dead apart. */
+export interface DensityPayload {
+  edges: number[];
+  counts: number[];
+  dead: number;
+}
+
+export interface OverviewPayload {
+  title: string;
+  cache: { model: string; dataset: string; split: string | null; rows: { start: number; end: number; of: number }; ctx_len: number; created: string };
+  /** metrics.jsonl's lines (thinned to at most 2,000), or why there are none. */
+  metrics: { lines: Record<string, number | string>[] | null; message: string | null };
+  /** eval.json's per-coder metrics, when the run has one. */
+  eval: { coders: Record<string, Record<string, unknown>> } | null;
+  coders: { name: string; hookpoint: string; num_latents: number; d_in: number; k: number; tokens: number; density: DensityPayload }[];
+  /** Latents per latent data file. */
+  chunk: number;
+  has_logits: boolean;
+}
+
+/** A coder's latent table: columns as base64 of little-endian arrays. */
+export interface TablePayload {
+  coder: string;
+  num_latents: number;
+  tokens: number;
+  /** float32 columns. */
+  frequency: string;
+  max: string;
+  mean: string;
+  /** int32 [num_latents * 3]: the first 3 distinct tokens of each latent's top examples (-1 pads). */
+  top_tokens: string;
+}
+
+/**
+ * One example: its window's token ids (-1 outside the row) and this latent's nonzero
+ * activations there, as [window index, activation] pairs (most of a window is zero).
+ */
+export interface ExamplePayload {
+  row: number;
+  position: number;
+  activation: number;
+  tokens: number[];
+  acts: [number, number][];
+}
+
+export interface LatentPayload {
+  id: number;
+  count: number;
+  frequency: number;
+  max: number;
+  mean: number;
+  histogram: { range: number; counts: number[] };
+  top: ExamplePayload[];
+  intervals: { lo: number; hi: number; examples: ExamplePayload[] }[];
+  logits: { top: [number, number][]; bottom: [number, number][] } | null;
+  neighbours: [number, number][];
+}
+
+export interface LatentChunkPayload {
+  coder: string;
+  start: number;
+  /** Window layout: tokens before the example's own. */
+  before: number;
+  latents: LatentPayload[];
+}

@@ -1,0 +1,169 @@
+/**
+ * The explorer's data, as the pages load it: small JavaScript files that hand a payload to
+ * `window.sparsifyData(path, payload)`. Script files rather than fetch(), so the same site
+ * works from a server and from `file://` (where browsers refuse fetch). The server makes
+ * them on request; a static export writes them all.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { densityHistogram } from '../eval/evaluate.js';
+import type { LatentCache, LatentExample } from './cache.js';
+import type { ExamplePayload, LatentChunkPayload, LatentPayload, OverviewPayload, TablePayload } from './payloads.js';
+
+/** Latents per data file of latent details. */
+export const CHUNK = 32;
+
+/** Lines of metrics.jsonl the overview plots at most. */
+const MAX_METRIC_LINES = 2000;
+
+/** base64 of a typed array's bytes (columns travel compactly; the page decodes them). */
+function b64(a: Float32Array | Int32Array): string {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
+}
+
+/** Four significant digits: plenty for colouring a token, a third of the bytes. */
+const short = (x: number): number => (x === 0 ? 0 : Number(x.toPrecision(4)));
+
+function readMetrics(runDir: string | null): OverviewPayload['metrics'] {
+  const path = runDir ? join(runDir, 'metrics.jsonl') : null;
+  if (!path || !existsSync(path)) {
+    return { lines: null, message: runDir ? `${runDir} has no metrics.jsonl: no training curves to show` : 'these coders come without their run: no training curves to show' };
+  }
+  const all = readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim())
+    .flatMap((l) => {
+      try {
+        return [JSON.parse(l) as Record<string, number | string>];
+      } catch {
+        return [];
+      }
+    });
+  if (all.length === 0) return { lines: null, message: `${path} is empty: no training curves to show` };
+  const every = Math.ceil(all.length / MAX_METRIC_LINES);
+  const lines = all.filter((_, i) => i % every === 0 || i === all.length - 1);
+  return { lines, message: null };
+}
+
+function readEval(runDir: string | null): OverviewPayload['eval'] {
+  const path = runDir ? join(runDir, 'eval.json') : null;
+  if (!path || !existsSync(path)) return null;
+  try {
+    const report = JSON.parse(readFileSync(path, 'utf8')) as { coders?: Record<string, Record<string, unknown>> };
+    return report.coders ? { coders: report.coders } : null;
+  } catch {
+    return null;
+  }
+}
+
+function example(e: LatentExample): ExamplePayload {
+  const acts: [number, number][] = [];
+  e.windowActs.forEach((a, j) => {
+    if (a !== 0) acts.push([j, short(a)]);
+  });
+  return { row: e.row, position: e.position, activation: e.activation, tokens: e.windowTokens, acts };
+}
+
+/** Every data file's payload, by path (`overview`, `vocab`, `coders/<i>/table`, `coders/<i>/latents/<n>`). */
+export class SiteData {
+  private readonly tables = new Map<string, TablePayload>();
+
+  /**
+   * @param runDir The run the coders belong to (for its metrics.jsonl and eval.json), if any.
+   */
+  constructor(
+    readonly cache: LatentCache,
+    readonly runDir: string | null,
+  ) {}
+
+  get coderNames(): string[] {
+    return Object.keys(this.cache.index.coders);
+  }
+
+  overview(): OverviewPayload {
+    const { index } = this.cache;
+    return {
+      title: this.runDir ?? this.cache.dir,
+      cache: { model: index.model, dataset: index.dataset, split: index.split, rows: index.rows, ctx_len: index.ctx_len, created: index.created },
+      metrics: readMetrics(this.runDir),
+      eval: readEval(this.runDir),
+      coders: Object.entries(index.coders).map(([name, c]) => {
+        const tokens = this.cache.tokens(name);
+        return { name, hookpoint: c.hookpoint, num_latents: c.num_latents, d_in: c.d_in, k: c.k, tokens, density: densityHistogram(Array.from(this.cache.table(name).count), tokens) };
+      }),
+      chunk: CHUNK,
+      has_logits: index.has_logits,
+    };
+  }
+
+  table(coder: string): TablePayload {
+    let t = this.tables.get(coder);
+    if (!t) {
+      const table = this.cache.table(coder);
+      t = {
+        coder,
+        num_latents: table.count.length,
+        tokens: this.cache.tokens(coder),
+        frequency: b64(Float32Array.from(table.frequency)),
+        max: b64(table.max),
+        mean: b64(Float32Array.from(table.mean)),
+        top_tokens: b64(this.cache.topTokens(coder, 3)),
+      };
+      this.tables.set(coder, t);
+    }
+    return t;
+  }
+
+  latent(coder: string, id: number): LatentPayload {
+    const r = this.cache.latent(coder, id);
+    return {
+      id,
+      count: r.count,
+      frequency: r.frequency,
+      max: r.max,
+      mean: r.mean,
+      histogram: r.histogram,
+      top: r.top.map(example),
+      intervals: r.intervals.map((iv) => ({ lo: iv.lo, hi: iv.hi, examples: iv.examples.map(example) })),
+      logits: r.logits ? { top: r.logits.top.map((t) => [t.token, t.value]), bottom: r.logits.bottom.map((t) => [t.token, t.value]) } : null,
+      neighbours: r.neighbours.map((n) => [n.id, n.similarity]),
+    };
+  }
+
+  latents(coder: string, chunk: number): LatentChunkPayload | undefined {
+    const entry = this.cache.index.coders[coder];
+    const start = chunk * CHUNK;
+    const end = Math.min(entry?.num_latents ?? 0, start + CHUNK);
+    if (!entry || !Number.isInteger(chunk) || start >= end) return undefined;
+    const latents: LatentPayload[] = [];
+    for (let id = start; id < end; id++) latents.push(this.latent(coder, id));
+    return { coder, start, before: this.cache.index.layout.before, latents };
+  }
+
+  /** The payload at a data path, or undefined. */
+  get(path: string): unknown {
+    if (path === 'overview') return this.overview();
+    if (path === 'vocab') return this.cache.vocab();
+    const m = /^coders\/(\d+)\/(table|latents\/(\d+))$/.exec(path);
+    const coder = m ? this.coderNames[Number(m[1])] : undefined;
+    if (!m || !coder) return undefined;
+    return m[2] === 'table' ? this.table(coder) : this.latents(coder, Number(m[3]));
+  }
+
+  /** The data file's text: a script that hands the payload to the page, or undefined. */
+  script(path: string): string | undefined {
+    const payload = this.get(path);
+    if (payload === undefined) return undefined;
+    return `window.sparsifyData(${JSON.stringify(path)}, ${JSON.stringify(payload)});\n`;
+  }
+
+  /** Every data path, for a static export. */
+  paths(): string[] {
+    const out = ['overview', 'vocab'];
+    Object.values(this.cache.index.coders).forEach((c, i) => {
+      out.push(`coders/${i}/table`);
+      for (let chunk = 0; chunk * CHUNK < c.num_latents; chunk++) out.push(`coders/${i}/latents/${chunk}`);
+    });
+    return out;
+  }
+}
