@@ -105,7 +105,7 @@ it('[long e2e] `sparsify explore` caches the latents, serves the explorer and ex
     expect(await page.locator('tr.latent-row').count()).toBe(50);
     // Sort by max activation, then page on.
     await page.click('th[data-sort="max"]');
-    await page.waitForFunction(() => location.hash.includes('sort=max'));
+    await page.waitForFunction('location.hash.includes("sort=max")');
     const byMax = Array.from(table.max.keys()).sort((a, b) => table.max[b]! - table.max[a]! || a - b);
     await page.waitForSelector(`tr.latent-row[data-id="${byMax[0]}"]`);
     await page.click('#next-page');
@@ -126,7 +126,7 @@ it('[long e2e] `sparsify explore` caches the latents, serves the explorer and ex
     expect(await examples.first().locator('.act').textContent()).toBe(num(rec.top[0]!.activation));
     const centre = examples.first().locator('.tok.centre');
     expect(await centre.textContent()).toBe(cache.vocab()[rec.top[0]!.windowTokens[16]!]!.replace(/\n/g, '\u21b5') || '\u00b7');
-    expect(await centre.evaluate((el) => getComputedStyle(el).backgroundColor)).toBe('rgb(239, 108, 0)');
+    expect(await centre.evaluate('(el) => getComputedStyle(el).backgroundColor')).toBe('rgb(239, 108, 0)');
     expect(await page.locator('#logits-top tbody tr').count()).toBe(10);
     expect(await page.locator('#histogram canvas').count()).toBe(1);
     await page.screenshot({ path: join(ARTIFACTS, 'explore-latent.png') });
