@@ -126,7 +126,9 @@ it('[long e2e] `sparsify explore` caches the latents, serves the explorer and ex
     expect(await examples.first().locator('.act').textContent()).toBe(num(rec.top[0]!.activation));
     const centre = examples.first().locator('.tok.centre');
     expect(await centre.textContent()).toBe(cache.vocab()[rec.top[0]!.windowTokens[16]!]!.replace(/\n/g, '\u21b5') || '\u00b7');
-    expect(await centre.evaluate('(el) => getComputedStyle(el).backgroundColor')).toBe('rgb(239, 108, 0)');
+    // (the test tsconfig has no DOM types: the browser's globals through globalThis)
+    type Styled = { getComputedStyle(el: unknown): { backgroundColor: string } };
+    expect(await centre.evaluate((el) => (globalThis as unknown as Styled).getComputedStyle(el).backgroundColor)).toBe('rgb(239, 108, 0)');
     expect(await page.locator('#logits-top tbody tr').count()).toBe(10);
     expect(await page.locator('#histogram canvas').count()).toBe(1);
     await page.screenshot({ path: join(ARTIFACTS, 'explore-latent.png') });
