@@ -7,6 +7,6 @@ and joins torch.distributed. It holds no sparse-coder math: that is authored in 
 
 Layout: core.py (op registry, handles, errors, bundles; imports no op module), server.py
 (dispatch; registers the ops), boot.py (start-up handshake), and one module per op prefix:
-runtime, tensor, bundle, program, model, tokenizer, data, hooks, safetensors, state, dist,
+runtime, tensor, bundle, program, model, tokenizer, data, activations, hooks, safetensors, state, dist,
 wandb, and testing (only with SPARSIFY_TESTING=1).
 """

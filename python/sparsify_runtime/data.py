@@ -25,6 +25,9 @@ class TokenRows:
     def rows(self, start: int, end: int) -> torch.Tensor:
         return torch.from_numpy(np.asarray(self.data[start:end], dtype=np.int64))
 
+    def take(self, indices) -> torch.Tensor:
+        return torch.from_numpy(np.asarray(self.data[np.asarray(indices, dtype=np.int64)], dtype=np.int64))
+
 
 class HFRows:
     """A Hugging Face Dataset with an input_ids column of equal-length rows."""
@@ -39,6 +42,10 @@ class HFRows:
 
     def rows(self, start: int, end: int) -> torch.Tensor:
         ids = self.dataset[start:end]["input_ids"]
+        return ids if isinstance(ids, torch.Tensor) else torch.as_tensor(ids, dtype=torch.long)
+
+    def take(self, indices) -> torch.Tensor:
+        ids = self.dataset[[int(i) for i in indices]]["input_ids"]
         return ids if isinstance(ids, torch.Tensor) else torch.as_tensor(ids, dtype=torch.long)
 
 

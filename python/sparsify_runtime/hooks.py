@@ -18,7 +18,7 @@ import time
 
 import torch
 
-from . import dist, program
+from . import activations, dist, program
 from .core import UserError, op
 from .model import first, hook_input
 
@@ -48,24 +48,26 @@ class _Batch:
         return result
 
 
+def _run_specs(state: _Batch, specs: list, inputs, outputs):
+    """A module's hook programs, in order, on its inputs and outputs; returns the replacement output, if any."""
+    mask = state.mask
+    if any(s.get("gather") for s in specs):
+        inputs, outputs, mask = dist.all_gather_cat(inputs), dist.all_gather_cat(outputs), dist.all_gather_cat(mask)
+    replacement = None
+    for spec in specs:
+        if spec.get("program") is None:
+            continue
+        res = state.take(spec["key"], program.get(spec["program"])(inputs=inputs, outputs=outputs, mask=mask, context=state.context, **spec["args"]))
+        if spec.get("replace"):
+            replacement = res["output"]
+    return replacement
+
+
 def _make_hook(batch: list, specs: list):
     """One forward hook for a module, running its specs' programs in order (batch[0] is the current _Batch)."""
-    gather = any(s.get("gather") for s in specs)
 
     def hook(module, args, kwargs, output):
-        state = batch[0]
-        inputs = hook_input(args, kwargs)
-        outputs = first(output)
-        mask = state.mask
-        if gather:
-            inputs, outputs, mask = dist.all_gather_cat(inputs), dist.all_gather_cat(outputs), dist.all_gather_cat(mask)
-        replacement = None
-        for spec in specs:
-            if spec.get("program") is None:
-                continue
-            res = state.take(spec["key"], program.get(spec["program"])(inputs=inputs, outputs=outputs, mask=mask, context=state.context, **spec["args"]))
-            if spec.get("replace"):
-                replacement = res["output"]
+        replacement = _run_specs(batch[0], specs, hook_input(args, kwargs), first(output))
         if replacement is None:
             return None
         if isinstance(output, tuple):
@@ -79,11 +81,18 @@ class _Pass:
     """One forward pass's hooks, installed for each batch."""
 
     def __init__(self, model, spec: dict, batch: list) -> None:
-        base = model.base_model
         by_module: dict[str, list] = {}
         for h in spec.get("hooks", []):
             by_module.setdefault(h["module"], []).append(h)
+        self.by_module = by_module
+        self.logits = spec.get("logits")
+        self.grad = bool(spec.get("grad", False))
         self.pairs, self.identity = [], []
+        if isinstance(model, activations.Reader):
+            if self.logits or any(s.get("replace") for specs in by_module.values() for s in specs):
+                raise UserError("cached activations can train with loss_fn fvu only: ce and kl need the model")
+            return
+        base = model.base_model
         for name, specs in by_module.items():
             try:
                 mod = base.get_submodule(name)
@@ -92,8 +101,6 @@ class _Pass:
             if any(s.get("identity") for s in specs):
                 self.identity.append(mod)
             self.pairs.append((mod, _make_hook(batch, specs)))
-        self.logits = spec.get("logits")
-        self.grad = bool(spec.get("grad", False))
 
 
 @contextlib.contextmanager
@@ -112,7 +119,14 @@ def _identity(modules):
 
 def run_pass(model, input_ids, p: _Pass, state: _Batch) -> None:
     """One forward pass with its hooks. Without a logits program the base model runs (no LM
-    head); with one, the whole model, and the program gets the logits."""
+    head); with one, the whole model, and the program gets the logits. From cached
+    activations, the hooks' programs run on the cache's tensors instead of a forward."""
+    if isinstance(model, activations.Reader):
+        with torch.set_grad_enabled(p.grad):
+            for name, specs in p.by_module.items():
+                inputs = model.read(f"in/{name}") if model.has(f"in/{name}") else None
+                _run_specs(state, specs, inputs, model.read(f"out/{name}"))
+        return
     registered = [mod.register_forward_hook(h, with_kwargs=True) for mod, h in p.pairs]
     try:
         with _identity(p.identity), torch.set_grad_enabled(p.grad):
@@ -175,7 +189,9 @@ def run(
 ) -> dict:
     """Run each batch of rows through the passes, then the `after` programs.
 
-    batches: [[start, end], ...] rows of `rows` (several for gradient accumulation).
+    batches: [[start, end] | {"rows": [i, ...]}, ...] rows of `rows` (several for gradient
+      accumulation). `model` may be an activations.Reader (then also `rows`): the hooks'
+      programs run on its cached tensors.
     passes: [{"hooks": [...], "logits": {"key", "program", "args"} | None, "grad": bool}], run
       in order on every batch. hooks: [{"key", "module", "program", "args", "replace"?,
       "identity"?, "gather"?}]; hooks on the same module run in order; `key` names their
@@ -193,8 +209,13 @@ def run(
     exclude = torch.tensor(exclude_tokens, device=device) if exclude_tokens else None
     tokens = 0
     try:
-        for start, end in batches:
-            input_ids = rows.rows(start, end)
+        for batch in batches:
+            # [start, end], or {"rows": [...]} for rows in another order (a shuffled epoch).
+            if isinstance(batch, dict):
+                input_ids, start = rows.take(batch["rows"]), min(batch["rows"])
+            else:
+                start, end = batch
+                input_ids = rows.rows(start, end)
             if vocab_size is not None:
                 _check_vocab(input_ids, vocab_size, start)
             input_ids = input_ids.to(device)

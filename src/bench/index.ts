@@ -2,7 +2,7 @@
  * Benchmarks (`npm run bench`): the bridge's round-trip time, one SAE forward+backward through
  * the TS kernel path against the same torch code written directly in Python, and training
  * throughput (train.ts), evaluation (eval.ts) and the latent cache (explore.ts) against their
- * parts. Measurements only: no test asserts on time.
+ * parts, a sweep against separate runs (sweep.ts), and training from an activation cache (cache.ts). Measurements only: no test asserts on time.
  */
 import { join } from 'node:path';
 import { getRuntime, closeRuntime, packageRoot } from '../bridge/index.js';
@@ -14,6 +14,8 @@ import { SparseCoder } from '../coder/sparse-coder.js';
 import { benchTraining } from './train.js';
 import { benchEval } from './eval.js';
 import { benchExplore, benchExplorerPages } from './explore.js';
+import { benchSweep } from './sweep.js';
+import { benchCache } from './cache.js';
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
@@ -97,6 +99,12 @@ async function main(): Promise<void> {
   // 5. The latent cache against one forward plus the encodes.
   await benchExplore();
   await benchExplorerPages();
+
+  // 6. A sweep against separate runs.
+  await benchSweep();
+
+  // 7. Training from an activation cache.
+  await benchCache();
   closeRuntime();
 }
 

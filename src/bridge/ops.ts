@@ -367,6 +367,26 @@ export interface DataLoadRequest {
   vocabSize?: number | undefined;
 }
 
+/** One shard of cached activations: its file and its rows [start, end). */
+export interface ActivationShard {
+  path: string;
+  start: number;
+  end: number;
+}
+
+/**
+ * A reader over cached activation shards (`activations.open`): it stands in for the model
+ * and the rows in `hooksRun`, memory-mapping each shard and asking the OS for the next.
+ */
+export function activationsOpen(shards: readonly ActivationShard[], ctxLen: number, device: string, rt?: Runtime): Promise<PyObject> {
+  return invoke<PyObject>(rt, 'activations.open', { shards, ctx_len: ctxLen, device });
+}
+
+/** Seconds a reader has spent reading, converting and moving activations (`activations.stats`). */
+export function activationsStats(reader: PyObject): Promise<{ seconds: number }> {
+  return invoke<{ seconds: number }>(reader.runtime, 'activations.stats', { reader });
+}
+
 /** Rows [start, end) of a loaded dataset's token ids, as an int32 tensor on the CPU (`data.rows`). */
 export function dataRows(rows: PyObject, start: number, end: number): Promise<Tensor> {
   return invoke<Tensor>(rows.runtime, 'data.rows', { rows, start, end });
@@ -442,11 +462,15 @@ export interface PassSpec {
   grad?: boolean;
 }
 
+/** One batch's rows: a range [start, end), or rows in any order. */
+export type BatchRows = readonly [number, number] | { readonly rows: readonly number[] };
+
 export interface HooksRunRequest {
+  /** A model, or an activation reader (`activationsOpen`): then the hooks' programs run on its cached tensors. */
   model: PyObject;
   rows: PyObject;
-  /** Row ranges [start, end) of `rows` (several for gradient accumulation). */
-  batches: readonly (readonly [number, number])[];
+  /** Row ranges [start, end) of `rows`, or rows in any order (a shuffled epoch); several for gradient accumulation. */
+  batches: readonly BatchRows[];
   /** The forward passes each batch goes through, in order. */
   passes: readonly PassSpec[];
   device: string;

@@ -19,10 +19,16 @@ import { bundledDefault } from '../model/bundled.js';
 import { Trainer } from '../trainer/trainer.js';
 import { modelHookpoints } from '../trainer/hookpoints.js';
 import { addOptions, fieldsOf, readOptions } from './options.js';
-import { preflight } from './preflight.js';
+import { preflight, type Preflight } from './preflight.js';
 import { evalMain } from './eval.js';
 import { exploreMain } from './explore.js';
 import { createProgress } from './progress.js';
+import { cacheMain } from './cache.js';
+import { openActivationCache } from '../cache/read.js';
+import type { TokenDataset } from '../data/dataset.js';
+import type { TrainableModel } from '../model/language-model.js';
+import { ConfigError } from '../config/errors.js';
+import { localPath } from '../util/paths.js';
 
 /** The bundled default: a tiny LM trained on Moby-Dick, and a held-out sample of the book. */
 export const BUNDLED = { model: bundledDefault.model, dataset: bundledDefault.dataset, overrides: bundledDefault.settings };
@@ -59,9 +65,13 @@ export function parseArgs(argv: string[]): ParsedArgs {
   program.parse(argv, { from: 'user' });
   const opts = program.opts<Record<string, unknown>>();
   const [model, dataset] = program.processedArgs as [string | undefined, string | undefined];
-  const bundled = model === undefined;
+  const fromCache = typeof opts.from_cache === 'string';
+  if (fromCache && (model !== undefined || dataset !== undefined)) {
+    throw new ConfigError('give MODEL [DATASET] or --from_cache, not both: a cache already holds the activations of its model and data');
+  }
+  const bundled = model === undefined && !fromCache;
   const explicit = new Set(program.options.filter((o) => program.getOptionValueSource(o.attributeName()) === 'cli').map((o) => o.attributeName()));
-  const runInput: Record<string, unknown> = { ...readOptions(opts, RUN_FIELDS), model: model ?? BUNDLED.model };
+  const runInput: Record<string, unknown> = { ...readOptions(opts, RUN_FIELDS), ...(fromCache ? {} : { model: model ?? BUNDLED.model }) };
   const trainInput: Record<string, unknown> = { ...readOptions(opts, TRAIN_FIELDS), sae: readOptions(opts, SAE_FIELDS) };
   if (bundled) {
     runInput.dataset = dataset ?? BUNDLED.dataset;
@@ -78,10 +88,68 @@ export function parseArgs(argv: string[]): ParsedArgs {
   return { train, run, bundled };
 }
 
+interface TrainingSource {
+  model: TrainableModel;
+  data: TokenDataset;
+  evalData?: { dataset: TokenDataset; rows: readonly [number, number] };
+  /** What the run records as its model and dataset. */
+  describe: { model: string; dataset: string };
+}
+
+/** The model and its prepared data (the rows the run trains on, and held-out rows for --eval_every). */
+async function modelSource(checked: Preflight, run: RunOptions, train: TrainConfig, device: string, log: (m: string) => void): Promise<TrainingSource> {
+  log(`Loading model ${run.model} on ${device}`);
+  const model = await loadModel(checked.model, {
+    // ce/kl, and evaluation's spliced metrics, need the language-model head.
+    kind: train.lossFn === 'fvu' && train.evalEvery === 0 ? 'base' : 'causal_lm',
+    device,
+    ...(run.revision ? { revision: run.revision } : {}),
+    ...(run.hfToken ? { token: run.hfToken } : {}),
+    loadIn8bit: run.loadIn8bit,
+  });
+  await modelHookpoints(model, train); // a bad --hookpoints fails here, before the data is prepared
+  log(`Loading dataset ${run.dataset}`);
+  // The tokenizer is loaded only if the data is text: a pre-tokenized dataset needs none.
+  const tokenizer = { nameOrPath: checked.model, revision: run.revision, token: run.hfToken };
+  // The whole prepared dataset; the run trains on its first rows (--max_examples, --holdout).
+  const full = await loadDataset(checked.dataset, {
+    split: run.split,
+    dataArgs: checked.dataArgs,
+    tokenizer,
+    ctxLen: run.ctxLen,
+    textColumn: run.textColumn,
+    numProc: run.dataPreprocessingNumProc,
+    shuffleSeed: run.shuffleSeed,
+    ...(model.vocabSize ? { vocabSize: model.vocabSize } : {}),
+  });
+  const rows = trainingRows(full.numRows, { maxExamples: run.maxExamples, holdout: run.holdout });
+  if (rows === 0) throw new SparsifyError(`${run.dataset}: no rows left to train on (${full.numRows} rows, --holdout ${run.holdout})`);
+  const data = { ...full, numRows: rows };
+  const heldOut = full.numRows - rows;
+  log(`${rows} rows of ${data.ctxLen} tokens${heldOut ? ` (${heldOut} more not trained on${run.holdout ? ', held out for evaluation' : ''})` : ''}`);
+  const evalData = train.evalEvery > 0 && heldOut > 0 ? { dataset: full, rows: [rows, Math.min(full.numRows, rows + Math.ceil(train.evalTokens / full.ctxLen))] as const } : undefined;
+  if (train.evalEvery > 0 && !evalData) throw new SparsifyError(`--eval_every needs rows the run does not train on: give --holdout (a share of the rows) or --max_examples below ${full.numRows}`);
+  return { model, data, ...(evalData ? { evalData } : {}), describe: { model: run.model, dataset: run.dataset } };
+}
+
+/** Cached activations standing in for the model and data (its first --max_examples rows). */
+async function cacheSource(run: RunOptions, train: TrainConfig, device: string, log: (m: string) => void): Promise<TrainingSource> {
+  if (train.lossFn !== 'fvu') throw new ConfigError(`--from_cache trains with loss_fn fvu only (got ${train.lossFn}): ce and kl need the model's forward`);
+  if (train.evalEvery > 0) throw new ConfigError('--eval_every needs the model (spliced evaluation); train from the model, or evaluate afterwards with `sparsify eval`');
+  if (run.holdout > 0) throw new ConfigError('--holdout with --from_cache: a cache holds only the rows it was written for; write a cache of fewer rows instead');
+  const dir = localPath(run.fromCache!, 'from_cache')!;
+  const t0 = Date.now();
+  const cache = await openActivationCache(dir, { device });
+  const rows = Math.min(cache.index.rows, run.maxExamples ?? Infinity);
+  log(`Training from the activation cache in ${dir} (${cache.index.shards.length} shards checked in ${((Date.now() - t0) / 1000).toFixed(1)} s): ${rows} rows of ${cache.index.ctx_len} tokens of ${cache.index.model} on ${cache.index.dataset}, ${cache.index.dtype}`);
+  return { model: cache.source, data: { ...cache.dataset, numRows: rows }, describe: { model: cache.index.model, dataset: cache.index.dataset } };
+}
+
 /** Run the CLI; resolves with the process exit code. `sparsify eval ...` evaluates coders, `sparsify explore ...` shows their latents. */
 export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
   if (argv[0] === 'eval') return evalMain(argv.slice(1));
   if (argv[0] === 'explore') return exploreMain(argv.slice(1));
+  if (argv[0] === 'cache') return cacheMain(argv.slice(1));
   let parsed: ParsedArgs;
   try {
     parsed = parseArgs(argv);
@@ -122,42 +190,13 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
       device = d.device;
       log(`torch.distributed: ${d.worldSize} ranks, ${d.backend} backend${train.distributeModules ? ', hookpoints distributed across ranks' : ', data parallel'}`);
     }
-    log(`Loading model ${run.model} on ${device}`);
-    const model = await loadModel(checked.model, {
-      // ce/kl, and evaluation's spliced metrics, need the language-model head.
-      kind: train.lossFn === 'fvu' && train.evalEvery === 0 ? 'base' : 'causal_lm',
-      device,
-      ...(run.revision ? { revision: run.revision } : {}),
-      ...(run.hfToken ? { token: run.hfToken } : {}),
-      loadIn8bit: run.loadIn8bit,
-    });
-    await modelHookpoints(model, train); // a bad --hookpoints fails here, before the data is prepared
-    log(`Loading dataset ${run.dataset}`);
-    // The tokenizer is loaded only if the data is text: a pre-tokenized dataset needs none.
-    const tokenizer = { nameOrPath: checked.model, revision: run.revision, token: run.hfToken };
-    // The whole prepared dataset; the run trains on its first rows (--max_examples, --holdout).
-    const full = await loadDataset(checked.dataset, {
-      split: run.split,
-      dataArgs: checked.dataArgs,
-      tokenizer,
-      ctxLen: run.ctxLen,
-      textColumn: run.textColumn,
-      numProc: run.dataPreprocessingNumProc,
-      shuffleSeed: run.shuffleSeed,
-      ...(model.vocabSize ? { vocabSize: model.vocabSize } : {}),
-    });
-    const rows = trainingRows(full.numRows, { maxExamples: run.maxExamples, holdout: run.holdout });
-    if (rows === 0) throw new SparsifyError(`${run.dataset}: no rows left to train on (${full.numRows} rows, --holdout ${run.holdout})`);
-    const data = { ...full, numRows: rows };
-    const heldOut = full.numRows - rows;
-    log(`${rows} rows of ${data.ctxLen} tokens${heldOut ? ` (${heldOut} more not trained on${run.holdout ? ', held out for evaluation' : ''})` : ''}`);
-    const evalData = train.evalEvery > 0 && heldOut > 0 ? { dataset: full, rows: [rows, Math.min(full.numRows, rows + Math.ceil(train.evalTokens / full.ctxLen))] as const } : undefined;
-    if (train.evalEvery > 0 && !evalData) throw new SparsifyError(`--eval_every needs rows the run does not train on: give --holdout (a share of the rows) or --max_examples below ${full.numRows}`);
+    const source = run.fromCache ? await cacheSource(run, train, device, log) : await modelSource(checked, run, train, device, log);
+    const { model, data, evalData } = source;
     let progress: ReturnType<typeof createProgress> | undefined;
     const trainer = new Trainer(train, data, model, {
       runDir,
       log: (m) => log(m),
-      runConfig: snakeKeys({ ...run, ...train }) as Record<string, unknown>,
+      runConfig: snakeKeys({ ...(run.fromCache ? { ...run, model: source.describe.model, dataset: source.describe.dataset } : run), ...train }) as Record<string, unknown>,
       onStep: (report) => progress?.update(report),
       overwrite: run.overwrite,
       ...(evalData ? { evalData } : {}),

@@ -19,8 +19,10 @@ export interface Preflight {
 
 /** Run the checks; `rank` is this process's rank under torchrun (0 otherwise). */
 export function preflight(train: TrainConfig, run: RunOptions, rank: number): Preflight {
-  const model = localPath(run.model, 'model') ?? run.model;
-  const dataset = localPath(run.dataset, 'dataset') ?? run.dataset;
+  // From a cache there is no model or dataset to find (the cache's index names them).
+  const model = run.fromCache ? '' : (localPath(run.model, 'model') ?? run.model);
+  const dataset = run.fromCache ? '' : (localPath(run.dataset, 'dataset') ?? run.dataset);
+  if (run.fromCache) localPath(run.fromCache, 'from_cache');
   if (train.finetune) localPath(train.finetune, 'finetune');
   const dataArgs = parseDataArgs(run.dataArgs);
   const saveDir = expandHome(train.saveDir);

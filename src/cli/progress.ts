@@ -7,13 +7,22 @@ export interface Progress {
   stop(): void;
 }
 
-function mainLoss(report: StepReport): string {
+const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+/** The loss to show: ce/kl, else the mean fvu, per configuration in a sweep (`hookpoint/configuration[/seedN]`). */
+export function mainLoss(report: Pick<StepReport, 'metrics'>): string {
   const e2e = report.metrics.ce?.ce ?? report.metrics.kl?.kl;
   if (e2e !== undefined) return `loss ${e2e.toFixed(4)}`;
-  const fvus = Object.values(report.metrics)
-    .map((m) => m.fvu)
-    .filter((v): v is number => v !== undefined);
-  return fvus.length ? `fvu ${(fvus.reduce((a, b) => a + b, 0) / fvus.length).toFixed(4)}` : '';
+  const byConfig = new Map<string, number[]>();
+  for (const [name, m] of Object.entries(report.metrics)) {
+    if (m.fvu === undefined) continue;
+    const part = name.split('/')[1];
+    const config = part && !/^seed\d+$/.test(part) ? part : '';
+    byConfig.set(config, [...(byConfig.get(config) ?? []), m.fvu]);
+  }
+  if (byConfig.size === 0) return '';
+  if (byConfig.size === 1 && byConfig.has('')) return `fvu ${mean(byConfig.get('')!).toFixed(4)}`;
+  return `fvu ${[...byConfig].map(([config, fvus]) => `${config} ${mean(fvus).toFixed(3)}`).join(', ')}`;
 }
 
 /** Progress over `total` batches, starting at `startStep` with `startTokens` already seen (resume). */

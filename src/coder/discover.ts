@@ -1,38 +1,46 @@
 /**
- * Finding coders on disk: the coder directories of a run or collection (`name/` or
- * `name/seedN/`, each with cfg.json), and the run's config.json when there is one.
+ * Finding coders on disk: the coder directories of a run or collection (`hookpoint/`, and
+ * below it a sweep's `configuration/` and several seeds' `seedN/`, each with cfg.json), and
+ * the run's config.json when there is one.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, relative, sep } from 'node:path';
 import { naturalSort } from '../util/fnmatch.js';
 import { CFG_FILE } from './files.js';
 
 export interface CoderDirEntry {
-  /** Its name in a run: the hookpoint, or `hookpoint/seedN`. */
+  /** Its name in a run: the hookpoint, then `/configuration` (a sweep) and `/seedN` (several seeds). */
   name: string;
   path: string;
 }
+
+/** Levels of folders a coder may sit below a run: hookpoint / configuration / seedN. */
+const MAX_DEPTH = 3;
 
 const isDir = (p: string): boolean => existsSync(p) && statSync(p).isDirectory();
 const isCoder = (p: string): boolean => existsSync(join(p, CFG_FILE));
 
 /**
- * The coders at `path`: itself when it is a coder directory, else its sub-directories that
- * are (and their seedN sub-directories), in natural order. A run's best/ folder and
+ * The coders at `path`: itself when it is a coder directory (named as in its run, when it is
+ * inside one), else the coder directories below it, in natural order. A run's best/ folder and
  * directories moved aside (`.old-`) are not its coders.
  */
 export function findCoderDirs(path: string): CoderDirEntry[] {
   if (isCoder(path)) {
-    const name = basename(path);
-    return [{ name: /^seed\d+$/.test(name) ? `${basename(dirname(path))}/${name}` : name, path }];
+    const run = findRunConfig(dirname(path));
+    const name = run ? relative(run.dir, path).split(sep).join('/').replace(/^best\//, '') : /^seed\d+$/.test(basename(path)) ? `${basename(dirname(path))}/${basename(path)}` : basename(path);
+    return [{ name, path }];
   }
   const out: CoderDirEntry[] = [];
-  for (const name of naturalSort(readdirSync(path))) {
-    const sub = join(path, name);
-    if (!isDir(sub) || name === 'best' || name.startsWith('.') || name.includes('.old-')) continue;
-    if (isCoder(sub)) out.push({ name, path: sub });
-    else for (const seed of naturalSort(readdirSync(sub)).filter((s) => /^seed\d+$/.test(s) && isCoder(join(sub, s)))) out.push({ name: `${name}/${seed}`, path: join(sub, seed) });
-  }
+  const visit = (dir: string, prefix: string, depth: number): void => {
+    for (const name of naturalSort(readdirSync(dir))) {
+      const sub = join(dir, name);
+      if (!isDir(sub) || name === 'best' || name === 'explore' || name.startsWith('.') || name.includes('.old-')) continue;
+      if (isCoder(sub)) out.push({ name: `${prefix}${name}`, path: sub });
+      else if (depth < MAX_DEPTH) visit(sub, `${prefix}${name}/`, depth + 1);
+    }
+  };
+  visit(path, '', 1);
   return out;
 }
 

@@ -1,5 +1,5 @@
 /** The SparseCoder API: create, encode, decode, forward, save and load SAEs and transcoders. */
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { bundleGet, loadTensors, type DType, type PyObject, type Tensor } from '../bridge/ops.js';
 import { SparsifyError } from '../bridge/errors.js';
@@ -8,10 +8,11 @@ import { checkCoderShape, numLatentsFor, sparseCoderConfig, type SparseCoderConf
 import { ConfigError } from '../config/errors.js';
 import { structureOf, type CoderStructure } from '../math/structure.js';
 import { runProgram } from '../kernels/index.js';
-import { fnmatcher, naturalSort } from '../util/fnmatch.js';
+import { fnmatcher } from '../util/fnmatch.js';
 import { localPath } from '../util/paths.js';
 import { downloadCoderFiles, type HubOptions } from '../hub/download.js';
-import { CFG_FILE, WEIGHTS_FILE, checkWeights, readCoderConfig, writeCoderDir } from './files.js';
+import { WEIGHTS_FILE, checkWeights, readCoderConfig, writeCoderDir } from './files.js';
+import { findCoderDirs } from './discover.js';
 import * as programs from './programs.js';
 
 /** Where and how a coder lives. */
@@ -235,17 +236,18 @@ export class SparseCoder {
       root = await downloadCoderFiles(nameOrPath, { ...options, subdirPattern: options.pattern ?? '*' });
     }
     if (!existsSync(root) || !statSync(root).isDirectory()) throw new SparsifyError(`${root}: no such directory`);
+    // Coder directories below the root (a sweep's `hookpoint/configuration`, several seeds'
+    // `.../seedN` too); a pattern or layer list matches a name or its hookpoint.
     const match = options.pattern ? fnmatcher(options.pattern) : () => true;
+    const hookpoint = (name: string): string => name.split('/')[0]!;
     const wanted = options.layers ? new Set(options.layers) : undefined;
-    const names = readdirSync(root).filter(
-      (name) => statSync(join(root, name)).isDirectory() && (!wanted || wanted.has(name)) && match(name) && existsSync(join(root, name, CFG_FILE)),
-    );
+    const entries = findCoderDirs(root).filter((e) => (!wanted || wanted.has(e.name) || wanted.has(hookpoint(e.name))) && (match(e.name) || match(hookpoint(e.name))));
     if (wanted) {
-      const missing = [...wanted].filter((n) => !names.includes(n));
-      if (missing.length) throw new SparsifyError(`${root}: no coder for ${missing.join(', ')} (found: ${naturalSort(names).join(', ') || 'none'})`);
+      const missing = [...wanted].filter((n) => !entries.some((e) => e.name === n || hookpoint(e.name) === n));
+      if (missing.length) throw new SparsifyError(`${root}: no coder for ${missing.join(', ')} (found: ${findCoderDirs(root).map((e) => e.name).join(', ') || 'none'})`);
     }
     const out = new Map<string, SparseCoder>();
-    for (const name of naturalSort(names)) out.set(name, await SparseCoder.loadFromDisk(join(root, name), options));
+    for (const e of entries) out.set(e.name, await SparseCoder.loadFromDisk(e.path, options));
     return out;
   }
 

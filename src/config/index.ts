@@ -9,3 +9,5 @@ export { ConfigError } from './errors.js';
 export { snakeCase, camelCase, snakeKeys } from './case.js';
 export { EvalOptionsSchema, type EvalOptions } from './eval.js';
 export { ExploreOptionsSchema, type ExploreOptions } from './explore.js';
+export { sweepVariants, SWEEPABLE, type Variant, type VariantSettings } from './sweep.js';
+export { CacheOptionsSchema, type CacheOptions } from './cache.js';

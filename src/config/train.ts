@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { snakeCase } from './case.js';
 import { ConfigError, parseWith } from './errors.js';
 import { SparseCoderConfigSchema } from './sparse-coder.js';
+import { sweepVariants, type FieldSchemas, type Variant } from './sweep.js';
 
 const intList = z.array(z.number().int());
 
@@ -31,6 +32,13 @@ export const TrainConfigObject = z
     excludeTokens: intList.default([]).describe('Token ids whose positions are left out of training (default: none)'),
     hookpoints: z.array(z.string().min(1)).default([]).describe('Module name patterns to train on (fnmatch: *, ?, [seq], [!seq]) (default: the layers)'),
     initSeeds: intList.default([0]).describe('Seeds: one coder per seed and hookpoint'),
+    epochs: z.number().int().positive().default(1).describe('Passes over the data; the first in the data\'s order, each later one in a new seeded order of the rows'),
+    sweep: z
+      .array(z.string().min(1))
+      .default([])
+      .describe(
+        'Train every combination of these settings side by side from one model pass, each as its own coder (hookpoint/k64-ef16): "k=16,32" "expansion_factor=8,16" ... (sweepable: k, expansion_factor, num_latents, activation, multi_topk, skip_connection, normalize_decoder, lr, optimizer, auxk_alpha, lr_warmup_steps, k_decay_steps, dead_feature_threshold) (default: none)',
+      ),
     layers: intList.default([]).describe('Layer indices to train on (default: all)'),
     layerStride: z.number().int().positive().default(1).describe('Train on every layer_stride-th hookpoint'),
     distributeModules: z.boolean().default(false).describe('Spread the hookpoints across ranks instead of replicating them'),
@@ -67,15 +75,40 @@ export const TrainConfigSchema = TrainConfigObject.superRefine((cfg, ctx) => {
     if (cfg.runName !== undefined && !isInside(cfg.runName)) {
       ctx.addIssue({ code: 'custom', path: ['runName'], message: `"${cfg.runName}" would leave save_dir; use a plain name (letters, digits, -, _, and / for subfolders)` });
     }
-    // What can be checked without the model: k against a number of latents given outright.
-    const { numLatents, k, activation } = cfg.sae;
-    if (numLatents > 0 && k > numLatents) {
-      ctx.addIssue({ code: 'custom', path: ['sae', 'k'], message: `k=${k} is larger than num_latents=${numLatents}; use k <= ${numLatents}` });
+    let variants: Variant[];
+    try {
+      variants = sweepVariants(cfg, cfg.sweep, FIELD_SCHEMAS);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', path: ['sweep'], message: (err as Error).message.replace(/^sweep: /, '') });
+      return;
     }
-    if (numLatents > 0 && activation === 'groupmax' && numLatents % k !== 0) {
-      ctx.addIssue({ code: 'custom', path: ['sae', 'k'], message: `groupmax needs num_latents=${numLatents} to be divisible by k=${k}` });
+    if (cfg.sweep.length && cfg.lossFn !== 'fvu') {
+      ctx.addIssue({ code: 'custom', path: ['sweep'], message: `a sweep trains with loss_fn fvu only (got ${cfg.lossFn}): ce and kl train each coder through the model's output, which needs a forward per configuration` });
+    }
+    // What can be checked without the model: k against a number of latents given outright.
+    for (const v of variants) {
+      const { numLatents, k, activation } = v.sae;
+      const where = v.name ? ` (configuration ${v.name})` : '';
+      if (numLatents > 0 && k > numLatents) {
+        ctx.addIssue({ code: 'custom', path: ['sae', 'k'], message: `k=${k} is larger than num_latents=${numLatents}${where}; use k <= ${numLatents}` });
+      }
+      if (numLatents > 0 && activation === 'groupmax' && numLatents % k !== 0) {
+        ctx.addIssue({ code: 'custom', path: ['sae', 'k'], message: `groupmax needs num_latents=${numLatents} to be divisible by k=${k}${where}` });
+      }
     }
   });
+
+const FIELD_SCHEMAS: FieldSchemas = { coder: SparseCoderConfigSchema.shape, train: TrainConfigObject.shape };
+
+/**
+ * The coder configurations a run trains on every hookpoint: one (named '') without a sweep.
+ *
+ * @example
+ * variantsOf(trainConfig({ sweep: ['k=16,32'] })).map((v) => v.name); // ['k16', 'k32']
+ */
+export function variantsOf(cfg: TrainConfig): Variant[] {
+  return sweepVariants(cfg, cfg.sweep, FIELD_SCHEMAS);
+}
 
 /** Whether a run name stays inside save_dir: relative, no `..` segment, not empty. */
 function isInside(runName: string): boolean {
@@ -110,6 +143,7 @@ export const RunOptionsSchema = z
     maxExamples: z.number().int().positive().optional().describe('Train on at most this many rows'),
     holdout: z.number().min(0).max(0.9).default(0).describe('Share of the (shuffled) rows left out of training, the last ones, for evaluation'),
     resume: z.boolean().default(false).describe('Resume from save_dir/run_name'),
+    fromCache: z.string().min(1).optional().describe('Train from an activation cache written by `sparsify cache` instead of running the model (loss_fn fvu only)'),
     overwrite: z.boolean().default(false).describe('If save_dir/run_name holds an earlier run, move it aside (to <run>.old-<time>) and start a new one'),
     textColumn: z.string().min(1).default('text').describe('Text column of the dataset'),
     shuffleSeed: z.number().int().nonnegative().default(42).describe('Seed for shuffling the dataset'),

@@ -51,9 +51,9 @@ export interface EvaluateOptions {
   describe?: { model?: string; dataset?: string; split?: string | null };
 }
 
-/** The hookpoint a coder directory name stands for (`layers.3/seed0` -> `layers.3`). */
+/** The hookpoint a coder's name in a run stands for (`layers.3/k64-ef16/seed0` -> `layers.3`). */
 export function hookpointOf(name: string): string {
-  return name.replace(/\/seed\d+$/, '');
+  return name.split('/')[0]!;
 }
 
 /** log10 firing-density bins from 1e-8 to 1, half a decade each. */

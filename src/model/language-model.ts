@@ -1,6 +1,6 @@
 /** Loading a Hugging Face model for training (the runtime holds it). */
 import { getRuntime } from '../bridge/runtime.js';
-import { modelConfig, modelLoad, tokenizerLoad, type PyObject } from '../bridge/ops.js';
+import { modelConfig, modelLoad, tokenizerLoad, type HookWidth, type PyObject } from '../bridge/ops.js';
 import { localPath } from '../util/paths.js';
 
 /** What the trainer needs of a model. */
@@ -13,6 +13,11 @@ export interface TrainableModel {
   readonly lmHead?: boolean | undefined;
   /** BOS, EOS and pad ids from its config. */
   readonly specialTokenIds?: readonly number[] | undefined;
+  /**
+   * Set when `model` is a reader of cached activations (src/cache), not a model: the
+   * hookpoints it holds and their widths (there are no modules to look into).
+   */
+  readonly cached?: { readonly hookpoints: readonly string[]; readonly widths: Readonly<Record<string, HookWidth>> } | undefined;
 }
 
 export interface LoadModelOptions {

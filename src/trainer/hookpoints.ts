@@ -67,3 +67,23 @@ export async function modelHookpoints(model: { readonly model: PyObject }, req: 
   const { numHiddenLayers } = await modelConfig(model.model);
   return resolveHookpoints(modules, numHiddenLayers ?? undefined, req);
 }
+
+/**
+ * The hookpoints a config selects among a cache's: all of them, or those its patterns match
+ * (each pattern must match one); then every layer_stride-th. `--layers` names model layers,
+ * which a cache does not have.
+ */
+export function cachedHookpoints(available: readonly string[], req: HookpointRequest): string[] {
+  if (req.layers.length) throw new ConfigError(`layers: a cache has no layer list; pick its hookpoints with --hookpoints (it holds ${available.join(', ')})`);
+  let names = [...available];
+  if (req.hookpoints.length) {
+    const matched = new Set<string>();
+    for (const pattern of req.hookpoints) {
+      const hits = available.filter(fnmatcher(pattern));
+      if (hits.length === 0) throw new ConfigError(`hookpoint pattern '${pattern}' matches none of the cache's hookpoints (it holds ${available.join(', ')}); write a cache of those hookpoints with \`sparsify cache\``);
+      hits.forEach((h) => matched.add(h));
+    }
+    names = naturalSort([...matched]);
+  }
+  return names.filter((_, i) => i % req.layerStride === 0);
+}

@@ -112,11 +112,13 @@ export interface MetricsSink {
 /** Append one logged step to metrics.jsonl (`fvu/layers.0`, ...), and to wandb. */
 export async function writeMetricsLine(
   sink: MetricsSink,
-  at: { step: number; optimizerStep: number; tokens: number; k: number },
+  at: { step: number; optimizerStep: number; tokens: number; k?: number; ks?: Record<string, number> },
   metrics: MetricTable,
   extra: Record<string, number> = {},
 ): Promise<void> {
-  const line: Record<string, unknown> = { step: at.step, optimizer_step: at.optimizerStep, tokens: at.tokens, k: at.k, time: new Date().toISOString() };
+  // One k, or each coder's (`k/<name>`) when a sweep's configurations have different ones.
+  const k = at.k !== undefined ? { k: at.k } : Object.fromEntries(Object.entries(at.ks ?? {}).map(([name, v]) => [`k/${name}`, v]));
+  const line: Record<string, unknown> = { step: at.step, optimizer_step: at.optimizerStep, tokens: at.tokens, ...k, time: new Date().toISOString() };
   for (const [key, values] of Object.entries(metrics)) {
     for (const [m, v] of Object.entries(values) as [string, number][]) {
       if (sink.omit.has(m)) continue;

@@ -19,15 +19,23 @@ import { writeCoderDir } from '../coder/files.js';
 import { beginSave, commitSave, recover } from './checkpoint.js';
 import { saveParamsProgram } from './programs.js';
 import type { ScheduleFreeState } from './schedules.js';
+import type { Variant } from '../config/sweep.js';
 
 const STATE_VERSION = 1;
 
-/** One coder being trained: a hookpoint and a seed. */
+/** One coder being trained: a hookpoint, a configuration (of a sweep) and a seed. */
 export interface CoderSlot {
-  /** Its name in the run directory: the hookpoint, or `hookpoint/seedN` with several seeds. */
+  /**
+   * Its name in the run directory: the hookpoint, then the configuration's name in a sweep
+   * (`layers.3/k64-ef16`), then `seedN` with several seeds.
+   */
   readonly name: string;
   readonly hookpoint: string;
   readonly seed: number;
+  /** Its coder and optimizer settings (the run's, or one configuration of its sweep). */
+  readonly variant: Variant;
+  /** The k of its next batch (k decay moves it). */
+  k: number;
   readonly coder: SparseCoder;
   /** Optimizer state and dead-latent counters (a runtime bundle). */
   readonly state: PyObject;
@@ -74,7 +82,12 @@ export function checkResumable(dir: string, cfg: TrainConfig, place: Pick<RunSta
   if (!existsSync(statePath)) throw new SparsifyError(`cannot resume: ${statePath} not found (no checkpoint in ${dir}); start without --resume`);
   const configPath = join(dir, 'config.json');
   if (!existsSync(configPath)) return;
-  const saved = (JSON.parse(readFileSync(configPath, 'utf8')) as { sae?: Record<string, unknown> }).sae ?? {};
+  const savedConfig = JSON.parse(readFileSync(configPath, 'utf8')) as { sae?: Record<string, unknown>; sweep?: string[] };
+  const savedSweep = savedConfig.sweep ?? [];
+  if (savedSweep.join('\n') !== cfg.sweep.join('\n')) {
+    throw new ConfigError(`cannot resume from ${dir}: it swept ${savedSweep.length ? savedSweep.map((e) => `"${e}"`).join(' ') : 'nothing'}, this run sweeps ${cfg.sweep.length ? cfg.sweep.map((e) => `"${e}"`).join(' ') : 'nothing'}; resume with the same --sweep, or start a new run`);
+  }
+  const saved = savedConfig.sae ?? {};
   for (const [key, now] of Object.entries(cfg.sae)) {
     const flag = snakeCase(key);
     if (!(flag in saved) || saved[flag] === now) continue;
@@ -99,9 +112,9 @@ function saves(run: RunStateSource): boolean {
  * parameters. Its cfg.json records the k it trains with now, as the reference's does (they
  * differ while k decays).
  */
-async function writeCoder(run: RunStateSource, dir: string, slot: CoderSlot): Promise<void> {
-  const { params } = await runProgram<{ params: PyObject }>(saveParamsProgram(structureOf(run.cfg.sae), run.cfg.optimizer), { params: slot.coder.params, state: slot.state });
-  await writeCoderDir(dir, { ...slot.coder.cfg, k: run.k }, slot.coder.dIn, params);
+async function writeCoder(dir: string, slot: CoderSlot): Promise<void> {
+  const { params } = await runProgram<{ params: PyObject }>(saveParamsProgram(structureOf(slot.variant.sae), slot.variant.optimizer), { params: slot.coder.params, state: slot.state });
+  await writeCoderDir(dir, { ...slot.coder.cfg, k: slot.k }, slot.coder.dIn, params);
 }
 
 /** Save coders, config and trainer state atomically into the run directory. */
@@ -111,14 +124,14 @@ export async function saveCheckpoint(run: RunStateSource): Promise<void> {
   const staging = await beginSave(run.runDir, tag);
   const entries: string[] = [];
   for (const slot of run.slots) {
-    await writeCoder(run, join(staging, slot.name), slot);
+    await writeCoder(join(staging, slot.name), slot);
     entries.push(slot.name);
   }
   const groups: Record<string, PyObject> = {};
   for (const slot of run.slots) {
     groups[`state:${slot.name}`] = slot.state;
     // Schedule-free trains on y, which the saved coder (x) does not hold.
-    if (run.cfg.optimizer === 'signum') groups[`train:${slot.name}`] = slot.coder.params;
+    if (slot.variant.optimizer === 'signum') groups[`train:${slot.name}`] = slot.coder.params;
   }
   const files = stateFiles(run);
   await saveState(join(staging, files.tensors), groups);
@@ -132,7 +145,9 @@ export async function saveCheckpoint(run: RunStateSource): Promise<void> {
     k: run.k,
     batch_size: run.cfg.batchSize,
     optimizer: run.cfg.optimizer,
-    coders: Object.fromEntries(run.slots.map((s) => [s.name, { hookpoint: s.hookpoint, seed: s.seed, lr: s.lr, schedule_free: s.sf, best_loss: Number.isFinite(s.bestLoss) ? s.bestLoss : null }])),
+    coders: Object.fromEntries(
+      run.slots.map((s) => [s.name, { hookpoint: s.hookpoint, seed: s.seed, optimizer: s.variant.optimizer, k: s.k, lr: s.lr, schedule_free: s.sf, best_loss: Number.isFinite(s.bestLoss) ? s.bestLoss : null }]),
+    ),
   };
   await writeFile(join(staging, files.json), JSON.stringify(state, null, 2));
   entries.push(files.tensors, files.json);
@@ -149,7 +164,7 @@ export async function saveBestCoders(run: RunStateSource, better: readonly Coder
   const bestDir = join(run.runDir, 'best');
   const tag = saveTag(run);
   const staging = await beginSave(bestDir, tag);
-  for (const slot of better) await writeCoder(run, join(staging, slot.name), slot);
+  for (const slot of better) await writeCoder(join(staging, slot.name), slot);
   await commitSave(bestDir, better.map((s) => s.name), tag);
 }
 
@@ -162,7 +177,7 @@ interface SavedState {
   k: number;
   batch_size: number;
   optimizer: string;
-  coders: Record<string, { schedule_free: ScheduleFreeState; best_loss: number | null }>;
+  coders: Record<string, { schedule_free: ScheduleFreeState; best_loss: number | null; optimizer?: string; k?: number }>;
 }
 
 /**
@@ -186,7 +201,10 @@ export async function loadCheckpoint(run: RunStateSource, dir: string, log: (m: 
   }
   const cfg = run.cfg;
   if ((state.world_size ?? 1) !== run.worldSize) throw new ConfigError(`cannot resume from ${dir}: it ran with world size ${state.world_size ?? 1}, this run has ${run.worldSize}; resume with the same world size`);
-  if (state.optimizer !== cfg.optimizer) throw new ConfigError(`cannot resume from ${dir}: it used optimizer ${state.optimizer}, this run ${cfg.optimizer}`);
+  for (const slot of run.slots) {
+    const had = state.coders[slot.name]!.optimizer ?? state.optimizer;
+    if (had !== slot.variant.optimizer) throw new ConfigError(`cannot resume from ${dir}: ${slot.name} used optimizer ${had}, this run ${slot.variant.optimizer}`);
+  }
   if (state.batch_size !== cfg.batchSize) throw new ConfigError(`cannot resume from ${dir}: it used batch_size ${state.batch_size}, this run ${cfg.batchSize}`);
   for (const slot of run.slots) {
     // A module whose width changed since (another model): say so rather than fail on a tensor.
@@ -204,6 +222,7 @@ export async function loadCheckpoint(run: RunStateSource, dir: string, log: (m: 
     await bundleUpdate(slot.state, groups[`state:${slot.name}`]!);
     const coderState = state.coders[slot.name]!;
     Object.assign(slot.sf, coderState.schedule_free);
+    slot.k = coderState.k ?? state.k;
     slot.bestLoss = coderState.best_loss ?? Infinity;
   }
   return { globalStep: state.global_step, optimizerStep: state.optimizer_step, tokensSeen: state.tokens_seen, k: state.k };

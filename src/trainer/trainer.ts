@@ -8,13 +8,15 @@
  */
 import { join } from 'node:path';
 import { getRuntime, type Runtime } from '../bridge/runtime.js';
-import { hookWidths, hooksRun, wandbFinish, wandbInit, type AfterSpec, type HookSpec, type HooksRunReply, type PassSpec } from '../bridge/ops.js';
+import { hookWidths, hooksRun, wandbFinish, wandbInit, type AfterSpec, type BatchRows, type HookSpec, type HooksRunReply, type PassSpec } from '../bridge/ops.js';
+import { seededPermutation } from '../util/shuffle.js';
 import { ConfigError } from '../config/errors.js';
 import { snakeKeys } from '../config/case.js';
 import { numLatentsFor } from '../config/sparse-coder.js';
-import { trainConfig, type TrainConfig, type TrainConfigInput } from '../config/train.js';
+import { trainConfig, variantsOf, type TrainConfig, type TrainConfigInput } from '../config/train.js';
+import type { Variant } from '../config/sweep.js';
 import { compileProgram, runProgram } from '../kernels/index.js';
-import { paramNames, structureOf, MATRIX_PARAMS, type CoderStructure } from '../math/structure.js';
+import { paramNames, structureOf, MATRIX_PARAMS } from '../math/structure.js';
 import { evaluate, type EvalCoder, type EvalReport } from '../eval/index.js';
 import type { PyObject } from '../bridge/ops.js';
 import { SparseCoder } from '../coder/sparse-coder.js';
@@ -22,7 +24,7 @@ import { downloadCoderFiles } from '../hub/download.js';
 import { localPath } from '../util/paths.js';
 import type { TokenDataset } from '../data/dataset.js';
 import type { TrainableModel } from '../model/language-model.js';
-import { modelHookpoints } from './hookpoints.js';
+import { cachedHookpoints, modelHookpoints } from './hookpoints.js';
 import { LossWindow, MetricSums, evalLogEntries, writeMetricsLine, type MetricTable, type MetricsSink } from './metrics.js';
 export type { CoderMetrics, MetricTable } from './metrics.js';
 import * as P from './programs.js';
@@ -70,8 +72,9 @@ export interface TrainerOptions {
 }
 
 interface ProgramIds {
-  hook: string;
-  optimizer: string;
+  /** Each coder's hook and optimizer programs (by slot name: configurations differ in structure and optimizer). */
+  hook: Map<string, string>;
+  optimizer: Map<string, string>;
   loss?: string;
   keepClean?: string;
 }
@@ -97,6 +100,8 @@ export class Trainer implements RunStateSource {
   readonly distributeModules: boolean;
   /** The coders this rank trains. */
   slots: CoderSlot[] = [];
+  /** The coder configurations trained on every hookpoint: one, or a sweep's. */
+  readonly variants: Variant[];
   /** Every hookpoint of the run, and those this rank trains. */
   hookpoints: string[] = [];
   ownedHookpoints: string[] = [];
@@ -105,7 +110,7 @@ export class Trainer implements RunStateSource {
   optimizerStep = 0;
   /** Tokens the whole world processed. */
   tokensSeen = 0;
-  /** The k of the next batch. */
+  /** The k of the next batch (of the first coder; each slot holds its own). */
   k = 0;
   private initialised = false;
   /** loadState restored a checkpoint: fit continues that run. */
@@ -130,6 +135,7 @@ export class Trainer implements RunStateSource {
     this.rank = options.distributed?.rank ?? 0;
     this.worldSize = options.distributed?.worldSize ?? 1;
     this.distributeModules = this.worldSize > 1 && this.cfg.distributeModules;
+    this.variants = variantsOf(this.cfg);
   }
 
   /** Only rank 0 prints and logs. */
@@ -148,23 +154,25 @@ export class Trainer implements RunStateSource {
     return Math.floor(this.dataset.numRows / this.worldSize);
   }
   /** Batches in one pass over this rank's shard (the last one may be short). */
-  get totalSteps(): number {
+  get stepsPerEpoch(): number {
     return Math.ceil(this.shardRows / this.cfg.batchSize);
+  }
+  /** Batches of the whole run (every epoch). */
+  get totalSteps(): number {
+    return this.stepsPerEpoch * this.cfg.epochs;
   }
   /**
    * The length of the learning-rate schedules: the reference's `num_batches`, whole batches
-   * only (`len(dataset) // batch_size`), although a short last batch is trained on too.
+   * only (`len(dataset) // batch_size`), although a short last batch is trained on too; times
+   * the epochs.
    */
   get scheduleSteps(): number {
-    return Math.floor(this.shardRows / this.cfg.batchSize);
+    return Math.floor(this.shardRows / this.cfg.batchSize) * this.cfg.epochs;
   }
   /** Latent count of the first coder (for reports). */
   get numLatents(): number {
     const first = this.slots[0];
     return first ? numLatentsFor(first.coder.cfg, first.coder.dIn) : 0;
-  }
-  private get structure(): CoderStructure {
-    return structureOf(this.cfg.sae);
   }
   private get endToEnd(): boolean {
     return this.cfg.lossFn !== 'fvu';
@@ -178,63 +186,76 @@ export class Trainer implements RunStateSource {
   async init(): Promise<void> {
     if (this.initialised) return;
     this.rt = await getRuntime();
-    this.hookpoints = await modelHookpoints(this.model, this.cfg);
-    const widths = await hookWidths(this.model.model, this.hookpoints);
-    this.ownedHookpoints = this.hookpoints;
+    const cached = this.model.cached;
+    this.hookpoints = cached ? cachedHookpoints(cached.hookpoints, this.cfg) : await modelHookpoints(this.model, this.cfg);
+    const widths = cached ? cached.widths : await hookWidths(this.model.model, this.hookpoints);
+    // The units spread across ranks with distributed modules: each hookpoint's configurations
+    // (its seeds stay together), so a sweep on one hookpoint spreads too.
+    let units = this.hookpoints.flatMap((hookpoint) => this.variants.map((variant) => ({ hookpoint, variant })));
     if (this.distributeModules) {
-      const per = this.hookpoints.length / this.worldSize;
+      const per = units.length / this.worldSize;
+      const what = this.variants.length > 1 ? `${this.hookpoints.length} hookpoints x ${this.variants.length} configurations` : `${this.hookpoints.length} hookpoints`;
       if (!Number.isInteger(per)) {
-        throw new ConfigError(`distribute_modules: ${this.hookpoints.length} hookpoints do not divide evenly across ${this.worldSize} ranks; choose hookpoints or a world size that divides them`);
+        throw new ConfigError(`distribute_modules: ${what} do not divide evenly across ${this.worldSize} ranks; choose hookpoints or a world size that divides them`);
       }
       const sizes = new Set(this.hookpoints.map((h) => widths[h]!.output));
       if (sizes.size > 1) {
         throw new ConfigError(`distribute_modules needs every hookpoint to have the same width; got ${this.hookpoints.map((h) => `${h}=${widths[h]!.output}`).join(', ')}`);
       }
-      this.ownedHookpoints = this.hookpoints.slice(this.rank * per, (this.rank + 1) * per);
-      this.log(`Rank ${this.rank} trains ${this.ownedHookpoints.join(', ')}`);
+      units = units.slice(this.rank * per, (this.rank + 1) * per);
+      this.log(`Rank ${this.rank} trains ${units.map((u) => (u.variant.name ? `${u.hookpoint}/${u.variant.name}` : u.hookpoint)).join(', ')}`);
     }
+    this.ownedHookpoints = [...new Set(units.map((u) => u.hookpoint))];
     const seeds = this.cfg.initSeeds;
     // finetune: a local run directory, or a Hub repo of coders (as the reference accepts).
     const finetuneLocal = this.cfg.finetune ? localPath(this.cfg.finetune, 'finetune') : undefined;
     const finetuneRoot = this.cfg.finetune && !finetuneLocal ? await downloadCoderFiles(this.cfg.finetune, { subdirPattern: '*' }) : finetuneLocal;
-    for (const hookpoint of this.ownedHookpoints) {
+    for (const { hookpoint, variant } of units) {
       const w = widths[hookpoint]!;
-      if (this.cfg.sae.transcode && w.input !== null && w.input !== w.output) {
+      if (variant.sae.transcode && cached && w.input === null) {
+        throw new ConfigError(`hookpoint '${hookpoint}': the cache holds its outputs only; a transcoder needs its inputs too (write the cache with --transcode)`);
+      }
+      if (variant.sae.transcode && w.input !== null && w.input !== w.output) {
         throw new ConfigError(`hookpoint '${hookpoint}': a transcoder needs equal input and output widths (got ${w.input} -> ${w.output})`);
       }
       for (const seed of seeds) {
-        const name = seeds.length > 1 ? `${hookpoint}/seed${seed}` : hookpoint;
+        const name = [hookpoint, ...(variant.name ? [variant.name] : []), ...(seeds.length > 1 ? [`seed${seed}`] : [])].join('/');
         let coder: SparseCoder;
         if (finetuneRoot) {
           coder = await SparseCoder.loadFromDisk(join(finetuneRoot, name), { device: this.device });
           if (coder.dIn !== w.output) throw new ConfigError(`finetune: ${join(finetuneRoot, name)} has d_in=${coder.dIn} but '${hookpoint}' has width ${w.output}`);
         } else {
-          coder = await SparseCoder.create(w.output, this.cfg.sae, { seed, device: this.device });
+          coder = await SparseCoder.create(w.output, variant.sae, { seed, device: this.device });
         }
-        const { state } = await runProgram<{ state: PyObject }>(P.stateInitProgram(this.structure, this.cfg.optimizer), { params: coder.params });
-        this.slots.push({
+        const { state } = await runProgram<{ state: PyObject }>(P.stateInitProgram(structureOf(variant.sae), variant.optimizer), { params: coder.params });
+        const slot: CoderSlot = {
           name,
           hookpoint,
           seed,
+          variant,
+          k: 0,
           coder,
           state,
-          lr: this.cfg.lr ?? defaultLr(this.cfg.optimizer, coder.numLatents),
+          lr: variant.lr ?? defaultLr(variant.optimizer, coder.numLatents),
           sf: { lrMax: -1, weightSum: 0, k: 0 },
           bestLoss: Infinity,
-        });
+        };
+        slot.k = this.kAt(slot, 0);
+        this.slots.push(slot);
       }
     }
-    this.k = this.kAt(0);
+    this.k = this.slots[0]?.k ?? this.cfg.sae.k;
     this.initialised = true;
     const lrs = [...new Set(this.slots.map((s) => s.lr.toExponential(2)))].join(', ');
-    this.log(`Training ${this.slots.length} coder(s) on ${this.hookpoints.length} hookpoint(s): ${this.hookpoints.join(', ')} (lr ${lrs})`);
+    const sweep = this.variants.length > 1 ? ` in ${this.variants.length} configurations (${this.variants.map((v) => v.name).join(', ')})` : '';
+    this.log(`Training ${this.slots.length} coder(s) on ${this.hookpoints.length} hookpoint(s)${sweep}: ${this.hookpoints.join(', ')} (lr ${lrs})`);
   }
 
-  /** The k for a batch counter: k decay's schedule, or the configured k. */
-  private kAt(batches: number): number {
-    if (this.cfg.kDecaySteps === 0) return this.cfg.sae.k;
-    const first = this.slots[0]!.coder;
-    return currentK(batches, this.cfg.kDecaySteps, initialK(first.numLatents, first.dIn), this.cfg.sae.k);
+  /** A coder's k for a batch counter: its k decay's schedule, or its configured k. */
+  private kAt(slot: CoderSlot, batches: number): number {
+    const { kDecaySteps, sae } = slot.variant;
+    if (kDecaySteps === 0) return sae.k;
+    return currentK(batches, kDecaySteps, initialK(slot.coder.numLatents, slot.coder.dIn), sae.k);
   }
 
   /** Ask the loop to stop after the current step, save, and return (Ctrl-C). */
@@ -281,7 +302,7 @@ export class Trainer implements RunStateSource {
     const sink: MetricsSink = {
       runDir: this.runDir,
       lossKey: this.endToEnd ? this.cfg.lossFn : null,
-      omit: new Set([...(this.cfg.auxkAlpha === 0 ? ['auxk'] : []), ...(this.cfg.sae.multiTopk ? [] : ['multi_topk_fvu'])]),
+      omit: new Set([...(this.variants.every((v) => v.auxkAlpha === 0) ? ['auxk'] : []), ...(this.variants.some((v) => v.sae.multiTopk) ? [] : ['multi_topk_fvu'])]),
       wandb: this.wandb,
     };
     const microChunks = this.endToEnd ? 1 : this.cfg.microAccSteps;
@@ -309,9 +330,13 @@ export class Trainer implements RunStateSource {
       }
       // As the reference: the next k is computed after the optimizer step from the batch
       // counter before it counts this step's last batch, so batch i >= 1 uses the k of batch i-1.
-      if (steps) this.k = this.kAt(end - 1);
+      if (steps) {
+        for (const s of this.slots) s.k = this.kAt(s, end - 1);
+        this.k = this.slots[0]?.k ?? this.k;
+      }
       this.globalStep = end;
-      this.tokensSeen += replies.reduce((n, r) => n + r.tokens, 0) * this.worldSize;
+      // Each rank counts its own tokens, or every rank's when it reads them all.
+      this.tokensSeen += replies.reduce((n, r) => n + r.tokens, 0) * (this.readsAllRanks ? 1 : this.worldSize);
       if (!steps) {
         if (this.isMain) this.report(total, period.averages(this.cfg.gradAccSteps, microChunks), false, replies);
         break;
@@ -327,7 +352,7 @@ export class Trainer implements RunStateSource {
       const logged = this.optimizerStep % this.cfg.wandbLogFrequency === 0;
       const evaluation = this.cfg.evalEvery > 0 && this.optimizerStep % this.cfg.evalEvery === 0 && this.isMain ? await this.evaluateNow() : undefined;
       if (this.isMain && (logged || evaluation)) {
-        await writeMetricsLine(sink, { step: this.globalStep, optimizerStep: this.optimizerStep, tokens: this.tokensSeen, k: this.k }, logged ? metrics : {}, evaluation ? evalLogEntries(evaluation) : {});
+        await writeMetricsLine(sink, { step: this.globalStep, optimizerStep: this.optimizerStep, tokens: this.tokensSeen, ...this.kEntries() }, logged ? metrics : {}, evaluation ? evalLogEntries(evaluation) : {});
       }
       if (logged) period.clear();
       if (this.isMain) this.report(total, metrics, logged, replies, evaluation);
@@ -339,6 +364,12 @@ export class Trainer implements RunStateSource {
     await this.save(sinceSave);
     if (this.wandb) await wandbFinish();
     return { steps: this.globalStep, optimizerSteps: this.optimizerStep, runDir: this.runDir, stopped: this.stopRequested };
+  }
+
+  /** The k logged with each metrics line: one k, or each coder's when a sweep's differ. */
+  private kEntries(): { k: number } | { ks: Record<string, number> } {
+    const ks = new Set(this.slots.map((s) => s.k));
+    return ks.size <= 1 ? { k: this.k } : { ks: Object.fromEntries(this.slots.map((s) => [s.name, s.k])) };
   }
 
   private report(totalSteps: number, metrics: MetricTable, logged: boolean, replies: readonly HooksRunReply[], evaluation?: EvalReport): void {
@@ -367,8 +398,8 @@ export class Trainer implements RunStateSource {
     if (!data) throw new ConfigError('eval_every needs held-out rows (TrainerOptions.evalData); the CLI takes them from --holdout or --max_examples');
     const coders: EvalCoder[] = [];
     for (const s of this.slots) {
-      const { params } = await runProgram<{ params: PyObject }>(P.saveParamsProgram(this.structure, this.cfg.optimizer), { params: s.coder.params, state: s.state });
-      coders.push({ name: s.name, hookpoint: s.hookpoint, coder: s.coder, params, k: this.k });
+      const { params } = await runProgram<{ params: PyObject }>(P.saveParamsProgram(structureOf(s.variant.sae), s.variant.optimizer), { params: s.coder.params, state: s.state });
+      coders.push({ name: s.name, hookpoint: s.hookpoint, coder: s.coder, params, k: s.k });
     }
     const report = await evaluate(this.model, coders, data.dataset, { rows: data.rows, batchSize: this.cfg.batchSize, excludeTokens: this.cfg.excludeTokens });
     if (report.warnings.length && !this.evalWarned) {
@@ -406,10 +437,15 @@ export class Trainer implements RunStateSource {
   // ------------------------------------------------------------------ one step
 
   private async programIds(): Promise<ProgramIds> {
-    const s = this.structure;
     const losses = { auxkBias: !this.cfg.auxkNoBias };
-    const hook = await compileProgram(this.endToEnd ? P.replaceHookProgram(s, losses) : P.fvuHookProgram(s, losses), this.rt);
-    const optimizer = await compileProgram(P.optimizerProgram(s, this.cfg.optimizer), this.rt);
+    const hook = new Map<string, string>();
+    const optimizer = new Map<string, string>();
+    for (const slot of this.slots) {
+      // Programs are cached by content: configurations of one structure share theirs.
+      const s = structureOf(slot.variant.sae);
+      hook.set(slot.name, await compileProgram(this.endToEnd ? P.replaceHookProgram(s, losses) : P.fvuHookProgram(s, losses), this.rt));
+      optimizer.set(slot.name, await compileProgram(P.optimizerProgram(s, slot.variant.optimizer), this.rt));
+    }
     const loss = this.endToEnd ? await compileProgram(P.lossProgram(this.cfg.lossFn as 'ce' | 'kl'), this.rt) : undefined;
     const keepClean = this.cfg.lossFn === 'kl' ? await compileProgram(P.keepCleanLogitsProgram(), this.rt) : undefined;
     return { hook, optimizer, ...(loss ? { loss } : {}), ...(keepClean ? { keepClean } : {}) };
@@ -427,25 +463,34 @@ export class Trainer implements RunStateSource {
     this.log(`Initial CE loss: ${clean.metrics.clean!.ce!.toFixed(4)}`);
   }
 
-  /** The rows [start, end) of batch `b` of this rank's contiguous shard. */
-  private batchRows(b: number): [number, number] {
-    const offset = this.rank * this.shardRows;
-    const start = b * this.cfg.batchSize;
-    return [offset + start, offset + Math.min(start + this.cfg.batchSize, this.shardRows)];
+  /**
+   * The rows of batch `b` of this rank's contiguous shard: in the first epoch the range [start,
+   * end), in each later one the same batch of a seeded permutation of the shard's rows.
+   */
+  private batchRows(b: number, rank = this.rank): BatchRows {
+    const offset = rank * this.shardRows;
+    const epoch = Math.floor(b / this.stepsPerEpoch);
+    const start = (b % this.stepsPerEpoch) * this.cfg.batchSize;
+    const end = Math.min(start + this.cfg.batchSize, this.shardRows);
+    if (epoch === 0) return [offset + start, offset + end];
+    if (this.order?.epoch !== epoch) this.order = { epoch, rows: seededPermutation(this.shardRows, epoch) };
+    return { rows: Array.from(this.order.rows.subarray(start, end), (r) => offset + r) };
   }
+  private order: { epoch: number; rows: Int32Array } | undefined;
 
   /** Learning-rate scalars for optimizer step `i` of a coder. */
   private lrArgs(slot: CoderSlot, i: number): { lr: number; lr_adam: number; ckp1: number; adam_step: number } {
     const total = this.scheduleSteps;
-    switch (this.cfg.optimizer) {
+    const { optimizer, lrWarmupSteps } = slot.variant;
+    switch (optimizer) {
       case 'signum':
         return { lr: slot.lr, lr_adam: 0, ckp1: scheduleFreeStep(slot.sf, slot.lr), adam_step: 0 };
       case 'adam':
-        return { lr: slot.lr * linearWarmupDecay(i, this.cfg.lrWarmupSteps, total), lr_adam: 0, ckp1: 0, adam_step: i + 1 };
+        return { lr: slot.lr * linearWarmupDecay(i, lrWarmupSteps, total), lr_adam: 0, ckp1: 0, adam_step: i + 1 };
       case 'muon':
         return {
           lr: slot.lr * linearWarmupDecay(i, 0, total),
-          lr_adam: slot.lr * linearWarmupDecay(i, this.cfg.lrWarmupSteps, total),
+          lr_adam: slot.lr * linearWarmupDecay(i, lrWarmupSteps, total),
           ckp1: 0,
           adam_step: i + 1,
         };
@@ -453,45 +498,61 @@ export class Trainer implements RunStateSource {
   }
 
   /** Run batches [from, to) and, when `step` is set, the optimizer step after them: one bridge call. */
+  /**
+   * From a cache with distributed modules, every rank reads every rank's rows of its own
+   * hookpoints (reading is cheaper than gathering activations over the network): the batch
+   * is the ranks' batches in rank order, as the all-gather would have made it.
+   */
+  private get readsAllRanks(): boolean {
+    return this.distributeModules && this.model.cached !== undefined;
+  }
+
   private async runBatches(ids: ProgramIds, from: number, to: number, step: boolean, initBiases: boolean): Promise<HooksRunReply> {
-    const batches = Array.from({ length: to - from }, (_, j) => this.batchRows(from + j));
+    const rowsOf = (r: BatchRows): number[] => (Array.isArray(r) ? Array.from({ length: r[1] - r[0] }, (_, i) => r[0] + i) : [...(r as { rows: number[] }).rows]);
+    const batches = Array.from({ length: to - from }, (_, j): BatchRows =>
+      this.readsAllRanks ? { rows: Array.from({ length: this.worldSize }, (_, r) => rowsOf(this.batchRows(from + j, r))).flat() } : this.batchRows(from + j),
+    );
     const accSteps = this.cfg.gradAccSteps * (this.endToEnd ? 1 : this.cfg.microAccSteps);
-    const deadThreshold = this.cfg.auxkAlpha > 0 ? this.cfg.deadFeatureThreshold : null;
     const hooks: HookSpec[] = this.slots.map((s) => ({
       key: s.name,
       module: s.hookpoint,
-      program: ids.hook,
+      program: ids.hook.get(s.name)!,
       replace: this.endToEnd,
-      identity: this.endToEnd && this.cfg.sae.transcode,
-      gather: this.distributeModules,
+      identity: this.endToEnd && s.variant.sae.transcode,
+      gather: this.distributeModules && !this.readsAllRanks,
       args: {
         params: s.coder.params,
         state: s.state,
-        k: this.k,
-        dead_threshold: deadThreshold,
+        k: s.k,
+        dead_threshold: s.variant.auxkAlpha > 0 ? s.variant.deadFeatureThreshold : null,
         init_biases: initBiases,
         ddp: this.ddp,
-        ...(this.endToEnd ? {} : { auxk_alpha: this.cfg.auxkAlpha, acc_steps: accSteps, micro: this.cfg.microAccSteps, autocast: this.autocast }),
+        ...(this.endToEnd ? {} : { auxk_alpha: s.variant.auxkAlpha, acc_steps: accSteps, micro: this.cfg.microAccSteps, autocast: this.autocast }),
       },
     }));
-    if (this.distributeModules) {
+    if (this.distributeModules && !this.readsAllRanks) {
       // Every rank takes part in the all-gather of every hookpoint, owned or not.
       for (const h of this.hookpoints) if (!this.ownedHookpoints.includes(h)) hooks.push({ key: h, module: h, program: null, gather: true, args: {} });
     }
-    const matrices = paramNames(this.structure).filter((n) => MATRIX_PARAMS.has(n)).length;
+    // Muon spreads its matrices over the ranks round robin, counted across the coders.
+    let muonOffset = 0;
     const after: AfterSpec[] = step
-      ? this.slots.map((s, i) => ({
-          key: s.name,
-          program: ids.optimizer,
-          args: {
-            params: s.coder.params,
-            state: s.state,
-            dead_threshold: this.cfg.deadFeatureThreshold,
-            ddp: this.ddp,
-            muon_offset: i * matrices,
-            ...this.lrArgs(s, this.optimizerStep),
-          },
-        }))
+      ? this.slots.map((s) => {
+          const offset = muonOffset;
+          muonOffset += paramNames(structureOf(s.variant.sae)).filter((n) => MATRIX_PARAMS.has(n)).length;
+          return {
+            key: s.name,
+            program: ids.optimizer.get(s.name)!,
+            args: {
+              params: s.coder.params,
+              state: s.state,
+              dead_threshold: s.variant.deadFeatureThreshold,
+              ddp: this.ddp,
+              muon_offset: offset,
+              ...this.lrArgs(s, this.optimizerStep),
+            },
+          };
+        })
       : [];
     // fvu: one pass, the hooks train locally. ce/kl: the hooks patch the model's output and
     // the loss on the logits trains through it (kl after a clean pass keeps the clean logits).

@@ -111,6 +111,29 @@ result = worst`,
     expect(await compare(join(work, 'dm'), join(work, 'single'), ['layers.0', 'layers.1'])).toBeLessThan(1e-5);
   });
 
+  it('--distribute_modules spreads a sweep\'s configurations like hookpoints, matching one process on the gathered batches', async () => {
+    const sweep = ['--hookpoints', 'layers.1', '--sweep', 'k=4,8'];
+    const child = run('sparsify-launch', ['--nproc_per_node', '2', modelDir, bin, ...common, ...sweep, '--batch_size', String(B), '--run_name', 'dm-sweep', '--distribute_modules']);
+    const { code } = await exited(child);
+    expect([code, child.output()]).toEqual([0, expect.stringContaining('Rank 0 trains layers.1/k4')]);
+    const s0 = JSON.parse(readFileSync(join(work, 'dm-sweep', 'state-rank0.json'), 'utf8')) as { coders: Record<string, unknown> };
+    expect(Object.keys(s0.coders)).toEqual(['layers.1/k4']);
+    const single = run('sparsify', [modelDir, binInterleaved, ...common, ...sweep, '--batch_size', String(2 * B), '--run_name', 'single-sweep', '--max_examples', String(ROWS)]);
+    expect((await exited(single)).code).toBe(0);
+    expect(await compare(join(work, 'dm-sweep'), join(work, 'single-sweep'), ['layers.1/k4', 'layers.1/k8'])).toBeLessThan(1e-5);
+  });
+
+  it('from an activation cache, data parallel and --distribute_modules (each rank reading every rank\'s rows) give the online runs\' coders', async () => {
+    const cache = run('sparsify', ['cache', modelDir, bin, '--ctx_len', String(CTX), '--out', 'acts', '--shard_mb', '0.05']);
+    expect([(await exited(cache)).code, cache.output()]).toEqual([0, expect.stringContaining('Done: 800 tokens')]);
+    const ddp = run('sparsify-launch', ['--nproc_per_node', '2', '--from_cache', 'acts', ...common, '--batch_size', String(B), '--run_name', 'ddp-cache', '--lr', '0.003']);
+    expect([(await exited(ddp)).code, ddp.output()]).toEqual([0, expect.stringContaining('Done: 7 steps.')]);
+    expect(await compare(join(work, 'ddp-cache'), join(work, 'ddp'), ['layers.0', 'layers.1'])).toBe(0);
+    const dm = run('sparsify-launch', ['--nproc_per_node', '2', '--from_cache', 'acts', ...common, '--batch_size', String(B), '--run_name', 'dm-cache', '--distribute_modules']);
+    expect([(await exited(dm)).code, dm.output()]).toEqual([0, expect.stringContaining('Done: 7 steps.')]);
+    expect(await compare(join(work, 'dm-cache'), join(work, 'dm'), ['layers.0', 'layers.1'])).toBe(0);
+  });
+
   it('--distribute_modules with hookpoints that do not divide across ranks is a clear error', async () => {
     const child = run('sparsify-launch', ['--nproc_per_node', '2', modelDir, bin, ...common, '--run_name', 'bad', '--distribute_modules', '--hookpoints', 'layers.0', 'layers.1', 'layers.1.mlp']);
     const { code } = await exited(child);
