@@ -16,10 +16,18 @@ def active() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
+WEEK_S = 7 * 24 * 3600
+
+
 @op("dist.init")
-def init(timeout_s: float = 600) -> dict:
+def init(timeout_s: float = WEEK_S) -> dict:
     """Join the group from torchrun's RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT: NCCL on GPU,
-    gloo on CPU. Returns where this process stands."""
+    gloo on CPU. Returns where this process stands.
+
+    As the reference: a week's timeout, so ranks that wait while rank 0 downloads and
+    tokenizes are not killed by the watchdog (a dead rank still ends the run: torchrun stops
+    the others); and on GPU the rank's device bound up front (device_id), which lets NCCL set
+    up its communicator eagerly and avoids a barrier on the wrong device."""
     if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
         raise UserError("not launched by torchrun: RANK and WORLD_SIZE are not set (use sparsify-launch)")
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
@@ -28,7 +36,8 @@ def init(timeout_s: float = 600) -> dict:
         torch.cuda.set_device(local_rank)
     backend = "nccl" if cuda else "gloo"
     if not dist.is_initialized():
-        dist.init_process_group(backend, init_method="env://", timeout=datetime.timedelta(seconds=timeout_s))
+        extra = {"device_id": torch.device("cuda", local_rank)} if cuda else {}
+        dist.init_process_group(backend, init_method="env://", timeout=datetime.timedelta(seconds=timeout_s), **extra)
     return {
         "rank": dist.get_rank(),
         "world_size": dist.get_world_size(),

@@ -14,9 +14,15 @@ _settings = {"progress_bars": False}
 
 
 @op("runtime.configure")
-def configure(progress_bars: bool | None = None) -> dict:
+def configure(progress_bars: bool | None = None, matmul_precision: str | None = None) -> dict:
     if progress_bars is not None:
         _settings["progress_bars"] = bool(progress_bars)
+    if matmul_precision is not None:
+        # "high": TF32 tensor cores for float32 matmuls on GPUs that have them (no effect on CPU).
+        import torch
+
+        torch.set_float32_matmul_precision(matmul_precision)
+        _settings["matmul_precision"] = matmul_precision
     return dict(_settings)
 
 

@@ -183,11 +183,12 @@ async function invoke<T>(rt: Runtime | undefined, op: string, args: Record<strin
 // ================================================================ runtime
 
 /**
- * How the runtime talks: the Hugging Face libraries' own progress bars (weight loading,
- * dataset maps, downloads) are off unless turned on here (`runtime.configure`).
+ * How the runtime works: the Hugging Face libraries' own progress bars (weight loading,
+ * dataset maps, downloads) are off unless turned on here, and torch's float32 matmul
+ * precision ('high' lets GPUs use TF32; `runtime.configure`).
  */
-export async function runtimeConfigure(settings: { progressBars?: boolean }, rt?: Runtime): Promise<void> {
-  await invoke(rt, 'runtime.configure', { progress_bars: settings.progressBars ?? null });
+export async function runtimeConfigure(settings: { progressBars?: boolean; matmulPrecision?: 'highest' | 'high' | 'medium' }, rt?: Runtime): Promise<void> {
+  await invoke(rt, 'runtime.configure', { progress_bars: settings.progressBars ?? null, matmul_precision: settings.matmulPrecision ?? null });
 }
 
 /** The runtime's Python, torch and devices (`runtime.info`). */

@@ -8,7 +8,7 @@
  */
 import { join } from 'node:path';
 import { getRuntime, type Runtime } from '../bridge/runtime.js';
-import { hookWidths, hooksRun, wandbFinish, wandbInit, type AfterSpec, type BatchRows, type HookSpec, type HooksRunReply, type PassSpec } from '../bridge/ops.js';
+import { bundleCopyInto, hookWidths, hooksRun, runtimeConfigure, wandbFinish, wandbInit, type AfterSpec, type BatchRows, type HookSpec, type HooksRunReply, type PassSpec } from '../bridge/ops.js';
 import { seededPermutation } from '../util/shuffle.js';
 import { ConfigError } from '../config/errors.js';
 import { snakeKeys } from '../config/case.js';
@@ -220,12 +220,19 @@ export class Trainer implements RunStateSource {
       }
       for (const seed of seeds) {
         const name = [hookpoint, ...(variant.name ? [variant.name] : []), ...(seeds.length > 1 ? [`seed${seed}`] : [])].join('/');
-        let coder: SparseCoder;
+        // As the reference: a float32 coder of this run's configuration (its master weights,
+        // whatever dtype a finetuned checkpoint was saved in), then the checkpoint copied in.
+        const coder = await SparseCoder.create(w.output, variant.sae, { seed, device: this.device });
         if (finetuneRoot) {
-          coder = await SparseCoder.loadFromDisk(join(finetuneRoot, name), { device: this.device });
-          if (coder.dIn !== w.output) throw new ConfigError(`finetune: ${join(finetuneRoot, name)} has d_in=${coder.dIn} but '${hookpoint}' has width ${w.output}`);
-        } else {
-          coder = await SparseCoder.create(w.output, variant.sae, { seed, device: this.device });
+          const from = join(finetuneRoot, name);
+          const loaded = await SparseCoder.loadFromDisk(from, { device: this.device });
+          if (loaded.dIn !== w.output) throw new ConfigError(`finetune: ${from} has d_in=${loaded.dIn} but '${hookpoint}' has width ${w.output}`);
+          if (loaded.numLatents !== coder.numLatents || loaded.cfg.skipConnection !== variant.sae.skipConnection) {
+            throw new ConfigError(
+              `finetune: ${from} has ${loaded.numLatents} latents${loaded.cfg.skipConnection ? ' and a skip connection' : ''}, this run's configuration ${coder.numLatents}${variant.sae.skipConnection ? ' and a skip connection' : ''}; give the same --num_latents/--expansion_factor and --skip_connection`,
+            );
+          }
+          await bundleCopyInto(coder.params, loaded.params);
         }
         const { state } = await runProgram<{ state: PyObject }>(P.stateInitProgram(structureOf(variant.sae), variant.optimizer), { params: coder.params });
         const slot: CoderSlot = {
@@ -291,6 +298,8 @@ export class Trainer implements RunStateSource {
   }
 
   private async loop(): Promise<{ steps: number; optimizerSteps: number; runDir: string; stopped: boolean }> {
+    // As the reference's fit(): tensor cores (TF32) for float32 matmuls on the GPU.
+    await runtimeConfigure({ matmulPrecision: 'high' }, this.rt);
     const ids = await this.programIds();
     const total = this.totalSteps;
     if (this.cfg.logToWandb && this.isMain) {

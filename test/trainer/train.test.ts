@@ -196,6 +196,23 @@ describe('best checkpoints and fine-tuning', () => {
     expect(same).toBe(true);
   });
 
+  it('finetune from a bfloat16 checkpoint trains float32 master weights (as the reference), the checkpoint copied in', async () => {
+    const dir = join(work, 'bf16-coders', 'layers.0');
+    const bf16 = await SparseCoder.create(32, { k: 4, expansionFactor: 2 }, { seed: 5, dtype: 'bfloat16' });
+    await bf16.saveToDisk(dir);
+    const trainer = new Trainer({ sae: { k: 4, expansionFactor: 2 }, batchSize: 16, hookpoints: ['layers.0'], finetune: join(work, 'bf16-coders'), logToWandb: false, saveDir: work, runName: 'ft-bf16' }, neox.data, neox.model, { log: () => undefined });
+    await trainer.init();
+    const got = await py<{ dtypes: string[]; same: boolean }>('from safetensors.torch import load_file\nw = load_file(path)\nresult = {"dtypes": sorted({str(t.dtype) for t in p.values()}), "same": all(torch.equal(w[k].float(), p[k].detach()) for k in w)}', {
+      path: join(dir, 'sae.safetensors'),
+      p: trainer.slots[0]!.coder.params,
+    });
+    expect(got).toEqual({ dtypes: ['torch.float32'], same: true });
+    await trainer.fit();
+    // A checkpoint of another width is a clear error.
+    const wide = new Trainer({ sae: { k: 4, expansionFactor: 4 }, batchSize: 16, hookpoints: ['layers.0'], finetune: join(work, 'bf16-coders'), logToWandb: false, saveDir: work, runName: 'ft-wide' }, neox.data, neox.model, { log: () => undefined });
+    await expect(wide.init()).rejects.toThrow(/finetune: .*layers.0 has 64 latents, this run's configuration 128; give the same --num_latents\/--expansion_factor and --skip_connection/);
+  });
+
   it('finetune also takes a Hub repo of coders', async () => {
     const base = await train(neox, { sae: { k: 4, expansionFactor: 2 }, batchSize: 16, runName: 'ft-hub-base' });
     const files: Record<string, Buffer> = {};
