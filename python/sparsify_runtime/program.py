@@ -12,7 +12,7 @@ import linecache
 import torch
 import torch.nn.functional as F
 
-from . import dist
+from . import dist, kernel_support
 from .core import Bundle, UserError, op
 
 NAMESPACE = {
@@ -24,6 +24,8 @@ NAMESPACE = {
     "broadcast_": dist.broadcast_,
     "dist_rank": dist.rank,
     "dist_world_size": dist.world_size,
+    "addmm_relu": kernel_support.addmm_relu,
+    "zero_scratch": kernel_support.zero_scratch,
 }
 
 PROGRAMS: dict[str, object] = {}
@@ -50,8 +52,20 @@ def compile_program(source: str, entry: str, compile: bool = False) -> str:
     fn = scope[entry]
     if compile and torch.cuda.is_available():
         fn = torch.compile(fn, dynamic=True)
-    PROGRAMS[pid] = fn
+    PROGRAMS[pid] = _clearing_scratch_on_error(fn)
     return pid
+
+
+def _clearing_scratch_on_error(fn):
+    # A program that fails midway may leave a scratch matrix dirty: forget them all.
+    def run_program(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except BaseException:
+            kernel_support.reset()
+            raise
+
+    return run_program
 
 
 def compile_source(source: str, filename: str):

@@ -28,6 +28,12 @@ export const TrainConfigObject = z
       .boolean()
       .default(false)
       .describe('Leave b_dec out of the AuxK reconstruction of the residual (the corrected loss; the reference adds it, its issue #132)'),
+    sparseBackward: z
+      .enum(['auto', 'index_add', 'gemm'])
+      .default('auto')
+      .describe(
+        "How the encoder and decoder weight gradients are computed: index_add (the reference's kernels, bit-identical to it on CPU), gemm (the selected gradients scattered densely, then matrix products on tensor cores), auto (gemm on CUDA, index_add elsewhere)",
+      ),
     deadFeatureThreshold: z.number().int().nonnegative().default(10_000_000).describe('Tokens without firing after which a latent counts as dead'),
     excludeTokens: intList.default([]).describe('Token ids whose positions are left out of training (default: none)'),
     hookpoints: z.array(z.string().min(1)).default([]).describe('Module name patterns to train on (fnmatch: *, ?, [seq], [!seq]) (default: the layers)'),

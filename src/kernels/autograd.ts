@@ -18,6 +18,13 @@ export interface AutogradFunctionSpec<TI extends string, TS extends string, TO e
   outputs: readonly TO[];
   /** Outputs that carry no gradient (indices). */
   nonDifferentiable?: readonly TO[];
+  /**
+   * false: outputs that receive no gradient pass None to the backward instead of a tensor of
+   * zeros (`ctx.set_materialize_grads(False)`), which saves filling one when an output is big
+   * and unused. The backward rules read only the first differentiable output's gradient; when
+   * even that one is None, every input gets None.
+   */
+  materializeGrads?: boolean;
   forward(f: ProgramBuilder, inputs: Record<TI, SymTensor>, scalars: Record<TS, SymScalar>): { outputs: Record<TO, SymTensor>; save: Record<string, SymTensor> };
   /** Per input, how to compute its gradient from the saved tensors and the output gradients. */
   backward: {
@@ -45,6 +52,7 @@ export function defineAutogradFunction<TI extends string, TS extends string, TO 
   for (const s of spec.scalarInputs) f.emit({ kind: 'effect', expr: { op: 'ctx_set', args: [s, scalars[s]] } });
   const nonDiff = (spec.nonDifferentiable ?? []).map((k) => outputs[k]);
   if (nonDiff.length) f.emit({ kind: 'effect', expr: { op: 'mark_non_differentiable', args: nonDiff } });
+  if (spec.materializeGrads === false) f.emit({ kind: 'effect', expr: { op: 'no_materialize_grads', args: [] } });
   f.emit({ kind: 'effect', expr: { op: 'return_', args: spec.outputs.map((k) => outputs[k]) } });
 
   // backward(ctx, *output grads)
@@ -53,6 +61,13 @@ export function defineAutogradFunction<TI extends string, TS extends string, TO 
   const saved = Object.fromEntries(savedNames.map((k) => [k, named(b, `saved_${k}`, save[k]!.dtype)]));
   if (savedNames.length) b.emit({ kind: 'assign', targets: Object.values(saved), expr: { op: 'saved_tensors', args: [] }, trailingComma: true });
   const grads = Object.fromEntries(spec.outputs.map((k, i) => [k, named(b, gradNames[i]!)])) as Record<TO, SymTensor>;
+  if (spec.materializeGrads === false) {
+    const first = spec.outputs.find((k) => !(spec.nonDifferentiable ?? []).includes(k));
+    if (first === undefined) throw new KernelBuildError(`${spec.name}: materializeGrads false needs a differentiable output`);
+    b.block({ op: 'if_is_none', args: [grads[first]] }, () => {
+      b.emit({ kind: 'effect', expr: { op: 'return_', args: [...spec.tensorInputs, ...spec.scalarInputs].map(() => null) } });
+    });
+  }
   const bScalars = Object.fromEntries(
     spec.scalarInputs.map((k) => [k, new SymScalar(b, { kind: 'inline', expr: { op: 'ctx_get', args: [k] } }, k)]),
   ) as Record<TS, SymScalar>;

@@ -251,6 +251,17 @@ export class ProgramBuilder extends FunctionBuilder {
   linear(x: SymTensor, weight: SymTensor, bias?: SymTensor): SymTensor {
     return bindTensor(this, 'linear', bias ? [x, weight, bias] : [x, weight], linearShape(x.shape, weight.shape), x.dtype);
   }
+  /** relu(x @ weight^T + bias) as one matrix product with the bias and relu fused (autocast's precision). */
+  linearRelu(x: SymTensor, weight: SymTensor, bias: SymTensor): SymTensor {
+    return bindTensor(this, 'addmm_relu', [x, weight, bias], linearShape(x.shape, weight.shape), x.dtype);
+  }
+  /**
+   * A cached all-zero `[rows, cols]` matrix of `like`'s dtype and device (`zero_scratch`). The
+   * caller must restore the zeros (scatter 0 where it wrote) before the program ends.
+   */
+  zeroScratch(rows: SymScalar, cols: SymScalar, like: SymTensor): SymTensor {
+    return bindTensor(this, 'zero_scratch', [rows, cols, like], undefined, like.dtype);
+  }
   /** Sum of `weights`-scaled rows of `table` picked by `indices` (F.embedding_bag, mode sum). */
   embeddingBag(indices: SymTensor, table: SymTensor, weights: SymTensor): SymTensor {
     const n = indices.shape?.[0];

@@ -12,6 +12,8 @@ export const PROGRAM_GLOBALS = {
   broadcast_: 'broadcast_(t, src): rank src sends t to every rank, in place',
   dist_rank: 'dist_rank(): this process\'s rank (0 when not distributed)',
   dist_world_size: 'dist_world_size(): the number of ranks (1 when not distributed)',
+  addmm_relu: 'addmm_relu(x, w, b): relu(x @ w.T + b) in one matrix product (bias and relu fused), in autocast\'s precision when it is on',
+  zero_scratch: 'zero_scratch(rows, cols, like): a cached all-zero matrix; whoever scatters into it scatters zeros back after use',
 } as const;
 
 export type ProgramGlobal = keyof typeof PROGRAM_GLOBALS;

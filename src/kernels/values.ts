@@ -48,6 +48,8 @@ export function effect(out: Emitter, op: OpName, args: readonly Operand[]): void
 // ---------------------------------------------------------------- values
 
 /** A Python number or bool of the generated code. */
+let runtimeDims = 0;
+
 export class SymScalar extends Value {
   constructor(
     readonly out: Emitter,
@@ -397,8 +399,10 @@ export class SymTensor extends Value {
     return this.make('index_put', [this, mask, value]);
   }
   /** A tensor of zeros of `sizes` with this tensor's dtype and device. */
-  newZeros(sizes: readonly number[]): SymTensor {
-    return this.make('new_zeros', [this, new PyTuple(sizes)], sizes);
+  newZeros(sizes: readonly (number | SymScalar)[]): SymTensor {
+    // Sizes known only at run time have no static dimension: give them unique symbolic names.
+    const shape = sizes.map((n) => (typeof n === 'number' ? n : `runtime_dim_${(runtimeDims += 1)}`));
+    return this.make('new_zeros', [this, new PyTuple(sizes)], shape);
   }
 
   /** Size of one dimension, as a Python int. */
@@ -443,8 +447,12 @@ export class SymTensor extends Value {
   indexAdd_(dim: number, index: SymTensor, source: SymTensor): this {
     return this.inPlace('index_add_', dim, index, source);
   }
-  scatter_(dim: number, index: SymTensor, source: SymTensor): this {
+  scatter_(dim: number, index: SymTensor, source: SymTensor | number): this {
     return this.inPlace('scatter_', dim, index, source);
+  }
+  /** `x.masked_fill_(mask, value)`: as `x[mask] = value`, without the host sync of boolean indexing on CUDA. */
+  maskedFill_(mask: SymTensor, value: ScalarLike): this {
+    return this.inPlace('masked_fill_', mask, value);
   }
   scatterAdd_(dim: number, index: SymTensor, source: SymTensor): this {
     return this.inPlace('scatter_add_', dim, index, source);

@@ -88,6 +88,8 @@ export const VOCABULARY = {
   /** Uniform [0, 1) numbers shaped as `like`, from a generator seeded with `seed` on its device. */
   rand_seeded: { hint: 'keys', render: ([like, seed]) => `torch.rand(${like}.shape, generator=torch.Generator(device=${like}.device).manual_seed(${seed}), device=${like}.device)` },
   max_dim: { hint: 'max', render: ([x, dim]) => `${x}.max(dim=${dim})` },
+  addmm_relu: { hint: 'preacts', render: ([x, w, b]) => `addmm_relu(${x}, ${w}, ${b})` },
+  zero_scratch: { hint: 'scratch', render: ([rows, cols, like]) => `zero_scratch(${rows}, ${cols}, ${like})` },
   linear: { hint: 'linear', render: ([x, w, b]) => `F.linear(${x}, ${w}${b === undefined ? '' : `, ${b}`})` },
   embedding_bag: { hint: 'embedding_bag', render: ([idx, table, w]) => `F.embedding_bag(${idx}, ${table}, mode="sum", per_sample_weights=${w})` },
   einsum: { hint: 'einsum', render: ([equation, ...ts]) => `torch.einsum(${equation}, ${ts.join(', ')})` },
@@ -174,6 +176,7 @@ export const VOCABULARY = {
   lerp_: inPlace('lerp_'),
   index_add_: inPlace('index_add_'),
   scatter_: inPlace('scatter_'),
+  masked_fill_: inPlace('masked_fill_'),
   scatter_add_: inPlace('scatter_add_'),
   scatter_amax_: { hint: 'scatter_amax_', render: ([x, dim, index, src]) => `${x}.scatter_reduce_(${dim}, ${index}, ${src}, reduce="amax")` },
   requires_grad_: inPlace('requires_grad_'),
@@ -198,12 +201,14 @@ export const VOCABULARY = {
   saved_tensors: { hint: 'saved', render: () => 'ctx.saved_tensors' },
   ctx_set: { hint: 'ctx', render: ([, v], raw) => `ctx.${rawString(raw[0])} = ${v}` },
   ctx_get: { hint: 'ctx', render: (_, raw) => `ctx.${rawString(raw[0])}` },
+  no_materialize_grads: { hint: 'ctx', render: () => 'ctx.set_materialize_grads(False)' },
   mark_non_differentiable: { hint: 'mark', render: (ts) => `ctx.mark_non_differentiable(${ts.join(', ')})` },
 
   // ---- block headers
   if: { hint: 'if', render: ([cond]) => `if ${cond}` },
   else: { hint: 'else', render: () => 'else' },
   if_needs_input_grad: { hint: 'if', render: ([i]) => `if ctx.needs_input_grad[${i}]` },
+  if_is_none: { hint: 'if', render: ([x]) => `if ${x} is None` },
   for_range: { hint: 'i', render: ([i, n]) => `for ${i} in range(${n})` },
   no_grad: { hint: 'with', render: () => 'with torch.no_grad()' },
   enable_grad: { hint: 'with', render: () => 'with torch.enable_grad()' },

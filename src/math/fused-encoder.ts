@@ -5,63 +5,175 @@
  * selected entry whose pre-activation was clipped to 0 still passes gradient. The
  * pre-activations pass none.
  */
-import { defineAutogradFunction, type AutogradFunction, type SymTensor } from '../kernels/index.js';
+import { defineAutogradFunction, type AutogradFunction, type ProgramBuilder, type ScalarLike, type SymScalar, type SymTensor } from '../kernels/index.js';
 import type { Activation } from './structure.js';
 
 type Encoder = AutogradFunction<'input' | 'weight' | 'bias', 'k', 'values' | 'indices' | 'preacts'>;
 
-function fusedEncoder(activation: Activation): Encoder {
+/**
+ * How the weight gradients of the encoder and decoder are computed.
+ * - `index_add`: the reference's kernels (an `[N*k, D]` buffer of contributions added row by
+ *   row; torch's embedding_bag backward for the decoder): bit-identical to the reference on CPU.
+ * - `gemm`: the selected gradients scattered into a dense `[N, M]` matrix (in the forward's
+ *   precision: bf16 under autocast), then one matrix product per weight, which runs on tensor
+ *   cores with no atomics. The same math in another summation order.
+ */
+export type SparseBackward = 'index_add' | 'gemm';
+
+/**
+ * relu(x W^T + b), then the top k (or the max of each of k groups) with latent indices. The
+ * gemm kernels fuse the bias and relu into the matrix product (`addmm_relu`).
+ */
+function select(f: ProgramBuilder, input: SymTensor, weight: SymTensor, bias: SymTensor, k: SymScalar, activation: Activation, backward: SparseBackward) {
+  const preacts = (backward === 'gemm' ? f.linearRelu(input, weight, bias) : f.linear(input, weight, bias).relu()).named('preacts');
+  let values: SymTensor;
+  let indices: SymTensor;
+  if (activation === 'topk') {
+    ({ values, indices } = preacts.topk(k, { dim: -1, sorted: false }));
+  } else {
+    // torch.max gives positions within each group; the offsets make them latent indices.
+    const numLatents = preacts.size(-1);
+    const grouped = preacts.unflatten(-1, [k, -1]).max(-1);
+    const offsets = f.arange(0, numLatents, numLatents.floorDiv(k), preacts).named('offsets');
+    values = grouped.values;
+    indices = offsets.add(grouped.indices);
+  }
+  return { values: values.named('values'), indices: indices.named('indices'), preacts };
+}
+
+/**
+ * S^T y for the sparse [N, M] matrix S whose row n holds `values[n]` at `indices[n]`: S made
+ * dense in a reused zero matrix (in the values' precision), one matrix product, then the zeros
+ * restored. Returned in `like`'s dtype.
+ */
+function sparseTransposedProduct(b: ProgramBuilder, indices: SymTensor, values: SymTensor, y: SymTensor, like: SymTensor): SymTensor {
+  const dense = b.zeroScratch(values.size(0), like.size(0), values).named('dense');
+  dense.scatter_(1, indices, values);
+  const product = dense.mT.matmul(y.typeAs(dense)).typeAs(like).named('product');
+  dense.scatter_(1, indices, 0);
+  return product;
+}
+
+// The backward rules, shared by the encoders below.
+/** d input = sum over the selected latents of grad * W[idx] (an embedding bag). */
+const gradInput = (b: ProgramBuilder, indices: SymTensor, weight: SymTensor, grad: SymTensor): SymTensor =>
+  b.embeddingBag(indices, weight, grad.typeAs(weight)).named('grad_input');
+
+/** d b[idx] += grad, into `zeros` (shaped and typed as the bias). */
+function gradBias(indices: SymTensor, zeros: SymTensor, grad: SymTensor): SymTensor {
+  zeros.indexAdd_(0, indices.flatten(), grad.flatten().typeAs(zeros));
+  return zeros;
+}
+
+/** d W[idx] += grad * input, accumulated per selected latent, by either kernel. */
+function gradWeight(b: ProgramBuilder, indices: SymTensor, weight: SymTensor, input: SymTensor, grad: SymTensor, backward: SparseBackward): SymTensor {
+  if (backward === 'gemm') return sparseTransposedProduct(b, indices, grad, input, weight);
+  const out = b.zerosLike(weight).named('grad_weight');
+  const contributions = grad.unsqueeze(2).mul(input.unsqueeze(1)).named('contributions');
+  out.indexAdd_(0, indices.flatten(), contributions.reshape(-1, input.size(-1)).typeAs(weight));
+  return out;
+}
+
+function fusedEncoder(activation: Activation, backward: SparseBackward): Encoder {
+  const base = activation === 'topk' ? 'FusedEncoderTopK' : 'FusedEncoderGroupMax';
   return defineAutogradFunction({
-    name: activation === 'topk' ? 'FusedEncoderTopK' : 'FusedEncoderGroupMax',
+    name: backward === 'gemm' ? `${base}Gemm` : base,
     tensorInputs: ['input', 'weight', 'bias'],
     scalarInputs: ['k'],
     outputs: ['values', 'indices', 'preacts'],
     nonDifferentiable: ['indices'],
+    // The pre-activations pass no gradient: no [N, M] of zeros for them (the reference fills one;
+    // the gradients are the same).
+    materializeGrads: false,
     forward(f, { input, weight, bias }, { k }) {
-      const preacts = f.linear(input, weight, bias).relu().named('preacts');
-      let values: SymTensor;
-      let indices: SymTensor;
-      if (activation === 'topk') {
-        ({ values, indices } = preacts.topk(k, { dim: -1, sorted: false }));
-      } else {
-        // torch.max gives positions within each group; the offsets make them latent indices.
-        const numLatents = preacts.size(-1);
-        const grouped = preacts.unflatten(-1, [k, -1]).max(-1);
-        const offsets = f.arange(0, numLatents, numLatents.floorDiv(k), preacts).named('offsets');
-        values = grouped.values;
-        indices = offsets.add(grouped.indices);
-      }
-      return { outputs: { values: values.named('values'), indices: indices.named('indices'), preacts }, save: { input, weight, bias, indices } };
+      const outputs = select(f, input, weight, bias, k, activation, backward);
+      return { outputs, save: { input, weight, bias, indices: outputs.indices } };
     },
     backward: {
-      // d input = sum over the selected latents of grad * W[idx] (an embedding bag).
-      input: (b, s, g) => b.embeddingBag(s.indices!, s.weight!, g.values.typeAs(s.weight!)).named('grad_input'),
-      // d W[idx] += grad * input, accumulated per selected latent.
-      weight: (b, s, g) => {
-        const gradWeight = b.zerosLike(s.weight!).named('grad_weight');
-        const contributions = g.values.unsqueeze(2).mul(s.input!.unsqueeze(1)).named('contributions');
-        gradWeight.indexAdd_(0, s.indices!.flatten(), contributions.reshape(-1, s.input!.size(-1)).typeAs(s.weight!));
-        return gradWeight;
-      },
-      // d b[idx] += grad.
-      bias: (b, s, g) => {
-        const gradBias = b.zerosLike(s.bias!).named('grad_bias');
-        gradBias.indexAdd_(0, s.indices!.flatten(), g.values.flatten().typeAs(s.bias!));
-        return gradBias;
-      },
+      input: (b, s, g) => gradInput(b, s.indices!, s.weight!, g.values),
+      weight: (b, s, g) => gradWeight(b, s.indices!, s.weight!, s.input!, g.values, backward),
+      bias: (b, s, g) => gradBias(s.indices!, b.zerosLike(s.bias!).named('grad_bias'), g.values),
     },
-    inferShapes: (t, sc) => {
-      const n = t.input.shape?.[0];
-      const m = t.weight.shape?.[0];
-      const k = typeof sc.k === 'number' ? sc.k : 'k';
-      return {
-        values: n !== undefined ? { shape: [n, k] } : {},
-        indices: n !== undefined ? { shape: [n, k], dtype: 'int64' } : { dtype: 'int64' },
-        preacts: n !== undefined && m !== undefined ? { shape: [n, m] } : {},
-      };
-    },
+    inferShapes: (t, sc) => encoderShapes(t.input, t.weight, sc.k),
   });
 }
 
-export const FusedEncoderTopK = fusedEncoder('topk');
-export const FusedEncoderGroupMax = fusedEncoder('groupmax');
+function encoderShapes(input: SymTensor, weight: SymTensor, kArg: ScalarLike) {
+  const n = input.shape?.[0];
+  const m = weight.shape?.[0];
+  const k = typeof kArg === 'number' ? kArg : 'k';
+  return {
+    values: n !== undefined ? { shape: [n, k] } : {},
+    indices: n !== undefined ? { shape: [n, k], dtype: 'int64' as const } : { dtype: 'int64' as const },
+    preacts: n !== undefined && m !== undefined ? { shape: [n, m] } : {},
+  };
+}
+
+/**
+ * An SAE's encoder with the centring inside: relu((x - b_dec) W^T + b), then the selection,
+ * with the gemm backward. b_dec's gradient through the centring is -(sum of the selected
+ * gradients per latent) W, a vector-matrix product, so no `[N, D]` input gradient is
+ * gathered unless x itself needs one (end-to-end training through earlier coders).
+ */
+function centredEncoderGemm(activation: Activation) {
+  return defineAutogradFunction({
+    name: activation === 'topk' ? 'CentredEncoderTopKGemm' : 'CentredEncoderGroupMaxGemm',
+    tensorInputs: ['x', 'b_dec', 'weight', 'bias'],
+    scalarInputs: ['k'],
+    outputs: ['values', 'indices', 'preacts'],
+    nonDifferentiable: ['indices'],
+    materializeGrads: false,
+    forward(f, { x, b_dec, weight, bias }, { k }) {
+      const centred = x.sub(b_dec).named('centred');
+      const outputs = select(f, centred, weight, bias, k, activation, 'gemm');
+      return { outputs, save: { centred, weight, bias, indices: outputs.indices } };
+    },
+    backward: {
+      x: (b, s, g) => gradInput(b, s.indices!, s.weight!, g.values),
+      b_dec: (_b, s, g) => {
+        const perLatent = gradBias(s.indices!, s.weight!.newZeros([s.weight!.size(0)]).named('grad_per_latent'), g.values);
+        return perLatent.matmul(s.weight!).neg().named('grad_b_dec');
+      },
+      weight: (b, s, g) => gradWeight(b, s.indices!, s.weight!, s.centred!, g.values, 'gemm'),
+      bias: (b, s, g) => gradBias(s.indices!, b.zerosLike(s.bias!).named('grad_bias'), g.values),
+    },
+    inferShapes: (t, sc) => encoderShapes(t.x, t.weight, sc.k),
+  });
+}
+
+export const FusedEncoderTopK = fusedEncoder('topk', 'index_add');
+export const FusedEncoderGroupMax = fusedEncoder('groupmax', 'index_add');
+export const FusedEncoderTopKGemm = fusedEncoder('topk', 'gemm');
+export const FusedEncoderGroupMaxGemm = fusedEncoder('groupmax', 'gemm');
+export const CentredEncoderTopKGemm = centredEncoderGemm('topk');
+export const CentredEncoderGroupMaxGemm = centredEncoderGemm('groupmax');
+
+/**
+ * The decoder with the `gemm` backward: sum of act * W_dec[idx] (an embedding bag) forward;
+ * backward, d acts = the picked entries of dy W_dec^T and d W_dec = A^T dy, A the dense
+ * `[N, M]` matrix of the acts, both in the acts' precision (bf16 under autocast).
+ */
+export const DecoderGemm = defineAutogradFunction({
+  name: 'DecoderGemm',
+  tensorInputs: ['indices', 'acts', 'table'],
+  scalarInputs: [],
+  outputs: ['decoded'],
+  forward(f, { indices, acts, table }) {
+    // In the acts' precision (bf16 under autocast: half the rows' bytes to gather), summed in fp32.
+    const lowp = table.typeAs(acts).named('table_lowp');
+    const decoded = f.embeddingBag(indices, lowp, acts).typeAs(table).named('decoded');
+    return { outputs: { decoded }, save: { indices, acts, table, lowp } };
+  },
+  backward: {
+    acts: (_b, s, g) => {
+      const dy = g.decoded.typeAs(s.acts!).named('grad_out');
+      return dy.matmul(s.lowp!.mT).gather(1, s.indices!).named('grad_acts');
+    },
+    table: (b, s, g) => sparseTransposedProduct(b, s.indices!, s.acts!, g.decoded, s.table!).named('grad_table'),
+  },
+  inferShapes: (t) => {
+    const n = t.indices.shape?.[0];
+    const d = t.table.shape?.[1];
+    return { decoded: n !== undefined && d !== undefined ? { shape: [n, d] } : {} };
+  },
+});

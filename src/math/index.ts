@@ -8,4 +8,4 @@
 export * from './structure.js';
 export * from './sparse-coder.js';
 export * from './optimizers.js';
-export { FusedEncoderTopK, FusedEncoderGroupMax } from './fused-encoder.js';
+export { FusedEncoderTopK, FusedEncoderGroupMax, FusedEncoderTopKGemm, FusedEncoderGroupMaxGemm, CentredEncoderTopKGemm, CentredEncoderGroupMaxGemm, DecoderGemm, type SparseBackward } from './fused-encoder.js';

@@ -4,7 +4,7 @@
  * coder API wraps them in small programs and the trainer inlines them into its step programs.
  */
 import type { ProgramBuilder, SymObject, SymScalar, SymTensor } from '../kernels/index.js';
-import { FusedEncoderGroupMax, FusedEncoderTopK } from './fused-encoder.js';
+import { CentredEncoderGroupMaxGemm, CentredEncoderTopKGemm, DecoderGemm, FusedEncoderGroupMax, FusedEncoderGroupMaxGemm, FusedEncoderTopK, FusedEncoderTopKGemm, type SparseBackward } from './fused-encoder.js';
 import type { CoderParams, CoderParamName, CoderStructure } from './structure.js';
 
 export interface EncoderOutput {
@@ -14,9 +14,22 @@ export interface EncoderOutput {
 }
 
 /** `SparseCoder.encode`: SAEs subtract b_dec first; transcoders do not. */
-export function encode(g: ProgramBuilder, params: CoderParams, x: SymTensor, k: SymScalar | number, s: Pick<CoderStructure, 'activation' | 'transcode'>): EncoderOutput {
+export function encode(
+  g: ProgramBuilder,
+  params: CoderParams,
+  x: SymTensor,
+  k: SymScalar | number,
+  s: Pick<CoderStructure, 'activation' | 'transcode'>,
+  backward: SparseBackward = 'index_add',
+): EncoderOutput {
+  const gemm = backward === 'gemm';
+  if (gemm && !s.transcode) {
+    const fn = s.activation === 'topk' ? CentredEncoderTopKGemm : CentredEncoderGroupMaxGemm;
+    const out = g.apply(fn, { x, b_dec: params.get('b_dec'), weight: params.get('encoder.weight'), bias: params.get('encoder.bias') }, { k });
+    return { topActs: out.values.named('top_acts'), topIndices: out.indices.named('top_indices'), preActs: out.preacts.named('pre_acts') };
+  }
   const input = s.transcode ? x : x.sub(params.get('b_dec')).named('centered');
-  const fn = s.activation === 'topk' ? FusedEncoderTopK : FusedEncoderGroupMax;
+  const fn = s.activation === 'topk' ? (gemm ? FusedEncoderTopKGemm : FusedEncoderTopK) : gemm ? FusedEncoderGroupMaxGemm : FusedEncoderGroupMax;
   const out = g.apply(fn, { input, weight: params.get('encoder.weight'), bias: params.get('encoder.bias') }, { k });
   return { topActs: out.values.named('top_acts'), topIndices: out.indices.named('top_indices'), preActs: out.preacts.named('pre_acts') };
 }
@@ -27,8 +40,12 @@ export function encode(g: ProgramBuilder, params: CoderParams, x: SymTensor, k: 
  * are kept so that autograd sums W_dec's gradient contributions (decode, AuxK, Multi-TopK)
  * in the reference's order.
  */
-export function decode(g: ProgramBuilder, params: CoderParams, topActs: SymTensor, topIndices: SymTensor, options: { bias?: boolean } = {}): SymTensor {
+export function decode(g: ProgramBuilder, params: CoderParams, topActs: SymTensor, topIndices: SymTensor, options: { bias?: boolean; backward?: SparseBackward } = {}): SymTensor {
   const wDec = params.get('W_dec');
+  if (options.backward === 'gemm') {
+    const sum = g.apply(DecoderGemm, { indices: topIndices, acts: topActs, table: wDec }, {}).decoded;
+    return (options.bias === false ? sum : sum.add(params.get('b_dec'))).named('decoded');
+  }
   const acts = topActs.typeAs(wDec);
   const table = wDec.mT.mT.named('W_dec_view');
   const sum = g.embeddingBag(topIndices, table, acts);
@@ -42,6 +59,8 @@ export interface LossOptions {
    * true; its issue #132: a residual has no bias, so the corrected loss leaves it out).
    */
   auxkBias: boolean;
+  /** How the weight gradients are computed (default `index_add`, the reference's kernels). */
+  sparseBackward?: SparseBackward;
 }
 
 /** The reference's losses. */
@@ -49,7 +68,7 @@ export const REFERENCE_LOSSES: LossOptions = { auxkBias: true };
 
 /** A short, identifier-safe tag for loss options (part of program names). */
 export function lossTag(o: LossOptions): string {
-  return o.auxkBias ? '' : '_auxk_nobias';
+  return (o.auxkBias ? '' : '_auxk_nobias') + (o.sparseBackward === 'gemm' ? '_gemm' : '');
 }
 
 /**
@@ -90,8 +109,9 @@ export function forward(
   s: CoderStructure,
   losses: LossOptions = REFERENCE_LOSSES,
 ): ForwardOutput {
-  const { topActs, topIndices, preActs } = encode(g, params, x, k, s);
-  let saeOut = decode(g, params, topActs, topIndices);
+  const backward = losses.sparseBackward ?? 'index_add';
+  const { topActs, topIndices, preActs } = encode(g, params, x, k, s, backward);
+  let saeOut = decode(g, params, topActs, topIndices, { backward });
   if (s.skipConnection) {
     const wSkip = params.get('W_skip');
     saeOut = saeOut.add(x.typeAs(wSkip).matmul(wSkip.mT));
@@ -119,7 +139,7 @@ export function forward(
             // Living latents take no part.
             const auxkLatents = g.where(dm.leadingUnit, preActs, -Infinity).named('auxk_latents');
             const top = auxkLatents.topk(kAux, { sorted: false });
-            const eHat = decode(g, params, top.values.named('auxk_acts'), top.indices.named('auxk_indices'), { bias: losses.auxkBias }).named('e_hat');
+            const eHat = decode(g, params, top.values.named('auxk_acts'), top.indices.named('auxk_indices'), { bias: losses.auxkBias, backward }).named('e_hat');
             const loss = eHat.sub(e.detach()).pow(2).sum();
             return { auxkLoss: loss.mul(scale).div(totalVariance) };
           },
@@ -139,7 +159,7 @@ export function forward(
     // reference, whose variables are reassigned here, the output then reports the 4k
     // selection and its reconstruction (so the trainer marks those 4k latents as fired).
     const top = preActs.topk(typeof k === 'number' ? 4 * k : k.mul(4), { sorted: false });
-    const out = decode(g, params, top.values, top.indices).named('sae_out_4k');
+    const out = decode(g, params, top.values, top.indices, { backward }).named('sae_out_4k');
     const multiTopkFvu = out.sub(y).pow(2).sum().div(totalVariance).named('multi_topk_fvu');
     return { saeOut: out, latentActs: top.values, latentIndices: top.indices, fvu, auxkLoss, multiTopkFvu };
   }

@@ -291,7 +291,7 @@ export function optimizerProgram(s: CoderStructure, optimizer: OptimizerName): P
         const didFire = state.get('did_fire');
         const stepTokens = state.get('step_tokens');
         counts.add_(stepTokens);
-        counts.setAt_(didFire, 0);
+        counts.maskedFill_(didFire, 0); // not counts[did_fire] = 0: no host sync on CUDA
         didFire.zero_();
         stepTokens.zero_();
       });

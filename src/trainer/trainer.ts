@@ -177,6 +177,12 @@ export class Trainer implements RunStateSource {
   private get endToEnd(): boolean {
     return this.cfg.lossFn !== 'fvu';
   }
+  /** The weight-gradient kernels: `auto` is `gemm` on CUDA, where it is faster, and the reference's elsewhere. */
+  private get sparseBackward(): 'index_add' | 'gemm' {
+    const choice = this.cfg.sparseBackward;
+    return choice === 'auto' ? (this.model.device.startsWith('cuda') ? 'gemm' : 'index_add') : choice;
+  }
+
   /** bf16 autocast for the coders' forward, as the reference does on GPUs that support it. */
   private get autocast(): boolean {
     return this.model.device.startsWith('cuda') && this.rt.info.bf16;
@@ -446,7 +452,7 @@ export class Trainer implements RunStateSource {
   // ------------------------------------------------------------------ one step
 
   private async programIds(): Promise<ProgramIds> {
-    const losses = { auxkBias: !this.cfg.auxkNoBias };
+    const losses = { auxkBias: !this.cfg.auxkNoBias, sparseBackward: this.sparseBackward };
     const hook = new Map<string, string>();
     const optimizer = new Map<string, string>();
     for (const slot of this.slots) {
@@ -533,7 +539,9 @@ export class Trainer implements RunStateSource {
         params: s.coder.params,
         state: s.state,
         k: s.k,
-        dead_threshold: s.variant.auxkAlpha > 0 ? s.variant.deadFeatureThreshold : null,
+        // No latent can be dead before the threshold's worth of tokens has been seen (the counters
+        // never exceed the tokens seen): no mask then, which saves the AuxK branch's host sync.
+        dead_threshold: s.variant.auxkAlpha > 0 && this.tokensSeen > s.variant.deadFeatureThreshold ? s.variant.deadFeatureThreshold : null,
         init_biases: initBiases,
         ddp: this.ddp,
         ...(this.endToEnd ? {} : { auxk_alpha: s.variant.auxkAlpha, acc_steps: accSteps, micro: this.cfg.microAccSteps, autocast: this.autocast }),

@@ -10,11 +10,14 @@ class FusedEncoderGroupMax(torch.autograd.Function):
         ctx.save_for_backward(input, weight, bias, indices)
         ctx.k = k
         ctx.mark_non_differentiable(indices)
+        ctx.set_materialize_grads(False)
         return values, indices, preacts
 
     @staticmethod
     def backward(ctx, grad_values, grad_indices, grad_preacts):
         saved_input, saved_weight, saved_bias, saved_indices, = ctx.saved_tensors
+        if grad_values is None:
+            return None, None, None, None
         d_input = None
         if ctx.needs_input_grad[0]:
             type_as = grad_values.type_as(saved_weight)
@@ -36,7 +39,7 @@ class FusedEncoderGroupMax(torch.autograd.Function):
             grad_bias = torch.zeros_like(saved_bias)
             flatten_1 = saved_indices.flatten(0, -1)
             flatten_2 = grad_values.flatten(0, -1)
-            type_as_2 = flatten_2.type_as(saved_bias)
+            type_as_2 = flatten_2.type_as(grad_bias)
             grad_bias.index_add_(0, flatten_1, type_as_2)
             d_bias = grad_bias
         return d_input, d_weight, d_bias, None

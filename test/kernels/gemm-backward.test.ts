@@ -1,0 +1,135 @@
+// The `gemm` weight-gradient kernels (--sparse_backward gemm, the default on CUDA) against the
+// naive formulas and autograd: the same values, and the same gradients up to summation order.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SparseCoder } from '../../src/coder/sparse-coder.js';
+import * as coderPrograms from '../../src/coder/programs.js';
+import { closeRuntime, type Tensor } from '../../src/bridge/index.js';
+import { defineProgram, runProgram } from '../../src/kernels/index.js';
+import { DecoderGemm } from '../../src/math/index.js';
+import { py, randn, referenceModule } from '../helpers/python.js';
+
+let ref: unknown;
+beforeAll(async () => {
+  ref = await referenceModule();
+});
+afterAll(() => closeRuntime());
+
+describe('gemm backward', () => {
+  const variants = [
+    { label: 'topk SAE', activation: 'topk', transcode: false, skip: false, multiTopk: false, dead: 0 },
+    { label: 'topk SAE with AuxK and Multi-TopK', activation: 'topk', transcode: false, skip: false, multiTopk: true, dead: 5 },
+    { label: 'groupmax SAE with AuxK', activation: 'groupmax', transcode: false, skip: false, multiTopk: false, dead: 100 },
+    { label: 'topk transcoder with skip connection, AuxK and Multi-TopK', activation: 'topk', transcode: true, skip: true, multiTopk: true, dead: 100 },
+  ] as const;
+  for (const [i, v] of variants.entries()) {
+    it(`losses and every gradient equal autograd of the naive formulas: ${v.label}`, async () => {
+      const d = 32;
+      const m = 128;
+      const k = 4;
+      const coder = await SparseCoder.create(d, { k, numLatents: m, activation: v.activation, transcode: v.transcode, skipConnection: v.skip, multiTopk: v.multiTopk }, { seed: 70 + i });
+      await py(
+        'g = torch.Generator().manual_seed(s)\nwith torch.no_grad():\n  p["b_dec"].copy_(torch.randn(p["b_dec"].shape, generator=g) * 0.1)\n  p["encoder.bias"].copy_(torch.randn(p["encoder.bias"].shape, generator=g) * 0.01)\n  p["W_dec"].add_(torch.randn(p["W_dec"].shape, generator=g) * 0.1)\n  if "W_skip" in p: p["W_skip"].copy_(torch.randn(p["W_skip"].shape, generator=g) * 0.05)',
+        { p: coder.params, s: 80 + i },
+      );
+      const x = await randn([40, d], 90 + i);
+      const y = v.transcode ? await randn([40, d], 100 + i) : null;
+      const deadMask = v.dead ? await py<Tensor>('m = torch.zeros(M, dtype=torch.bool)\nm[torch.randperm(M, generator=torch.Generator().manual_seed(1))[:n]] = True\nresult = m', { M: m, n: v.dead }) : null;
+      const out = await runProgram<Record<coderPrograms.ForwardKeys, Tensor>>(coderPrograms.forwardProgram(coder.structure, { auxkBias: true, sparseBackward: 'gemm' }), {
+        params: coder.params,
+        x,
+        y,
+        dead_mask: deadMask,
+        k,
+        grad: true,
+      });
+      const r = await py<Record<string, number | string[]>>(
+        `
+(out["fvu"] + out["auxk_loss"] + out["multi_topk_fvu"] / 8).backward()
+q = ref.leaf_copy(dict(p))
+want = ref.naive_forward(q, x, y, dead_mask, k, activation, transcode, skip, mtk)
+(want["fvu"] + want["auxk"] + want["mtk"] / 8).backward()
+rel = {n: ((p[n].grad - q[n].grad).norm() / q[n].grad.norm().clamp_min(1e-12)).item() for n in p if q[n].grad is not None}
+result = {
+  "sae_out": (out["sae_out"] - want["sae_out"]).abs().max().item(),
+  "losses": max(abs(out[a].item() - want[b].item()) for a, b in (("fvu", "fvu"), ("auxk_loss", "auxk"), ("multi_topk_fvu", "mtk"))),
+  "max_rel_grad": max(rel.values()),
+  "grads": sorted(rel),
+}`,
+        { ref, p: coder.params, out, x, y, dead_mask: deadMask, k, activation: v.activation, transcode: v.transcode, skip: v.skip, mtk: v.multiTopk },
+      );
+      expect(r.sae_out).toBeLessThan(1e-5);
+      expect(r.losses).toBeLessThan(1e-5);
+      expect(r.max_rel_grad).toBeLessThan(1e-5);
+      expect(r.grads).toEqual(expect.arrayContaining(['W_dec', 'b_dec', 'encoder.bias', 'encoder.weight']));
+    });
+  }
+
+  it('leaves its reused zero matrix all-zero: the same step twice gives the same gradients', async () => {
+    const coder = await SparseCoder.create(24, { k: 3, numLatents: 96, multiTopk: true }, { seed: 5 });
+    const x = await randn([30, 24], 6);
+    const dead = await py<Tensor>('m = torch.zeros(96, dtype=torch.bool)\nm[::3] = True\nresult = m');
+    const grads: Tensor[] = [];
+    for (let i = 0; i < 2; i += 1) {
+      const out = await runProgram<Record<coderPrograms.ForwardKeys, Tensor>>(coderPrograms.forwardProgram(coder.structure, { auxkBias: true, sparseBackward: 'gemm' }), {
+        params: coder.params,
+        x,
+        y: null,
+        dead_mask: dead,
+        k: 3,
+        grad: true,
+      });
+      grads.push(
+        await py<Tensor>(
+          '(out["fvu"] + out["auxk_loss"] + out["multi_topk_fvu"] / 8).backward()\nresult = torch.cat([p[n].grad.flatten() for n in sorted(p)])\nfor n in p: p[n].grad = None',
+          { out, p: coder.params },
+        ),
+      );
+    }
+    expect(await py<boolean>('result = bool(torch.equal(a, b)) and a.abs().sum().item() > 0', { a: grads[0], b: grads[1] })).toBe(true);
+  });
+
+  it('computes in the precision of the acts (bf16 under autocast) and returns gradients in each input dtype', async () => {
+    const spec = defineProgram(
+      'test_decoder_gemm',
+      (g) => {
+        const indices = g.input('indices', { dtype: 'int64' });
+        const acts = g.input('acts');
+        const table = g.input('table');
+        return { out: g.apply(DecoderGemm, { indices, acts, table }, {}).decoded };
+      },
+      { grad: 'input' },
+    );
+    const env = await py<Record<string, Tensor>>(
+      `g = torch.Generator().manual_seed(3)
+table = torch.randn(64, 16, generator=g).requires_grad_(True)
+acts = torch.rand(10, 4, generator=g).bfloat16().requires_grad_(True)
+indices = torch.stack([torch.randperm(64, generator=g)[:4] for _ in range(10)])
+result = {"table": table, "acts": acts, "indices": indices}`,
+    );
+    const out = await runProgram<{ out: Tensor }>(spec, { ...env, grad: true });
+    const r = await py<Record<string, number | string>>(
+      `G = torch.randn(out.shape, generator=torch.Generator().manual_seed(4))
+(out * G).sum().backward()
+t = table.detach().clone().requires_grad_(True)
+a = acts.detach().float().requires_grad_(True)
+want = (a.unsqueeze(-1) * t[indices]).sum(1)
+(want * G).sum().backward()
+result = {
+  "out_dtype": str(out.dtype),
+  "acts_grad_dtype": str(acts.grad.dtype),
+  "table_grad_dtype": str(table.grad.dtype),
+  "out": ((out - want).norm() / want.norm()).item(),
+  "d_acts": ((acts.grad.float() - a.grad).norm() / a.grad.norm()).item(),
+  "d_table": ((table.grad - t.grad).norm() / t.grad.norm()).item(),
+}`,
+      { ...env, out: out.out },
+    );
+    expect(r.out_dtype).toBe('torch.float32');
+    expect(r.acts_grad_dtype).toBe('torch.bfloat16');
+    expect(r.table_grad_dtype).toBe('torch.float32');
+    // The rows are gathered in bf16 too: every figure about 2^-8 relative.
+    expect(r.out).toBeLessThan(1e-2);
+    expect(r.d_acts).toBeLessThan(1e-2);
+    expect(r.d_table).toBeLessThan(1e-2);
+  });
+});
