@@ -11,6 +11,7 @@ import { evalPython } from '../bridge/ops.js';
 import { loadDataset } from '../data/dataset.js';
 import { loadModel } from '../model/language-model.js';
 import { Trainer } from '../trainer/trainer.js';
+import { referencePath, trainReference } from './reference.js';
 
 export async function benchTraining(steps = Number(process.env.BENCH_TRAIN_STEPS ?? 20)): Promise<void> {
   const rt = await getRuntime();
@@ -33,15 +34,17 @@ np.random.default_rng(0).integers(0, 4096, size=(rows * ctx,), dtype=np.uint16).
     );
     const model = await loadModel(modelDir, { kind: 'base', device: rt.info.cuda ? 'cuda' : 'cpu' });
     const data = await loadDataset(bin, { ctxLen: ctx });
+    const fvus: Record<string, number>[] = [];
     let computeSeconds = 0;
     let t0 = 0;
     let t1 = 0;
     let calls0 = 0;
     let calls1 = 0;
     const total = warmup + steps;
-    const trainer = new Trainer({ batchSize: batch, saveEvery: 1_000_000, logToWandb: false, saveDir: work, runName: 'bench' }, data, model, {
+    const trainer = new Trainer({ batchSize: batch, optimizer: 'signum', saveEvery: 1_000_000, logToWandb: false, saveDir: work, runName: 'bench' }, data, model, {
       log: () => undefined,
       onStep: (r) => {
+        fvus.push(Object.fromEntries(Object.entries(r.metrics).map(([h, m]) => [h, m.fvu ?? NaN])));
         // Python compute time, from the runtime's own clock in each step's reply.
         if (t0 > 0 && t1 === 0) computeSeconds += r.computeSeconds;
         if (r.step === warmup) {
@@ -61,6 +64,19 @@ np.random.default_rng(0).integers(0, 4096, size=(rows * ctx,), dtype=np.uint16).
     console.log(`  ${Math.round(tokens / wall)} tokens/s (${((wall / steps) * 1000).toFixed(0)} ms per step)`);
     console.log(`  bridge round trips per optimizer step: ${((calls1 - calls0) / steps).toFixed(2)}`);
     console.log(`  share of step time outside Python compute: ${(((wall - computeSeconds) / wall) * 100).toFixed(2)}% (target < 5%)`);
+    // The CPU regression guard: not slower than the reference on the same fixture.
+    if (referencePath()) {
+      const ref = await trainReference({ modelDir, bin, ctx, batch, warmup, steps, expansion: 32, k: 32, fvuSteps: 5, out: join(work, 'reference.json') });
+      const ours = tokens / wall;
+      const last = fvus.slice(-5);
+      const fvu = (h: string): number => last.reduce((t, r) => t + r[h]!, 0) / last.length;
+      const worst = Math.max(...Object.keys(ref.fvu).map((h) => Math.abs(fvu(h) - ref.fvu[h]!) / ref.fvu[h]!));
+      console.log(
+        `  reference on the same fixture: ${Math.round(ref.tokens_per_second)} tokens/s; time ratio project/reference ${(ref.tokens_per_second / ours).toFixed(3)} (target <= 1.00); fvu largest relative difference ${(worst * 100).toFixed(3)}%`,
+      );
+    } else {
+      console.log('  (no reference here: set SPARSIFY_REFERENCE_PATH to compare with it)');
+    }
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

@@ -1,0 +1,160 @@
+/**
+ * The GPU benchmark (`npm run bench:gpu` prepares it; it runs on a GPU machine without
+ * network or Node): a pythia-160m-shaped GPT-NeoX (hidden 768, 12 layers, random weights), ctx
+ * 2048, batch 8, SAEs on every layer (expansion 32, k 32, signum), trained by this project and
+ * by the reference library on the same model and tokens, one after the other on the same GPU;
+ * then per-op timings at the same shapes. Prints
+ * `tokens/s project X, reference Y, ratio R; fvu per layer ...; peak memory ...`.
+ * BENCH_GPU_TINY=1 runs the same on a tiny model on the CPU (the dry run).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { closeRuntime, getRuntime } from '../bridge/runtime.js';
+import { evalPython } from '../bridge/ops.js';
+import { pythonRuntimeDir } from '../bridge/paths.js';
+import { trainReference } from './reference.js';
+import { loadDataset, type TokenDataset } from '../data/dataset.js';
+import { loadModel, type LanguageModel } from '../model/language-model.js';
+import { Trainer } from '../trainer/trainer.js';
+
+const tiny = process.env.BENCH_GPU_TINY === '1';
+const SHAPE = tiny
+  ? { hidden: 64, layers: 2, heads: 4, inter: 256, vocab: 512, ctx: 64, batch: 2, expansion: 4, k: 8, warmup: 2, steps: 3 }
+  : { hidden: 768, layers: 12, heads: 12, inter: 3072, vocab: 50304, ctx: 2048, batch: 8, expansion: 32, k: 32, warmup: 5, steps: Number(process.env.BENCH_GPU_STEPS ?? 40) };
+
+async function main(): Promise<void> {
+  process.env.SPARSIFY_TESTING = '1'; // evalPython, to build the model and read memory
+  const work = mkdtempSync(join(tmpdir(), 'sparsify-bench-gpu-'));
+  const s = SHAPE;
+  try {
+    const rt = await getRuntime();
+    const device = rt.info.cuda ? 'cuda' : 'cpu';
+    const versions = await evalPython<string>('import transformers, sys\nresult = f"python {sys.version.split()[0]}, torch {torch.__version__}, transformers {transformers.__version__}, " + (torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu")', {});
+    console.log(`bench:gpu on ${versions}`);
+    const t0 = performance.now();
+    const phase = (what: string): void => console.log(`[${((performance.now() - t0) / 1000).toFixed(0)} s] ${what}`);
+    const modelDir = join(work, 'model');
+    const bin = join(work, 'tokens.bin');
+    const rows = (s.warmup + s.steps) * s.batch;
+    await evalPython(
+      `
+from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
+import numpy as np
+torch.manual_seed(0)
+cfg = GPTNeoXConfig(vocab_size=vocab, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads, intermediate_size=inter, max_position_embeddings=ctx)
+GPTNeoXForCausalLM(cfg).save_pretrained(model_dir)
+np.random.default_rng(0).integers(0, vocab, size=(rows * ctx,), dtype=np.uint16).tofile(bin)
+result = None`,
+      { ...s, model_dir: modelDir, bin, rows },
+    );
+
+    phase('model and tokens made');
+    // This project: the reference's kernels, then the gemm weight gradients (the CUDA default).
+    const model = await loadModel(modelDir, { kind: 'base', device });
+    const data = await loadDataset(bin, { ctxLen: s.ctx });
+    const runs: ProjectRun[] = [];
+    // A failure of one part is printed and the others still run: a GPU run is precious.
+    for (const sparseBackward of ['index_add', 'gemm'] as const) {
+      try {
+        runs.push(await trainProject(model, data, work, sparseBackward));
+      } catch (err) {
+        console.log(`project (--sparse_backward ${sparseBackward}) failed: ${String(err)}`);
+      }
+    }
+    // Where the gemm run's GPU time goes: a few steps under torch.profiler, by kernel.
+    if (process.env.BENCH_GPU_PROFILE !== '0') {
+      try {
+        const short = await loadDataset(bin, { ctxLen: s.ctx, maxExamples: 4 * s.batch });
+        await evalPython('import builtins\nfrom torch.profiler import profile, ProfilerActivity\nbuiltins._bench_prof = profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else []))\nbuiltins._bench_prof.__enter__()\nresult = None', {});
+        await trainProject(model, short, work, 'gemm', 'profiled');
+        const table = await evalPython<string>(
+          'import builtins, gzip, shutil, tempfile\np = builtins._bench_prof\np.__exit__(None, None, None)\nif trace:\n    tmp = tempfile.mktemp(suffix=".json")\n    p.export_chrome_trace(tmp)\n    with open(tmp, "rb") as src, gzip.open(trace, "wb") as dst:\n        shutil.copyfileobj(src, dst)\nka = p.key_averages()\nresult = None\nfor key in (("self_device_time_total", "self_cuda_time_total") if torch.cuda.is_available() else ("self_cpu_time_total",)):\n    try:\n        result = ka.table(sort_by=key, row_limit=35, max_name_column_width=70)\n        break\n    except Exception:\n        pass',
+          { trace: process.env.BENCH_GPU_TRACE ?? null },
+        );
+        console.log(`profile of 4 steps (--sparse_backward gemm), by GPU time:\n${table}`);
+        if (process.env.BENCH_GPU_TRACE) console.log(`trace of those steps (Chrome trace format, gzip): ${process.env.BENCH_GPU_TRACE}`);
+      } catch (err) {
+        console.log(`profile failed: ${String(err)}`);
+      }
+    }
+    // Per-op timings at the same shapes.
+    const ops = await evalPython<Record<string, number>>(
+      'import importlib.util\nspec = importlib.util.spec_from_file_location("gpu_ops", path)\nm = importlib.util.module_from_spec(spec)\nspec.loader.exec_module(m)\nresult = m.time_ops(model, tokens, d, nl, k, batch, ctx, device)',
+      { path: join(pythonRuntimeDir, 'bench', 'gpu_ops.py'), model: model.model, tokens: s.batch * s.ctx, d: s.hidden, nl: s.hidden * s.expansion, k: s.k, batch: s.batch, ctx: s.ctx, device },
+    ).catch((err: unknown) => {
+      console.log(`per-op timings failed: ${String(err)}`);
+      return {} as Record<string, number>;
+    });
+    phase('project runs and per-op timings done');
+    closeRuntime(); // frees the GPU for the reference
+
+    // The reference, in its own process, on the same model and tokens.
+    const ref = await trainReference({ modelDir, bin, ctx: s.ctx, batch: s.batch, warmup: s.warmup, steps: s.steps, expansion: s.expansion, k: s.k, fvuSteps: FVU_STEPS, out: join(work, 'reference.json') });
+    phase('reference run done');
+
+    console.log(`per-op (one coder, median ms; x${s.layers} coders per step): ${Object.entries(ops).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}`);
+    const gib = (v: number | null): string => (v === null ? '-' : `${v.toFixed(1)} GiB`);
+    for (const r of runs) {
+      const layersFvu = Object.keys(r.fvu).map((h) => `${h} ${r.fvu[h]!.toFixed(4)}/${(ref.fvu[h] ?? NaN).toFixed(4)} (${(((r.fvu[h]! - (ref.fvu[h] ?? NaN)) / (ref.fvu[h] ?? NaN)) * 100).toFixed(2)}%)`);
+      console.log(`[--sparse_backward ${r.sparseBackward}] project step ${r.stepMs.toFixed(1)} ms, of which outside Python compute (bridge wait, TS) ${r.bridgeMs.toFixed(1)} ms`);
+      console.log(
+        `[--sparse_backward ${r.sparseBackward}] tokens/s project ${Math.round(r.tokensPerSecond)}, reference ${Math.round(ref.tokens_per_second)}, ratio ${(r.tokensPerSecond / ref.tokens_per_second).toFixed(3)}; fvu per layer (project/reference, mean of the last ${FVU_STEPS} steps) ${layersFvu.join(', ')}; peak memory project ${gib(r.peakGiB)}, reference ${gib(ref.peak_memory_gib)}`,
+      );
+    }
+  } finally {
+    closeRuntime();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** fvu is compared as the mean over the last steps (the same batches in both libraries). */
+const FVU_STEPS = 10;
+
+function meanOfLast(rows: Record<string, number>[], n: number): Record<string, number> {
+  const last = rows.slice(-n);
+  return Object.fromEntries(Object.keys(last[0] ?? {}).map((h) => [h, last.reduce((t, r) => t + r[h]!, 0) / last.length]));
+}
+
+interface ProjectRun {
+  sparseBackward: 'index_add' | 'gemm';
+  tokensPerSecond: number;
+  stepMs: number;
+  bridgeMs: number;
+  fvu: Record<string, number>;
+  peakGiB: number | null;
+}
+
+/** One timed training run of this project (warm-up steps, then the timed steps). */
+async function trainProject(model: LanguageModel, data: TokenDataset, work: string, sparseBackward: 'index_add' | 'gemm', label = ''): Promise<ProjectRun> {
+  const s = SHAPE;
+  const cuda = model.device.startsWith('cuda');
+  if (cuda) await evalPython('import gc\ngc.collect()\ntorch.cuda.empty_cache()\ntorch.cuda.reset_peak_memory_stats()\nresult = None', {});
+  const times: number[] = [];
+  let compute = 0;
+  const fvus: Record<string, number>[] = [];
+  const trainer = new Trainer(
+    { sae: { expansionFactor: s.expansion, k: s.k }, batchSize: s.batch, optimizer: 'signum', sparseBackward, logToWandb: false, saveEvery: 1_000_000, saveDir: work, runName: `project-${sparseBackward}${label}` },
+    data,
+    model,
+    {
+      log: () => undefined,
+      onStep: (r) => {
+        times.push(performance.now());
+        if (r.step > s.warmup) compute += r.computeSeconds;
+        fvus.push(Object.fromEntries(Object.entries(r.metrics).map(([h, m]) => [h, m.fvu ?? NaN])));
+      },
+    },
+  );
+  await trainer.fit();
+  const fvu = meanOfLast(fvus, FVU_STEPS);
+  const timed = times.length - s.warmup;
+  const wall = (times[times.length - 1]! - times[Math.min(s.warmup, times.length) - 1]!) / 1000;
+  const stepMs = (wall / Math.max(timed, 1)) * 1000;
+  const peakGiB = cuda ? await evalPython<number>('result = torch.cuda.max_memory_allocated() / 2**30', {}) : null;
+  const run = { sparseBackward, tokensPerSecond: (timed * s.batch * s.ctx) / wall, stepMs, bridgeMs: stepMs - (compute / Math.max(timed, 1)) * 1000, fvu, peakGiB };
+  console.log(`project (--sparse_backward ${sparseBackward}${label ? `, ${label}` : ''}): ${Math.round(run.tokensPerSecond)} tokens/s, ${stepMs.toFixed(1)} ms/step`);
+  return run;
+}
+
+await main();
