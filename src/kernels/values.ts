@@ -450,6 +450,10 @@ export class SymTensor extends Value {
   scatter_(dim: number, index: SymTensor, source: SymTensor | number): this {
     return this.inPlace('scatter_', dim, index, source);
   }
+  /** `x.index_fill_(dim, index, value)`: as `x[index] = value` along dim 0, without copying the value from the host (a sync on CUDA). */
+  indexFill_(dim: number, index: SymTensor, value: ScalarLike): this {
+    return this.inPlace('index_fill_', dim, index, value);
+  }
   /** `x.masked_fill_(mask, value)`: as `x[mask] = value`, without the host sync of boolean indexing on CUDA. */
   maskedFill_(mask: SymTensor, value: ScalarLike): this {
     return this.inPlace('masked_fill_', mask, value);

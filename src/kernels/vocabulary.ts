@@ -123,7 +123,8 @@ export const VOCABULARY = {
   empty_like: { hint: 'empty_like', render: ([x, dtype]) => `torch.empty_like(${x}, dtype=${dtype})` },
   zeros: { hint: 'zeros', render: ([dtype, device, ...sizes]) => `torch.zeros(${sizes.length ? sizes.join(', ') : '()'}, dtype=${dtype}, device=${device})` },
   new_zeros: { hint: 'new_zeros', render: ([x, sizes]) => `${x}.new_zeros(${sizes})` },
-  new_tensor: { hint: 'new_tensor', render: ([x, v]) => `${x}.new_tensor(${v})` },
+  // new_full, not new_tensor: new_tensor copies from the host, which waits for the GPU.
+  new_tensor: { hint: 'new_tensor', render: ([x, v]) => `${x}.new_full((), ${v})` },
   arange: { hint: 'arange', render: ([start, end, step, like]) => `torch.arange(${start}, ${end}, ${step}, device=${like}.device)` },
   nn_linear: { hint: 'linear_module', render: ([din, dout, device, dtype]) => `torch.nn.Linear(${din}, ${dout}, device=${device}, dtype=${dtype})` },
   module_weight: { hint: 'weight', render: ([m]) => `${m}.weight.data` },
@@ -176,6 +177,7 @@ export const VOCABULARY = {
   lerp_: inPlace('lerp_'),
   index_add_: inPlace('index_add_'),
   scatter_: inPlace('scatter_'),
+  index_fill_: inPlace('index_fill_'),
   masked_fill_: inPlace('masked_fill_'),
   scatter_add_: inPlace('scatter_add_'),
   scatter_amax_: { hint: 'scatter_amax_', render: ([x, dim, index, src]) => `${x}.scatter_reduce_(${dim}, ${index}, ${src}, reduce="amax")` },

@@ -84,7 +84,8 @@ function hookInputs(g: ProgramBuilder, s: CoderStructure) {
 /** Mark the latents a step selected, for the dead-latent counters. */
 function markFired(g: ProgramBuilder, state: SymBundle, latentIndices: SymTensor): void {
   g.noGrad(() => {
-    state.get('did_fire').setAt_(latentIndices.flatten(), true);
+    // index_fill_, not did_fire[idx] = True: the latter copies True from the host, a sync on CUDA.
+    state.get('did_fire').indexFill_(0, latentIndices.flatten(), true);
   });
 }
 

@@ -92,11 +92,11 @@ def coder_forward_topk_sae_skip_mtk_norm(grad, params, x, y, dead_mask, k):
                 div = mul / total_variance
                 auxk_loss = div
             else:
-                new_tensor = sae_out.new_tensor(0.0)
+                new_tensor = sae_out.new_full((), 0.0)
                 auxk_loss = new_tensor
             auxk_loss_1 = auxk_loss
         else:
-            new_tensor_1 = sae_out.new_tensor(0.0)
+            new_tensor_1 = sae_out.new_full((), 0.0)
             auxk_loss_1 = new_tensor_1
         pow_3 = e.pow(2)
         sum_3 = pow_3.sum()
