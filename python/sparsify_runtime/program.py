@@ -56,6 +56,12 @@ def compile_program(source: str, entry: str, compile: bool = False) -> str:
     return pid
 
 
+@op("program.release_scratch")
+def release_scratch() -> None:
+    """Drop the cached zero matrices of the gemm kernels (the memory goes back to torch's allocator)."""
+    kernel_support.reset()
+
+
 def _clearing_scratch_on_error(fn):
     # A program that fails midway may leave a scratch matrix dirty: forget them all.
     def run_program(*args, **kwargs):

@@ -220,6 +220,11 @@ export function programCompile(source: string, entry: string, compile: boolean, 
   return invoke<string>(rt, 'program.compile', { source, entry, compile });
 }
 
+/** Drop the zero matrices generated programs keep for reuse (`program.release_scratch`), e.g. when training ends. */
+export async function programReleaseScratch(rt?: Runtime): Promise<void> {
+  await invoke(rt, 'program.release_scratch', {});
+}
+
 /** Run a compiled program with its arguments by input name (`program.run`). */
 export function programRun<R>(id: string, args: Record<string, unknown>, rt?: Runtime): Promise<R> {
   return invoke<R>(rt, 'program.run', { id, args });

@@ -8,7 +8,7 @@
  */
 import { join } from 'node:path';
 import { getRuntime, type Runtime } from '../bridge/runtime.js';
-import { bundleCopyInto, hookWidths, hooksRun, runtimeConfigure, wandbFinish, wandbInit, type AfterSpec, type BatchRows, type HookSpec, type HooksRunReply, type PassSpec } from '../bridge/ops.js';
+import { bundleCopyInto, hookWidths, hooksRun, programReleaseScratch, runtimeConfigure, wandbFinish, wandbInit, type AfterSpec, type BatchRows, type HookSpec, type HooksRunReply, type PassSpec } from '../bridge/ops.js';
 import { seededPermutation } from '../util/shuffle.js';
 import { ConfigError } from '../config/errors.js';
 import { snakeKeys } from '../config/case.js';
@@ -289,6 +289,8 @@ export class Trainer implements RunStateSource {
       return await this.loop();
     } finally {
       this.close();
+      // The gemm kernels' zero matrices ([N, M] each) are not needed after training.
+      if (this.sparseBackward === 'gemm') await programReleaseScratch(this.rt).catch(() => undefined);
     }
   }
 
