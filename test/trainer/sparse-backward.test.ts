@@ -43,7 +43,7 @@ async function losses(fx: Fixture, cfg: TrainConfigInput): Promise<number[]> {
   return reports.flatMap((r) =>
     Object.keys(r.metrics)
       .sort()
-      .flatMap((h) => Object.keys(r.metrics[h]!).sort().map((m) => r.metrics[h]![m]!)),
+      .flatMap((h) => Object.entries(r.metrics[h]!).sort(([a], [b]) => a.localeCompare(b)).map(([, v]) => v as number)),
   );
 }
 
