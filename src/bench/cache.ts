@@ -8,29 +8,19 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getRuntime } from '../bridge/runtime.js';
-import { activationsStats, evalPython, hookWidths } from '../bridge/ops.js';
+import { activationsStats, hookWidths } from '../bridge/ops.js';
 import { openActivationCache, writeActivationCache } from '../cache/index.js';
 import { loadDataset } from '../data/dataset.js';
 import { loadModel } from '../model/language-model.js';
 import { Trainer } from '../trainer/trainer.js';
+import { makeBenchModel } from './fixture.js';
 
 export async function benchCache(rows = Number(process.env.BENCH_CACHE_ROWS ?? 160)): Promise<void> {
   const rt = await getRuntime();
   const work = mkdtempSync(join(tmpdir(), 'sparsify-bench-cache-'));
   try {
     const [ctx, batch] = [128, 8];
-    const modelDir = join(work, 'model');
-    const bin = join(work, 'tokens.bin');
-    await evalPython(
-      `
-from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
-import numpy as np
-torch.manual_seed(0)
-cfg = GPTNeoXConfig(vocab_size=4096, hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024, max_position_embeddings=ctx)
-GPTNeoXForCausalLM(cfg).save_pretrained(model_dir)
-np.random.default_rng(0).integers(0, 4096, size=(rows * ctx,), dtype=np.uint16).tofile(bin)`,
-      { model_dir: modelDir, bin, ctx, rows },
-    );
+    const { modelDir, bin } = await makeBenchModel(work, ctx, rows);
     const device = rt.info.cuda ? 'cuda' : 'cpu';
     const model = await loadModel(modelDir, { kind: 'base', device });
     const data = await loadDataset(bin, { ctxLen: ctx });

@@ -13,24 +13,14 @@ import { SparseCoder } from '../coder/sparse-coder.js';
 import { loadDataset } from '../data/dataset.js';
 import { evaluate } from '../eval/index.js';
 import { loadModel } from '../model/language-model.js';
+import { makeBenchModel } from './fixture.js';
 
 export async function benchEval(batches = Number(process.env.BENCH_EVAL_BATCHES ?? 8)): Promise<void> {
   const rt = await getRuntime();
   const work = mkdtempSync(join(tmpdir(), 'sparsify-bench-eval-'));
   try {
     const [batch, ctx, layers] = [8, 128, 4];
-    const modelDir = join(work, 'model');
-    const bin = join(work, 'tokens.bin');
-    await evalPython(
-      `
-from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
-import numpy as np
-torch.manual_seed(0)
-cfg = GPTNeoXConfig(vocab_size=4096, hidden_size=256, num_hidden_layers=layers, num_attention_heads=4, intermediate_size=1024, max_position_embeddings=ctx)
-GPTNeoXForCausalLM(cfg).save_pretrained(model_dir)
-np.random.default_rng(0).integers(1, 4096, size=(rows * ctx,), dtype=np.uint16).tofile(bin)`,
-      { model_dir: modelDir, bin, ctx, rows: (batches + 1) * batch, layers },
-    );
+    const { modelDir, bin } = await makeBenchModel(work, ctx, (batches + 1) * batch, { layers, lowestToken: 1 });
     const device = rt.info.cuda ? 'cuda' : 'cpu';
     const model = await loadModel(modelDir, { kind: 'causal_lm', device });
     const data = await loadDataset(bin, { ctxLen: ctx });

@@ -13,7 +13,8 @@ import { join } from 'node:path';
 import { closeRuntime, getRuntime } from '../bridge/runtime.js';
 import { evalPython } from '../bridge/ops.js';
 import { pythonRuntimeDir } from '../bridge/paths.js';
-import { trainReference } from './reference.js';
+import { makeBenchModel } from './fixture.js';
+import { fvuByHookpoint, meanOfLast, trainReference } from './reference.js';
 import { loadDataset, type TokenDataset } from '../data/dataset.js';
 import { loadModel, type LanguageModel } from '../model/language-model.js';
 import { Trainer } from '../trainer/trainer.js';
@@ -34,20 +35,8 @@ async function main(): Promise<void> {
     console.log(`bench:gpu on ${versions}`);
     const t0 = performance.now();
     const phase = (what: string): void => console.log(`[${((performance.now() - t0) / 1000).toFixed(0)} s] ${what}`);
-    const modelDir = join(work, 'model');
-    const bin = join(work, 'tokens.bin');
     const rows = (s.warmup + s.steps) * s.batch;
-    await evalPython(
-      `
-from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
-import numpy as np
-torch.manual_seed(0)
-cfg = GPTNeoXConfig(vocab_size=vocab, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads, intermediate_size=inter, max_position_embeddings=ctx)
-GPTNeoXForCausalLM(cfg).save_pretrained(model_dir)
-np.random.default_rng(0).integers(0, vocab, size=(rows * ctx,), dtype=np.uint16).tofile(bin)
-result = None`,
-      { ...s, model_dir: modelDir, bin, rows },
-    );
+    const { modelDir, bin } = await makeBenchModel(work, s.ctx, rows, { hidden: s.hidden, layers: s.layers, heads: s.heads, inter: s.inter, vocab: s.vocab });
 
     phase('model and tokens made');
     // This project: the reference's kernels, then the gemm weight gradients (the CUDA default).
@@ -111,11 +100,6 @@ result = None`,
 /** fvu is compared as the mean over the last steps (the same batches in both libraries). */
 const FVU_STEPS = 10;
 
-function meanOfLast(rows: Record<string, number>[], n: number): Record<string, number> {
-  const last = rows.slice(-n);
-  return Object.fromEntries(Object.keys(last[0] ?? {}).map((h) => [h, last.reduce((t, r) => t + r[h]!, 0) / last.length]));
-}
-
 interface ProjectRun {
   sparseBackward: 'index_add' | 'gemm';
   tokensPerSecond: number;
@@ -142,7 +126,7 @@ async function trainProject(model: LanguageModel, data: TokenDataset, work: stri
       onStep: (r) => {
         times.push(performance.now());
         if (r.step > s.warmup) compute += r.computeSeconds;
-        fvus.push(Object.fromEntries(Object.entries(r.metrics).map(([h, m]) => [h, m.fvu ?? NaN])));
+        fvus.push(fvuByHookpoint(r));
       },
     },
   );

@@ -8,6 +8,7 @@ import { execa } from 'execa';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot, pythonRuntimeDir } from '../bridge/paths.js';
+import type { StepReport } from '../trainer/trainer.js';
 
 /** What the reference's run measured. */
 export interface ReferenceRun {
@@ -48,4 +49,15 @@ export async function trainReference(options: {
     { env: { PYTHONPATH: [ref, existsSync(site) ? site : '', process.env.PYTHONPATH ?? ''].filter(Boolean).join(':') }, stdio: ['ignore', 'ignore', 'pipe'] },
   );
   return JSON.parse(readFileSync(o.out, 'utf8')) as ReferenceRun;
+}
+
+/** A step's fvu per hookpoint, to compare with the reference's. */
+export function fvuByHookpoint(report: StepReport): Record<string, number> {
+  return Object.fromEntries(Object.entries(report.metrics).map(([h, m]) => [h, m.fvu ?? NaN]));
+}
+
+/** The mean of the last `n` steps' figures, per hookpoint (as the reference's side reports them). */
+export function meanOfLast(rows: Record<string, number>[], n: number): Record<string, number> {
+  const last = rows.slice(-n);
+  return Object.fromEntries(Object.keys(last[0] ?? {}).map((h) => [h, last.reduce((t, r) => t + r[h]!, 0) / last.length]));
 }

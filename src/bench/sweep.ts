@@ -8,25 +8,14 @@ import { execa } from 'execa';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { evalPython } from '../bridge/ops.js';
 import { packageRoot } from '../bridge/paths.js';
+import { makeBenchModel } from './fixture.js';
 
 export async function benchSweep(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'sparsify-bench-sweep-'));
   try {
     const [ctx, rows] = [128, 256];
-    const modelDir = join(work, 'model');
-    const bin = join(work, 'tokens.bin');
-    await evalPython(
-      `
-from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
-import numpy as np
-torch.manual_seed(0)
-cfg = GPTNeoXConfig(vocab_size=4096, hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024, max_position_embeddings=ctx)
-GPTNeoXForCausalLM(cfg).save_pretrained(model_dir)
-np.random.default_rng(0).integers(0, 4096, size=(rows * ctx,), dtype=np.uint16).tofile(bin)`,
-      { model_dir: modelDir, bin, ctx, rows },
-    );
+    const { modelDir, bin } = await makeBenchModel(work, ctx, rows);
     const common = [modelDir, bin, '--hookpoints', 'layers.3', '--batch_size', '8', '--ctx_len', String(ctx), '--log_to_wandb', 'false', '--save_dir', work];
     const sparsify = async (args: string[]): Promise<number> => {
       const t0 = performance.now();

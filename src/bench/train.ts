@@ -7,31 +7,20 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getRuntime } from '../bridge/runtime.js';
-import { evalPython } from '../bridge/ops.js';
 import { loadDataset } from '../data/dataset.js';
 import { loadModel } from '../model/language-model.js';
 import { Trainer } from '../trainer/trainer.js';
-import { referencePath, trainReference } from './reference.js';
+import { fvuByHookpoint, meanOfLast, referencePath, trainReference } from './reference.js';
+import { makeBenchModel } from './fixture.js';
 
 export async function benchTraining(steps = Number(process.env.BENCH_TRAIN_STEPS ?? 20)): Promise<void> {
   const rt = await getRuntime();
   const work = mkdtempSync(join(tmpdir(), 'sparsify-bench-'));
   try {
-    const modelDir = join(work, 'model');
-    const bin = join(work, 'tokens.bin');
     const warmup = 3;
     const batch = 8;
     const ctx = 128;
-    await evalPython(
-      `
-from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
-import numpy as np
-torch.manual_seed(0)
-cfg = GPTNeoXConfig(vocab_size=4096, hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024, max_position_embeddings=ctx)
-GPTNeoXForCausalLM(cfg).save_pretrained(model_dir)
-np.random.default_rng(0).integers(0, 4096, size=(rows * ctx,), dtype=np.uint16).tofile(bin)`,
-      { model_dir: modelDir, bin, ctx, rows: (steps + warmup) * batch },
-    );
+    const { modelDir, bin } = await makeBenchModel(work, ctx, (steps + warmup) * batch);
     const model = await loadModel(modelDir, { kind: 'base', device: rt.info.cuda ? 'cuda' : 'cpu' });
     const data = await loadDataset(bin, { ctxLen: ctx });
     const fvus: Record<string, number>[] = [];
@@ -44,7 +33,7 @@ np.random.default_rng(0).integers(0, 4096, size=(rows * ctx,), dtype=np.uint16).
     const trainer = new Trainer({ batchSize: batch, optimizer: 'signum', saveEvery: 1_000_000, logToWandb: false, saveDir: work, runName: 'bench' }, data, model, {
       log: () => undefined,
       onStep: (r) => {
-        fvus.push(Object.fromEntries(Object.entries(r.metrics).map(([h, m]) => [h, m.fvu ?? NaN])));
+        fvus.push(fvuByHookpoint(r));
         // Python compute time, from the runtime's own clock in each step's reply.
         if (t0 > 0 && t1 === 0) computeSeconds += r.computeSeconds;
         if (r.step === warmup) {
@@ -66,11 +55,11 @@ np.random.default_rng(0).integers(0, 4096, size=(rows * ctx,), dtype=np.uint16).
     console.log(`  share of step time outside Python compute: ${(((wall - computeSeconds) / wall) * 100).toFixed(2)}% (target < 5%)`);
     // The CPU regression guard: not slower than the reference on the same fixture.
     if (referencePath()) {
-      const ref = await trainReference({ modelDir, bin, ctx, batch, warmup, steps, expansion: 32, k: 32, fvuSteps: 5, out: join(work, 'reference.json') });
+      const fvuSteps = 5;
+      const ref = await trainReference({ modelDir, bin, ctx, batch, warmup, steps, expansion: 32, k: 32, fvuSteps, out: join(work, 'reference.json') });
       const ours = tokens / wall;
-      const last = fvus.slice(-5);
-      const fvu = (h: string): number => last.reduce((t, r) => t + r[h]!, 0) / last.length;
-      const worst = Math.max(...Object.keys(ref.fvu).map((h) => Math.abs(fvu(h) - ref.fvu[h]!) / ref.fvu[h]!));
+      const fvu = meanOfLast(fvus, fvuSteps);
+      const worst = Math.max(...Object.keys(ref.fvu).map((h) => Math.abs(fvu[h]! - ref.fvu[h]!) / ref.fvu[h]!));
       console.log(
         `  reference on the same fixture: ${Math.round(ref.tokens_per_second)} tokens/s; time ratio project/reference ${(ref.tokens_per_second / ours).toFixed(3)} (target <= 1.00); fvu largest relative difference ${(worst * 100).toFixed(3)}%`,
       );

@@ -7,7 +7,8 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, statSync, statfsSync } from 'node:fs';
-import { rename, rm, writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
+import { writeFileAtomic } from '../util/files.js';
 import { join } from 'node:path';
 import { bundleGet, dataRows, hooksRun, saveTensors, type HookSpec, type PyObject, type Tensor } from '../bridge/ops.js';
 import { SparsifyError } from '../bridge/errors.js';
@@ -110,9 +111,7 @@ export function estimateBytes(index: ActivationCacheIndex): number {
 }
 
 async function writeIndex(dir: string, index: ActivationCacheIndex): Promise<void> {
-  const tmp = join(dir, `${INDEX_FILE}.tmp-${process.pid}`);
-  await writeFile(tmp, `${JSON.stringify(index, null, 2)}\n`);
-  await rename(tmp, join(dir, INDEX_FILE));
+  await writeFileAtomic(join(dir, INDEX_FILE), `${JSON.stringify(index, null, 2)}\n`);
 }
 
 const shardFile = (i: number): string => `shard-${String(i).padStart(5, '0')}.safetensors`;

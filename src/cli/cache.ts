@@ -9,7 +9,6 @@ import cliProgress from 'cli-progress';
 import { resolve } from 'node:path';
 import { closeRuntime, getRuntime, onInterrupt } from '../bridge/runtime.js';
 import { hookWidths, runtimeConfigure } from '../bridge/ops.js';
-import { SparsifyError } from '../bridge/errors.js';
 import { snakeCase } from '../config/case.js';
 import { CacheOptionsSchema, type CacheOptions } from '../config/cache.js';
 import { ConfigError, parseWith } from '../config/errors.js';
@@ -20,21 +19,21 @@ import { bundledDefault } from '../model/bundled.js';
 import { loadModel } from '../model/language-model.js';
 import { modelHookpoints } from '../trainer/hookpoints.js';
 import { localPath } from '../util/paths.js';
-import { addOptions, fieldsOf, readOptions } from './options.js';
+import { fieldsOf, readOptions } from './options.js';
+import { argumentErrorExit, runErrorExit, subcommand } from './subcommand.js';
 
 const FIELDS = fieldsOf(CacheOptionsSchema.shape, 'cache', ['model', 'dataset']);
 
 export function buildCacheCommand(): Command {
-  const command = new Command('sparsify cache')
-    .description(
-      "Write a model's activations at the hookpoints to disk once (shards of safetensors and an index), to train coders from them without the model: `sparsify --from_cache DIR`. With no MODEL, the bundled tiny model and text.",
-    )
-    .argument('[model]', 'model name on the Hub or local path (default: the bundled tiny model)')
-    .argument('[dataset]', 'dataset (default: the bundled text with the bundled model)')
-    .allowExcessArguments(false)
-    .configureOutput({ outputError: (str, write) => write(str) });
-  addOptions(command, FIELDS);
-  return command;
+  return subcommand(
+    'cache',
+    "Write a model's activations at the hookpoints to disk once (shards of safetensors and an index), to train coders from them without the model: `sparsify --from_cache DIR`. With no MODEL, the bundled tiny model and text.",
+    [
+      ['[model]', 'model name on the Hub or local path (default: the bundled tiny model)'],
+      ['[dataset]', 'dataset (default: the bundled text with the bundled model)'],
+    ],
+    FIELDS,
+  );
 }
 
 export function parseCacheArgs(argv: string[]): CacheOptions {
@@ -53,11 +52,7 @@ export async function cacheMain(argv: string[]): Promise<number> {
   try {
     opts = parseCacheArgs(argv);
   } catch (err) {
-    const e = err as { code?: string; exitCode?: number; message: string };
-    if (e.code === 'commander.helpDisplayed') return 0;
-    if (e.code?.startsWith('commander.')) return e.exitCode ?? 2;
-    process.stderr.write(`${e.message.startsWith('sparsify') ? '' : 'sparsify cache: '}${e.message}\n`);
-    return 2;
+    return argumentErrorExit(err, 'cache');
   }
   const say = (m: string): void => void process.stderr.write(`${m}\n`);
   try {
@@ -128,10 +123,7 @@ export async function cacheMain(argv: string[]): Promise<number> {
     process.stdout.write(`${out}\n`);
     return 0;
   } catch (err) {
-    const e = err as Error & { pythonTraceback?: string };
-    process.stderr.write(`sparsify cache: ${e instanceof SparsifyError ? e.message : (e.stack ?? e.message)}\n`);
-    if (process.env.SPARSIFY_DEBUG && e.pythonTraceback) process.stderr.write(`${e.pythonTraceback}\n`);
-    return 1;
+    return runErrorExit(err, 'cache');
   } finally {
     closeRuntime();
   }

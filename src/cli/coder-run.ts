@@ -16,6 +16,13 @@ import { loadModel, type LanguageModel } from '../model/language-model.js';
 import { fnmatcher } from '../util/fnmatch.js';
 import { localPath } from '../util/paths.js';
 
+/** Both commands' positional arguments: CODERS [MODEL] [DATASET]. */
+export const CODER_RUN_ARGUMENTS = [
+  ['<coders>', 'a run directory (checkpoints/NAME), a coder directory, or a Hub repo of coders'],
+  ['[model]', "model name on the Hub or local path (default: the run's)"],
+  ['[dataset]', "dataset (default: the run's)"],
+] as const;
+
 /** The options both commands take to find coders, model and data. */
 export interface CoderRunOptions {
   coders: string;

@@ -5,34 +5,29 @@
  */
 import { Command } from 'commander';
 import cliProgress from 'cli-progress';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { closeRuntime, getRuntime } from '../bridge/runtime.js';
 import { runtimeConfigure } from '../bridge/ops.js';
-import { SparsifyError } from '../bridge/errors.js';
 import { snakeCase } from '../config/case.js';
 import { parseWith } from '../config/errors.js';
 import { EvalOptionsSchema, type EvalOptions } from '../config/eval.js';
 import { evaluate, type EvalReport } from '../eval/index.js';
 import { checkSaveDir } from '../trainer/run-dir.js';
+import { writeFileAtomic } from '../util/files.js';
 import { writeSafetensors } from '../util/safetensors.js';
-import { findCoderRun, loadCoderRun } from './coder-run.js';
-import { addOptions, fieldsOf, readOptions } from './options.js';
+import { CODER_RUN_ARGUMENTS, findCoderRun, loadCoderRun } from './coder-run.js';
+import { fieldsOf, readOptions } from './options.js';
+import { argumentErrorExit, runErrorExit, subcommand } from './subcommand.js';
 
 const FIELDS = fieldsOf(EvalOptionsSchema.shape, 'eval', ['coders', 'model', 'dataset']);
 
 export function buildEvalCommand(): Command {
-  const command = new Command('sparsify eval')
-    .description(
-      "Evaluate coders inside the model: reconstruction (fvu, explained variance), sparsity (L0, dead and dense latents)\nand the model's loss with each hookpoint spliced in (CE, KL, loss recovered), on rows the run did not train on.",
-    )
-    .argument('<coders>', 'a run directory (checkpoints/NAME), a coder directory, or a Hub repo of coders')
-    .argument('[model]', "model name on the Hub or local path (default: the run's)")
-    .argument('[dataset]', "dataset (default: the run's)")
-    .allowExcessArguments(false)
-    .configureOutput({ outputError: (str, write) => write(str) });
-  addOptions(command, FIELDS);
-  return command;
+  return subcommand(
+    'eval',
+    "Evaluate coders inside the model: reconstruction (fvu, explained variance), sparsity (L0, dead and dense latents)\nand the model's loss with each hookpoint spliced in (CE, KL, loss recovered), on rows the run did not train on.",
+    CODER_RUN_ARGUMENTS,
+    FIELDS,
+  );
 }
 
 /** Parse `sparsify eval` arguments (after `eval`). */
@@ -75,24 +70,13 @@ export function formatReport(report: EvalReport): string {
   ].join('\n');
 }
 
-async function writeAtomic(path: string, text: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, text);
-  await rename(tmp, path);
-}
-
 /** Run `sparsify eval`; resolves with the exit code. */
 export async function evalMain(argv: string[]): Promise<number> {
   let opts: EvalOptions;
   try {
     opts = parseEvalArgs(argv);
   } catch (err) {
-    const e = err as { code?: string; exitCode?: number; message: string };
-    if (e.code === 'commander.helpDisplayed') return 0;
-    if (e.code?.startsWith('commander.')) return e.exitCode ?? 2;
-    process.stderr.write(`${e.message.startsWith('sparsify') ? '' : 'sparsify eval: '}${e.message}\n`);
-    return 2;
+    return argumentErrorExit(err, 'eval');
   }
   const say = (m: string): void => {
     if (!opts.json) process.stderr.write(`${m}\n`);
@@ -133,7 +117,7 @@ export async function evalMain(argv: string[]): Promise<number> {
     for (const w of report.warnings) say(`warning: ${w}`);
     // Written only now, when the pass finished: an interrupted run leaves any earlier report.
     await writeSafetensors(join(dirname(out), 'density.safetensors'), densities, { format: 'pt', tokens: String(report.tokens) });
-    await writeAtomic(out, `${JSON.stringify(report, null, 2)}\n`);
+    await writeFileAtomic(out, `${JSON.stringify(report, null, 2)}\n`);
     if (opts.json) process.stdout.write(`${JSON.stringify(report)}\n`);
     else {
       process.stdout.write(`${formatReport(report)}\n`);
@@ -141,10 +125,7 @@ export async function evalMain(argv: string[]): Promise<number> {
     }
     return 0;
   } catch (err) {
-    const e = err as Error & { pythonTraceback?: string };
-    process.stderr.write(`sparsify eval: ${e instanceof SparsifyError ? e.message : (e.stack ?? e.message)}\n`);
-    if (process.env.SPARSIFY_DEBUG && e.pythonTraceback) process.stderr.write(`${e.pythonTraceback}\n`);
-    return 1;
+    return runErrorExit(err, 'eval');
   } finally {
     closeRuntime();
   }

@@ -10,29 +10,24 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { closeRuntime, getRuntime } from '../bridge/runtime.js';
 import { runtimeConfigure } from '../bridge/ops.js';
-import { SparsifyError } from '../bridge/errors.js';
 import { snakeCase } from '../config/case.js';
 import { parseWith } from '../config/errors.js';
 import { ExploreOptionsSchema, type ExploreOptions } from '../config/explore.js';
 import { buildLatentCache, coderHash, readLatentCache, type CacheIndex } from '../explore/cache.js';
 import { exportExplorer, serveExplorer } from '../explore/server.js';
-import { findCoderRun, loadCoderRun, type CoderRun } from './coder-run.js';
-import { addOptions, fieldsOf, readOptions } from './options.js';
+import { CODER_RUN_ARGUMENTS, findCoderRun, loadCoderRun, type CoderRun } from './coder-run.js';
+import { fieldsOf, readOptions } from './options.js';
+import { argumentErrorExit, runErrorExit, subcommand } from './subcommand.js';
 
 const FIELDS = fieldsOf(ExploreOptionsSchema.shape, 'explore', ['coders', 'model', 'dataset']);
 
 export function buildExploreCommand(): Command {
-  const command = new Command('sparsify explore')
-    .description(
-      "Look at what the latents do: cache each latent's statistics, top and sampled examples, logit effects and neighbours in one pass over rows the run did not train on, then serve a local dashboard (or --out a static site).",
-    )
-    .argument('<coders>', 'a run directory (checkpoints/NAME), a coder directory, or a Hub repo of coders')
-    .argument('[model]', "model name on the Hub or local path (default: the run's)")
-    .argument('[dataset]', "dataset (default: the run's)")
-    .allowExcessArguments(false)
-    .configureOutput({ outputError: (str, write) => write(str) });
-  addOptions(command, FIELDS);
-  return command;
+  return subcommand(
+    'explore',
+    "Look at what the latents do: cache each latent's statistics, top and sampled examples, logit effects and neighbours in one pass over rows the run did not train on, then serve a local dashboard (or --out a static site).",
+    CODER_RUN_ARGUMENTS,
+    FIELDS,
+  );
 }
 
 /** Parse `sparsify explore` arguments (after `explore`). */
@@ -77,11 +72,7 @@ export async function exploreMain(argv: string[]): Promise<number> {
   try {
     opts = parseExploreArgs(argv);
   } catch (err) {
-    const e = err as { code?: string; exitCode?: number; message: string };
-    if (e.code === 'commander.helpDisplayed') return 0;
-    if (e.code?.startsWith('commander.')) return e.exitCode ?? 2;
-    process.stderr.write(`${e.message.startsWith('sparsify') ? '' : 'sparsify explore: '}${e.message}\n`);
-    return 2;
+    return argumentErrorExit(err, 'explore');
   }
   const say = (m: string): void => void process.stderr.write(`${m}\n`);
   try {
@@ -151,10 +142,7 @@ export async function exploreMain(argv: string[]): Promise<number> {
     });
     return 0;
   } catch (err) {
-    const e = err as Error & { pythonTraceback?: string };
-    process.stderr.write(`sparsify explore: ${e instanceof SparsifyError ? e.message : (e.stack ?? e.message)}\n`);
-    if (process.env.SPARSIFY_DEBUG && e.pythonTraceback) process.stderr.write(`${e.pythonTraceback}\n`);
-    return 1;
+    return runErrorExit(err, 'explore');
   } finally {
     closeRuntime();
   }

@@ -4,12 +4,13 @@
  * checked against each other before any tensor is used.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { SparsifyError } from '../bridge/errors.js';
 import { safetensorsHeader, saveTensors, type DType, type PyObject, type SafetensorsHeader } from '../bridge/ops.js';
 import { coderConfigFromJson, coderConfigToJson, numLatentsFor, checkCoderShape, type SparseCoderConfig } from '../config/sparse-coder.js';
 import { ConfigError } from '../config/errors.js';
+import { writeFileAtomic } from '../util/files.js';
 
 export const CFG_FILE = 'cfg.json';
 export const WEIGHTS_FILE = 'sae.safetensors';
@@ -90,21 +91,3 @@ export async function writeCoderDir(dir: string, cfg: SparseCoderConfig, dIn: nu
   await writeFileAtomic(join(dir, CFG_FILE), JSON.stringify(coderConfigToJson(cfg, dIn)));
 }
 
-/** Write a file atomically: temp file next to it, fsync, rename. */
-export async function writeFileAtomic(path: string, data: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  const handle = await open(tmp, 'w');
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-}

@@ -4,6 +4,7 @@
  * read once at the end; nothing grows with the number of tokens but per-latent counters.
  */
 import { cachedProgram, defineProgram, type ProgramBuilder, type ProgramSpec, type SymTensor } from '../kernels/index.js';
+import { logitsInputs } from '../model/pass-inputs.js';
 import { reconstruct } from '../math/sparse-coder.js';
 import { structureTag as tag, type CoderParamName, type CoderStructure } from '../math/structure.js';
 
@@ -160,14 +161,6 @@ function tokenCe(g: ProgramBuilder, logits: SymTensor, inputIds: SymTensor, mask
     },
   );
   return { logprobs, ce, weights };
-}
-
-function logitsInputs(g: ProgramBuilder) {
-  const logits = g.input('logits');
-  const inputIds = g.input('input_ids', { dtype: 'int64' });
-  const mask = g.optionalInput('mask', { dtype: 'bool' });
-  const context = g.bundleInput<string>('context');
-  return { logits, inputIds, mask, context };
 }
 
 /**

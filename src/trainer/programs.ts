@@ -5,6 +5,7 @@
  * follow the reference's `Trainer.fit` (sparsify/trainer.py) step by step.
  */
 import { cachedProgram, defineProgram, type ProgramBuilder, type ProgramSpec, type SymBundle, type SymTensor } from '../kernels/index.js';
+import { logitsInputs } from '../model/pass-inputs.js';
 import * as sc from '../math/sparse-coder.js';
 import { MATRIX_PARAMS, paramNames, structureTag as tag, type CoderParamName, type CoderParams, type CoderStructure } from '../math/structure.js';
 import { adam, muon, scheduleFreeEval, signumScheduleFree, slot, type OptimizerName } from '../math/optimizers.js';
@@ -164,14 +165,6 @@ function nextTokenCe(g: ProgramBuilder, logits: SymTensor, inputIds: SymTensor):
   return g.crossEntropy(shifted, labels);
 }
 
-/** The inputs every logits program takes (a pass's logits, its tokens, mask and context). */
-function logitsInputs(g: ProgramBuilder) {
-  const logits = g.input('logits');
-  const inputIds = g.input('input_ids', { dtype: 'int64' });
-  const mask = g.optionalInput('mask', { dtype: 'bool' });
-  const context = g.bundleInput<string>('context');
-  return { logits, inputIds, mask, context };
-}
 
 /** kl's first pass: the clean logits (no hooks, no grad), kept for the patched pass. */
 export function keepCleanLogitsProgram(): ProgramSpec<'keep'> {

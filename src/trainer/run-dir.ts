@@ -4,7 +4,8 @@
  * it or moving it aside (--overwrite), and no metrics from steps a resumed run will redo.
  */
 import { existsSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { mkdir, open, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { writeFileAtomic } from '../util/files.js';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { SparsifyError } from '../bridge/errors.js';
@@ -143,9 +144,7 @@ export async function truncateMetrics(runDir: string, step: number): Promise<num
     }
   });
   if (kept.length === lines.length) return 0;
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, kept.map((l) => `${l}\n`).join(''));
-  await rename(tmp, path);
+  await writeFileAtomic(path, kept.map((l) => `${l}\n`).join(''));
   return lines.length - kept.length;
 }
 

@@ -4,7 +4,7 @@
  * results made in TypeScript. Atomic: a temp file next to the target, fsynced, renamed.
  */
 import { closeSync, openSync, readSync } from 'node:fs';
-import { open, rename, rm } from 'node:fs/promises';
+import { writeFileAtomic } from './files.js';
 
 type Array64 = Float64Array | Float32Array | BigInt64Array | Int32Array;
 
@@ -34,20 +34,7 @@ export async function writeSafetensors(path: string, tensors: Record<string, Arr
   json = Buffer.concat([json, Buffer.from(' '.repeat(pad))]);
   const size = Buffer.alloc(8);
   size.writeBigUInt64LE(BigInt(json.length));
-  const tmp = `${path}.tmp-${process.pid}`;
-  const handle = await open(tmp, 'w');
-  try {
-    await handle.writeFile(Buffer.concat([size, json, ...chunks]));
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
+  await writeFileAtomic(path, Buffer.concat([size, json, ...chunks]));
 }
 
 type Typed = Float64Array | Float32Array | BigInt64Array | Int32Array | Uint8Array;

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../../src/cli/index.js';
+import { runCli } from '../helpers/cli.js';
 import { closeRuntime } from '../../src/bridge/index.js';
 import { EvalReportSchema } from '../../src/eval/index.js';
 import { makeTinyLM } from '../helpers/python.js';
@@ -23,25 +23,11 @@ afterAll(() => {
 
 const lastLine = (text: string): string => text.trim().split('\n').pop()!;
 
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const [o, e] = [process.stdout.write.bind(process.stdout), process.stderr.write.bind(process.stderr)];
-  process.stdout.write = ((c: string | Uint8Array) => ((out += c.toString()), true)) as typeof process.stdout.write;
-  process.stderr.write = ((c: string | Uint8Array) => ((err += c.toString()), true)) as typeof process.stderr.write;
-  try {
-    return { code: await main(args), out, err };
-  } finally {
-    process.stdout.write = o;
-    process.stderr.write = e;
-  }
-}
-
 describe('sparsify eval', () => {
   it('evaluates a run on the rows it left out (--holdout), with its model and data, and writes eval.json', async () => {
-    const trained = await run([modelDir, CORPUS, '--ctx_len', '16', '--max_examples', '200', '--holdout', '0.2', '--batch_size', '16', '-k', '4', '--expansion_factor', '2', '--save_dir', work, '--run_name', 'held', '--log_to_wandb', 'false']);
+    const trained = await runCli([modelDir, CORPUS, '--ctx_len', '16', '--max_examples', '200', '--holdout', '0.2', '--batch_size', '16', '-k', '4', '--expansion_factor', '2', '--save_dir', work, '--run_name', 'held', '--log_to_wandb', 'false']);
     expect([trained.code, trained.err]).toEqual([0, expect.stringContaining('more not trained on, held out for evaluation')]);
-    const { code, out, err } = await run(['eval', join(work, 'held'), '--max_tokens', '320', '--splice', 'both', '--json']);
+    const { code, out, err } = await runCli(['eval', join(work, 'held'), '--max_tokens', '320', '--splice', 'both', '--json']);
     expect([code, err]).toEqual([0, '']);
     const report = EvalReportSchema.parse(JSON.parse(out));
     // 200 rows trained on (max_examples is below the 80% holdout leaves), the next 20 evaluated.
@@ -61,22 +47,22 @@ describe('sparsify eval', () => {
     for (const f of ['cfg.json', 'sae.safetensors']) writeFileSync(join(all, 'layers.0', f), readFileSync(join(work, 'held', 'layers.0', f)));
     const config = JSON.parse(readFileSync(join(work, 'held', 'config.json'), 'utf8')) as Record<string, unknown>;
     writeFileSync(join(all, 'config.json'), JSON.stringify({ ...config, holdout: 0, max_examples: undefined }));
-    const { code, err } = await run(['eval', all]);
+    const { code, err } = await runCli(['eval', all]);
     expect(code).toBe(1);
     expect(lastLine(err)).toBe(`sparsify eval: the run trained on every row of ${CORPUS} (split train); evaluate on another --split or DATASET, or train with --holdout`);
   });
 
   it('bad input: a missing or empty coder directory, --max_tokens 0, no MODEL for loose coders, a coder that does not fit', async () => {
-    expect((await run(['eval', join(work, 'nope')])).err.trim()).toBe(`sparsify eval: coders: no such file or directory: ${join(work, 'nope')}`);
+    expect((await runCli(['eval', join(work, 'nope')])).err.trim()).toBe(`sparsify eval: coders: no such file or directory: ${join(work, 'nope')}`);
     mkdirSync(join(work, 'empty'));
-    expect((await run(['eval', join(work, 'empty')])).err.trim()).toBe(`sparsify eval: ${join(work, 'empty')}: no coder directories (a coder directory holds cfg.json and sae.safetensors)`);
-    expect((await run(['eval', join(work, 'held'), '--max_tokens', '0'])).err.trim()).toMatch(/max_tokens: Too small: expected number to be >0/);
+    expect((await runCli(['eval', join(work, 'empty')])).err.trim()).toBe(`sparsify eval: ${join(work, 'empty')}: no coder directories (a coder directory holds cfg.json and sae.safetensors)`);
+    expect((await runCli(['eval', join(work, 'held'), '--max_tokens', '0'])).err.trim()).toMatch(/max_tokens: Too small: expected number to be >0/);
     const loose = join(work, 'loose', 'layers.0');
     mkdirSync(loose, { recursive: true });
     for (const f of ['cfg.json', 'sae.safetensors']) writeFileSync(join(loose, f), readFileSync(join(work, 'held', 'layers.0', f)));
-    expect((await run(['eval', join(work, 'loose')])).err.trim()).toBe(`sparsify eval: give MODEL: ${join(work, 'loose')} has no run config.json naming one`);
+    expect((await runCli(['eval', join(work, 'loose')])).err.trim()).toBe(`sparsify eval: give MODEL: ${join(work, 'loose')} has no run config.json naming one`);
     const wide = await makeTinyLM(join(work, 'wide'), { hidden: 48 });
     closeRuntime();
-    expect(lastLine((await run(['eval', join(work, 'loose'), wide, CORPUS, '--ctx_len', '16'])).err)).toBe("sparsify eval: coder layers.0 has d_in=32 but 'layers.0' of this model has width 48");
+    expect(lastLine((await runCli(['eval', join(work, 'loose'), wide, CORPUS, '--ctx_len', '16'])).err)).toBe("sparsify eval: coder layers.0 has d_in=32 but 'layers.0' of this model has width 48");
   });
 });
