@@ -3,7 +3,8 @@
 One bridge round trip carries a whole call. Exceptions never cross the bridge as
 tracebacks: they come back as data and the TS side turns them into typed errors. Importing
 this module registers every op (each op module registers its own); the test-only ops
-(testing.py) only when SPARSIFY_TESTING=1.
+(testing.py) only when SPARSIFY_TESTING=1, and the op files a tool brings (the benchmarks'
+python/bench/bench_ops.py) only when SPARSIFY_RUNTIME_EXTENSIONS names them.
 """
 from __future__ import annotations
 
@@ -20,6 +21,23 @@ from . import activations, bundle, data, dist, hooks, model, program, runtime, s
 
 if os.environ.get("SPARSIFY_TESTING") == "1":
     from . import testing  # noqa: F401
+
+
+def _load_extensions(paths: str) -> None:
+    """Op modules by file path (separated by the OS path separator), each registering its own ops."""
+    import importlib.util
+
+    for path in filter(None, paths.split(os.pathsep)):
+        name = "sparsify_extension_" + os.path.splitext(os.path.basename(path))[0]
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise RuntimeError(f"SPARSIFY_RUNTIME_EXTENSIONS: cannot load {path}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+
+
+_load_extensions(os.environ.get("SPARSIFY_RUNTIME_EXTENSIONS", ""))
 
 
 def dispatch(request_json: str) -> str:

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getRuntime } from '../bridge/runtime.js';
-import { evalPython } from '../bridge/ops.js';
+import { benchOp } from '../bridge/ops.js';
 import { SparseCoder } from '../coder/sparse-coder.js';
 import { loadDataset } from '../data/dataset.js';
 import { evaluate } from '../eval/index.js';
@@ -31,32 +31,16 @@ export async function benchEval(batches = Number(process.env.BENCH_EVAL_BATCHES 
     const t0 = performance.now();
     await evaluate(model, coders, data, { rows, batchSize: batch });
     const evalSeconds = (performance.now() - t0) / 1000;
-    const parts = await evalPython<{ forward: number; coder: number }>(
-      `
-import time
-hps = [f"layers.{i}" for i in range(layers)]
-base = model.base_model
-fwd = coder_t = 0.0
-for b in range(a, z, bs):
-    ids = rows.rows(b, b + bs).to(device)
-    acts = {}
-    hs = [base.get_submodule(h).register_forward_hook(lambda m, i, o, h=h: acts.__setitem__(h, (o[0] if isinstance(o, tuple) else o).flatten(0, 1))) for h in hps]
-    with torch.no_grad():
-        t = time.perf_counter(); model(ids).logits.float().log_softmax(-1); fwd += time.perf_counter() - t
-    for h in hs: h.remove()
-    with torch.no_grad():
-        for _ in range(2 * len(hps)):
-            t = time.perf_counter(); model(ids).logits.float().log_softmax(-1); fwd += time.perf_counter() - t
-        for h, p in zip(hps, params):
-            t = time.perf_counter()
-            x = acts[h]
-            pre = torch.relu(torch.nn.functional.linear(x - p["b_dec"], p["encoder.weight"], p["encoder.bias"]))
-            v, i = pre.topk(32, sorted=False)
-            torch.nn.functional.embedding_bag(i, p["W_dec"], mode="sum", per_sample_weights=v) + p["b_dec"]
-            coder_t += time.perf_counter() - t
-result = {"forward": fwd, "coder": coder_t}`,
-      { model: model.model, rows: data.rows, a: rows[0], z: rows[1], bs: batch, device, layers, params: [...coders.values()].map((c) => c.params) },
-    );
+    const parts = await benchOp('bench.eval_parts', {
+      model: model.model,
+      rows: data.rows,
+      start: rows[0],
+      end: rows[1],
+      batch,
+      device,
+      hookpoints: [...coders.keys()],
+      params: [...coders.values()].map((c) => c.params),
+    });
     const h = layers;
     const partsSeconds = parts.forward + parts.coder;
     const perForward = parts.forward / (2 * h + 1);

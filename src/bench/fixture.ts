@@ -4,7 +4,7 @@
  * the CPU fixture: hidden 256, 4 layers, 4 heads, MLP 1024, vocabulary 4096.
  */
 import { join } from 'node:path';
-import { evalPython } from '../bridge/ops.js';
+import { benchOp } from '../bridge/ops.js';
 
 export interface BenchModelShape {
   hidden?: number;
@@ -20,16 +20,6 @@ export async function makeBenchModel(dir: string, ctx: number, rows: number, sha
   const s = { hidden: 256, layers: 4, heads: 4, inter: 1024, vocab: 4096, lowestToken: 0, ...shape };
   const modelDir = join(dir, 'model');
   const bin = join(dir, 'tokens.bin');
-  await evalPython(
-    `
-from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
-import numpy as np
-torch.manual_seed(0)
-cfg = GPTNeoXConfig(vocab_size=vocab, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads, intermediate_size=inter, max_position_embeddings=ctx)
-GPTNeoXForCausalLM(cfg).save_pretrained(model_dir)
-np.random.default_rng(0).integers(low, vocab, size=(rows * ctx,), dtype=np.uint16).tofile(bin)
-result = None`,
-    { ...s, low: s.lowestToken, model_dir: modelDir, bin, ctx, rows },
-  );
+  await benchOp('bench.make_model', { model_dir: modelDir, bin, vocab: s.vocab, hidden: s.hidden, layers: s.layers, heads: s.heads, inter: s.inter, ctx, rows, low: s.lowestToken });
   return { modelDir, bin };
 }

@@ -11,9 +11,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { closeRuntime, getRuntime } from '../bridge/runtime.js';
-import { evalPython } from '../bridge/ops.js';
-import { pythonRuntimeDir } from '../bridge/paths.js';
+import { benchOp } from '../bridge/ops.js';
 import { makeBenchModel } from './fixture.js';
+import { useBenchRuntime } from './runtime.js';
 import { fvuByHookpoint, meanOfLast, trainReference } from './reference.js';
 import { loadDataset, type TokenDataset } from '../data/dataset.js';
 import { loadModel, type LanguageModel } from '../model/language-model.js';
@@ -25,13 +25,13 @@ const SHAPE = tiny
   : { hidden: 768, layers: 12, heads: 12, inter: 3072, vocab: 50304, ctx: 2048, batch: 8, expansion: 32, k: 32, warmup: 5, steps: Number(process.env.BENCH_GPU_STEPS ?? 40) };
 
 async function main(): Promise<void> {
-  process.env.SPARSIFY_TESTING = '1'; // evalPython, to build the model and read memory
+  useBenchRuntime(); // the bench ops, to build the model, profile and read memory
   const work = mkdtempSync(join(tmpdir(), 'sparsify-bench-gpu-'));
   const s = SHAPE;
   try {
     const rt = await getRuntime();
     const device = rt.info.cuda ? 'cuda' : 'cpu';
-    const versions = await evalPython<string>('import transformers, sys\nresult = f"python {sys.version.split()[0]}, torch {torch.__version__}, transformers {transformers.__version__}, " + (torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu")', {});
+    const versions = await benchOp('bench.versions', {});
     console.log(`bench:gpu on ${versions}`);
     const t0 = performance.now();
     const phase = (what: string): void => console.log(`[${((performance.now() - t0) / 1000).toFixed(0)} s] ${what}`);
@@ -55,12 +55,9 @@ async function main(): Promise<void> {
     if (process.env.BENCH_GPU_PROFILE !== '0') {
       try {
         const short = await loadDataset(bin, { ctxLen: s.ctx, maxExamples: 4 * s.batch });
-        await evalPython('import builtins\nfrom torch.profiler import profile, ProfilerActivity\nbuiltins._bench_prof = profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else []))\nbuiltins._bench_prof.__enter__()\nresult = None', {});
+        await benchOp('bench.profile_start', {});
         await trainProject(model, short, work, 'gemm', 'profiled');
-        const table = await evalPython<string>(
-          'import builtins, gzip, shutil, tempfile\np = builtins._bench_prof\np.__exit__(None, None, None)\nif trace:\n    tmp = tempfile.mktemp(suffix=".json")\n    p.export_chrome_trace(tmp)\n    with open(tmp, "rb") as src, gzip.open(trace, "wb") as dst:\n        shutil.copyfileobj(src, dst)\nka = p.key_averages()\nsyncs = sum(e.count for e in ka if e.key in ("cudaStreamSynchronize", "cudaDeviceSynchronize"))\nresult = None\nfor key in (("self_device_time_total", "self_cuda_time_total") if torch.cuda.is_available() else ("self_cpu_time_total",)):\n    try:\n        result = f"host syncs (cudaStreamSynchronize, cudaDeviceSynchronize): {syncs}\\n" + ka.table(sort_by=key, row_limit=35, max_name_column_width=70)\n        break\n    except Exception:\n        pass',
-          { trace: process.env.BENCH_GPU_TRACE ?? null },
-        );
+        const table = await benchOp('bench.profile_stop', { trace: process.env.BENCH_GPU_TRACE ?? null });
         console.log(`profile of 4 steps (--sparse_backward gemm), by GPU time:\n${table}`);
         if (process.env.BENCH_GPU_TRACE) console.log(`trace of those steps (Chrome trace format, gzip): ${process.env.BENCH_GPU_TRACE}`);
       } catch (err) {
@@ -68,10 +65,7 @@ async function main(): Promise<void> {
       }
     }
     // Per-op timings at the same shapes.
-    const ops = await evalPython<Record<string, number>>(
-      'import importlib.util\nspec = importlib.util.spec_from_file_location("gpu_ops", path)\nm = importlib.util.module_from_spec(spec)\nspec.loader.exec_module(m)\nresult = m.time_ops(model, tokens, d, nl, k, batch, ctx, device)',
-      { path: join(pythonRuntimeDir, 'bench', 'gpu_ops.py'), model: model.model, tokens: s.batch * s.ctx, d: s.hidden, nl: s.hidden * s.expansion, k: s.k, batch: s.batch, ctx: s.ctx, device },
-    ).catch((err: unknown) => {
+    const ops = await benchOp('bench.time_ops', { model: model.model, tokens: s.batch * s.ctx, d: s.hidden, m: s.hidden * s.expansion, k: s.k, batch: s.batch, ctx: s.ctx, device }    ).catch((err: unknown) => {
       console.log(`per-op timings failed: ${String(err)}`);
       return {} as Record<string, number>;
     });
@@ -113,7 +107,7 @@ interface ProjectRun {
 async function trainProject(model: LanguageModel, data: TokenDataset, work: string, sparseBackward: 'index_add' | 'gemm', label = ''): Promise<ProjectRun> {
   const s = SHAPE;
   const cuda = model.device.startsWith('cuda');
-  if (cuda) await evalPython('import gc\ngc.collect()\ntorch.cuda.empty_cache()\ntorch.cuda.reset_peak_memory_stats()\nresult = None', {});
+  if (cuda) await benchOp('bench.cuda_reset_peak', {});
   const times: number[] = [];
   let compute = 0;
   const fvus: Record<string, number>[] = [];
@@ -135,7 +129,7 @@ async function trainProject(model: LanguageModel, data: TokenDataset, work: stri
   const timed = times.length - s.warmup;
   const wall = (times[times.length - 1]! - times[Math.min(s.warmup, times.length) - 1]!) / 1000;
   const stepMs = (wall / Math.max(timed, 1)) * 1000;
-  const peakGiB = cuda ? await evalPython<number>('result = torch.cuda.max_memory_allocated() / 2**30', {}) : null;
+  const peakGiB = cuda ? await benchOp('bench.cuda_peak_gib', {}) : null;
   const run = { sparseBackward, tokensPerSecond: (timed * s.batch * s.ctx) / wall, stepMs, bridgeMs: stepMs - (compute / Math.max(timed, 1)) * 1000, fvu, peakGiB };
   // A profiled run is too short (and too slowed) to time.
   if (!label) console.log(`project (--sparse_backward ${sparseBackward}): ${Math.round(run.tokensPerSecond)} tokens/s, ${stepMs.toFixed(1)} ms/step`);

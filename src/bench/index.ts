@@ -4,10 +4,9 @@
  * throughput (train.ts), evaluation (eval.ts) and the latent cache (explore.ts) against their
  * parts, a sweep against separate runs (sweep.ts), and training from an activation cache (cache.ts). Measurements only: no test asserts on time.
  */
-import { join } from 'node:path';
-import { getRuntime, closeRuntime, packageRoot } from '../bridge/index.js';
-import { evalPython, runtimeInfo, type Tensor } from '../bridge/ops.js';
-import { defineProgram, runProgram } from '../kernels/index.js';
+import { getRuntime, closeRuntime } from '../bridge/index.js';
+import { benchOp, runtimeInfo, type PyObject, type Tensor } from '../bridge/ops.js';
+import { In, defineProgram, runProgram } from '../kernels/index.js';
 import * as sc from '../math/sparse-coder.js';
 import { paramNames, type CoderParamName } from '../math/structure.js';
 import { SparseCoder } from '../coder/sparse-coder.js';
@@ -16,28 +15,28 @@ import { benchEval } from './eval.js';
 import { benchExplore, benchExplorerPages } from './explore.js';
 import { benchSweep } from './sweep.js';
 import { benchCache } from './cache.js';
+import { referencePath } from './reference.js';
+import { useBenchRuntime } from './runtime.js';
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** One training-style step: forward, fvu, backward, clear grads; returns the fvu. */
+const SAE = { activation: 'topk', transcode: false, skipConnection: false, multiTopk: false, normalizeDecoder: true } as const;
 const trainStep = defineProgram(
   'bench_sae_step',
-  (g) => {
-    const params = g.bundleInput<CoderParamName>('params');
-    const x = g.input('x', { shape: ['N', 'D'] });
-    const k = g.scalarInput('k');
-    const out = sc.forward(g, params, x, x, undefined, k, { activation: 'topk', transcode: false, skipConnection: false, multiTopk: false, normalizeDecoder: true });
+  { params: In.bundle<CoderParamName>(), x: In.tensor({ shape: ['N', 'D'] }), k: In.scalar() },
+  (g, { params, x, k }) => {
+    const out = sc.forward(g, params, x, x, undefined, k, SAE);
     out.fvu.backward();
-    for (const name of paramNames({ skipConnection: false })) params.get(name).clearGrad();
+    for (const name of paramNames(SAE)) params.get(name).clearGrad();
     return { fvu: out.fvu.item() };
   },
   { grad: true },
 );
 
 async function main(): Promise<void> {
-  // The benchmark also times Python written by hand, through the test ops: they are
-  // registered when the runtime starts with this set.
-  process.env.SPARSIFY_TESTING = '1';
+  // The benchmark also times Python written by hand, and the reference's coder: the bench ops.
+  useBenchRuntime();
   const rt = await getRuntime();
   console.log(`runtime: python ${rt.info.python}, torch ${rt.info.torch}, ${rt.info.cuda ? 'cuda' : 'cpu'}`);
 
@@ -51,14 +50,13 @@ async function main(): Promise<void> {
   }
   console.log(`bridge round trip: median ${(median(rtts) * 1000).toFixed(0)} us, mean ${((rtts.reduce((a, b) => a + b, 0) / rtts.length) * 1000).toFixed(0)} us (500 calls)`);
 
-  // 2. SAE forward+backward, N=4096, D=256, M=8192, k=32.
+  // 2. SAE forward+backward, N=4096, D=256, M=8192, k=32, against the reference's own coder.
   const [n, d, m, k] = [4096, 256, 8192, 32];
   const warmup = 2;
   const iters = Number(process.env.BENCH_ITERS ?? 12);
   const coder = await SparseCoder.create(d, { k, numLatents: m }, { seed: 0 });
-  const x = await evalPython<Tensor>('result = torch.randn(n, d, generator=torch.Generator().manual_seed(0))', { n, d });
-  const directCode = 'import sys\nif bench_dir not in sys.path: sys.path.insert(0, bench_dir)\nimport reference_sae\nresult = [t * 1000 for t in reference_sae.time_steps(params, x, k, 0, 1)]';
-  const directEnv = { bench_dir: join(packageRoot, 'python', 'bench'), params: coder.params, x, k };
+  const x = (await benchOp('bench.randn', { n, d })) as Tensor;
+  const reference = referencePath() ? ((await benchOp('bench.reference_coder', { params: coder.params, k })) as PyObject) : null;
   const kernelTimes: number[] = [];
   const direct: number[] = [];
   // Interleaved after warm-up, alternating which goes first, so both see the same machine.
@@ -67,7 +65,7 @@ async function main(): Promise<void> {
     await runProgram(trainStep, { params: coder.params, x, k });
     return performance.now() - t0;
   };
-  const directRun = async (): Promise<number> => (await evalPython<number[]>(directCode, directEnv))[0]!;
+  const directRun = async (): Promise<number> => (reference ? benchOp('bench.reference_step_ms', { coder: reference, x }) : NaN);
   for (let i = 0; i < warmup + iters; i++) {
     let kernelMs: number;
     let directMs: number;
@@ -84,11 +82,15 @@ async function main(): Promise<void> {
     }
   }
   const kernelMs = median(kernelTimes);
-  const directMs = median(direct);
   console.log(`SAE forward+backward N=${n} D=${d} M=${m} k=${k} (cpu, median of ${iters}):`);
   console.log(`  kernel path (TS-authored, one bridge call): ${kernelMs.toFixed(1)} ms  (${((n / kernelMs) * 1000).toFixed(0)} tokens/s)`);
-  console.log(`  same torch code directly in Python:         ${directMs.toFixed(1)} ms  (${((n / directMs) * 1000).toFixed(0)} tokens/s)`);
-  console.log(`  ratio kernel/direct: ${(kernelMs / directMs).toFixed(3)} (target <= 1.10)`);
+  if (reference) {
+    const directMs = median(direct);
+    console.log(`  the reference's SparseCoder in Python:       ${directMs.toFixed(1)} ms  (${((n / directMs) * 1000).toFixed(0)} tokens/s)`);
+    console.log(`  ratio kernel/reference: ${(kernelMs / directMs).toFixed(3)} (target <= 1.10)`);
+  } else {
+    console.log('  (no reference here: set SPARSIFY_REFERENCE_PATH to compare with its SparseCoder)');
+  }
 
   // 3. Training throughput and overhead.
   await benchTraining();

@@ -10,6 +10,7 @@
 import { PythonProcessError } from './errors.js';
 import { getRuntime, type Runtime, type RuntimeInfo } from './runtime.js';
 import type { WireHandle } from './wire.js';
+import { OPS, type BenchOpName, type OpArgs, type OpName, type OpReply } from './contract.js';
 
 // ================================================================ handles
 
@@ -67,7 +68,7 @@ export class Tensor extends PyObject {
 
   /** Copy the data to JS (one bridge call). */
   async toArray(): Promise<TensorData> {
-    const reply = await invoke<{ data: string; dtype: keyof typeof ARRAY_TYPES }>(this.runtime, 'tensor.to_bytes', { tensor: this });
+    const reply = await (invoke(this.runtime, 'tensor.to_bytes', { tensor: this }) as Promise<{ data: string; dtype: keyof typeof ARRAY_TYPES }>);
     const bytes = Buffer.from(reply.data, 'base64');
     const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
     return new ARRAY_TYPES[reply.dtype](buffer);
@@ -95,7 +96,7 @@ export class Tensor extends PyObject {
 
   /** The gradient accumulated on this (leaf) tensor, or null. */
   async grad(): Promise<Tensor | null> {
-    return invoke<Tensor | null>(this.runtime, 'tensor.grad', { tensor: this });
+    return (invoke(this.runtime, 'tensor.grad', { tensor: this }) as Promise<Tensor | null>);
   }
 
   /** Make a tensor from JS data (one bridge call). */
@@ -110,14 +111,14 @@ export class Tensor extends PyObject {
       throw new RangeError(`data has ${data.length} elements but shape [${shape.join(', ')}] needs ${expected}`);
     }
     const array = toTypedArray(data, dtype);
-    return invoke<Tensor>(options.runtime, 'tensor.from_bytes', {
+    return (invoke(options.runtime, 'tensor.from_bytes', {
       data: Buffer.from(array.buffer, array.byteOffset, array.byteLength).toString('base64'),
       shape,
       // No JS typed array holds 16-bit floats: they travel as float32.
       dtype: dtype === 'float16' || dtype === 'bfloat16' ? 'float32' : dtype,
       device: options.device ?? 'cpu',
       requires_grad: options.requiresGrad ?? false,
-    });
+    }) as Promise<Tensor>);
   }
 }
 
@@ -170,14 +171,22 @@ export function runtimeOfHandles(args: unknown): Runtime | undefined {
   return found;
 }
 
+/** Replies are checked against the contract's schemas under the test harness. */
+const checkReplies = process.env.SPARSIFY_TESTING === '1';
+
 /**
  * One op call: in `rt`, else in the runtime holding the handles it is given (so an object of
  * a closed runtime fails plainly rather than reading another object in a new one), else in
- * the shared runtime.
+ * the shared runtime. The arguments are exactly the op's in the contract (contract.ts).
  */
-async function invoke<T>(rt: Runtime | undefined, op: string, args: Record<string, unknown>): Promise<T> {
+async function invoke<N extends OpName>(rt: Runtime | undefined, op: N, args: OpArgs<N>): Promise<unknown> {
   const runtime = rt ?? runtimeOfHandles(args) ?? (await getRuntime());
-  return (await runtime.call(op, args, (h) => adopt(runtime, h))) as T;
+  const reply = await runtime.call(op, args, (h) => adopt(runtime, h));
+  if (checkReplies) {
+    const checked = OPS[op].reply.safeParse(reply);
+    if (!checked.success) throw new TypeError(`runtime op ${op}: the reply does not match the bridge contract (${checked.error.issues[0]?.path.join('.')}: ${checked.error.issues[0]?.message})`);
+  }
+  return reply;
 }
 
 // ================================================================ runtime
@@ -193,14 +202,14 @@ export async function runtimeConfigure(settings: { progressBars?: boolean; matmu
 
 /** The runtime's Python, torch and devices (`runtime.info`). */
 export function runtimeInfo(rt?: Runtime): Promise<RuntimeInfo> {
-  return invoke<RuntimeInfo>(rt, 'runtime.info', {});
+  return (invoke(rt, 'runtime.info', {}) as Promise<RuntimeInfo>);
 }
 
 // ================================================================ bundles (dicts of tensors)
 
 /** One tensor of a bundle, by name (`bundle.get`). */
 export function bundleGet(bundle: PyObject, name: string): Promise<Tensor> {
-  return invoke<Tensor>(bundle.runtime, 'bundle.get', { bundle, name });
+  return (invoke(bundle.runtime, 'bundle.get', { bundle, name }) as Promise<Tensor>);
 }
 
 /** Copy `src`'s tensors into `dst`'s tensors of the same names, in place; every name of dst must be in src (`bundle.copy_into`). */
@@ -217,7 +226,7 @@ export async function bundleUpdate(dst: PyObject, src: PyObject): Promise<void> 
 
 /** Compile generated Python source once; returns its id (a content hash) for {@link programRun} (`program.compile`). */
 export function programCompile(source: string, entry: string, compile: boolean, rt?: Runtime): Promise<string> {
-  return invoke<string>(rt, 'program.compile', { source, entry, compile });
+  return (invoke(rt, 'program.compile', { source, entry, compile }) as Promise<string>);
 }
 
 /** Drop the zero matrices generated programs keep for reuse (`program.release_scratch`), e.g. when training ends. */
@@ -227,7 +236,7 @@ export async function programReleaseScratch(rt?: Runtime): Promise<void> {
 
 /** Run a compiled program with its arguments by input name (`program.run`). */
 export function programRun<R>(id: string, args: Record<string, unknown>, rt?: Runtime): Promise<R> {
-  return invoke<R>(rt, 'program.run', { id, args });
+  return (invoke(rt, 'program.run', { id, args }) as Promise<R>);
 }
 
 // ================================================================ models and tokenizers
@@ -246,7 +255,7 @@ export interface ModelLoadRequest {
 
 /** Load a Hugging Face model in eval mode with frozen weights (`model.load`). */
 export function modelLoad(req: ModelLoadRequest, rt?: Runtime): Promise<PyObject> {
-  return invoke<PyObject>(rt, 'model.load', {
+  return (invoke(rt, 'model.load', {
     name_or_path: req.nameOrPath,
     kind: req.kind,
     device: req.device,
@@ -254,7 +263,7 @@ export function modelLoad(req: ModelLoadRequest, rt?: Runtime): Promise<PyObject
     revision: req.revision ?? null,
     token: req.token ?? null,
     load_in_8bit: req.loadIn8bit ?? false,
-  });
+  }) as Promise<PyObject>);
 }
 
 /** What a model's config and weights say about it. */
@@ -273,7 +282,7 @@ export interface ModelConfigInfo {
 
 /** The model's config (`model.config`). */
 export async function modelConfig(model: PyObject): Promise<ModelConfigInfo> {
-  const r = await invoke<{
+  const r = await (invoke(model.runtime, 'model.config', { model }) as Promise<{
     model_type: string | null;
     hidden_size: number | null;
     num_hidden_layers: number | null;
@@ -282,7 +291,7 @@ export async function modelConfig(model: PyObject): Promise<ModelConfigInfo> {
     special_token_ids: number[];
     dtype: string;
     device: string;
-  }>(model.runtime, 'model.config', { model });
+  }>);
   return {
     modelType: r.model_type,
     hiddenSize: r.hidden_size,
@@ -305,7 +314,7 @@ export interface ModuleInfo {
 
 /** Every submodule of the base model, in definition order (`model.modules`). */
 export function modelModules(model: PyObject): Promise<ModuleInfo[]> {
-  return invoke<ModuleInfo[]>(model.runtime, 'model.modules', { model });
+  return (invoke(model.runtime, 'model.modules', { model }) as Promise<ModuleInfo[]>);
 }
 
 /** Output and input widths of a module (input null when its first input is not a float tensor). */
@@ -316,37 +325,37 @@ export interface HookWidth {
 
 /** Widths of the named modules, from one dummy forward pass with hooks (`model.hook_widths`). */
 export function hookWidths(model: PyObject, names: readonly string[]): Promise<Record<string, HookWidth>> {
-  return invoke<Record<string, HookWidth>>(model.runtime, 'model.hook_widths', { model, names });
+  return (invoke(model.runtime, 'model.hook_widths', { model, names }) as Promise<Record<string, HookWidth>>);
 }
 
 /** The unembedding [vocab, hidden] of a model with a loaded language-model head, else null (`model.output_embeddings`). */
 export function outputEmbeddings(model: PyObject): Promise<Tensor | null> {
-  return invoke<Tensor | null>(model.runtime, 'model.output_embeddings', { model });
+  return (invoke(model.runtime, 'model.output_embeddings', { model }) as Promise<Tensor | null>);
 }
 
 /** Hidden states of every layer (embedding output first), each flattened to [tokens, D] (`model.hidden_states`). */
 export function hiddenStates(model: PyObject, inputIds: Tensor): Promise<Tensor[]> {
-  return invoke<Tensor[]>(model.runtime, 'model.hidden_states', { model, input_ids: inputIds });
+  return (invoke(model.runtime, 'model.hidden_states', { model, input_ids: inputIds }) as Promise<Tensor[]>);
 }
 
 /** Load a model's tokenizer (`tokenizer.load`). */
 export function tokenizerLoad(nameOrPath: string, options: { revision?: string | undefined; token?: string | undefined } = {}, rt?: Runtime): Promise<PyObject> {
-  return invoke<PyObject>(rt, 'tokenizer.load', { name_or_path: nameOrPath, revision: options.revision ?? null, token: options.token ?? null });
+  return (invoke(rt, 'tokenizer.load', { name_or_path: nameOrPath, revision: options.revision ?? null, token: options.token ?? null }) as Promise<PyObject>);
 }
 
 /** The ids of a tokenizer's special tokens (`tokenizer.special_ids`). */
 export function tokenizerSpecialIds(tokenizer: PyObject): Promise<number[]> {
-  return invoke<number[]>(tokenizer.runtime, 'tokenizer.special_ids', { tokenizer });
+  return (invoke(tokenizer.runtime, 'tokenizer.special_ids', { tokenizer }) as Promise<number[]>);
 }
 
 /** The text of each token id (`tokenizer.decode_ids`). */
 export function tokenizerDecodeIds(tokenizer: PyObject, ids: readonly number[]): Promise<string[]> {
-  return invoke<string[]>(tokenizer.runtime, 'tokenizer.decode_ids', { tokenizer, ids });
+  return (invoke(tokenizer.runtime, 'tokenizer.decode_ids', { tokenizer, ids }) as Promise<string[]>);
 }
 
 /** Token ids (and attention mask) of a text, [1, T] (`tokenizer.encode`). */
 export function tokenize(tokenizer: PyObject, text: string, device: string): Promise<{ input_ids: Tensor; attention_mask: Tensor }> {
-  return invoke(tokenizer.runtime, 'tokenizer.encode', { tokenizer, text, device });
+  return invoke(tokenizer.runtime, 'tokenizer.encode', { tokenizer, text, device }) as Promise<{ input_ids: Tensor; attention_mask: Tensor }>;
 }
 
 // ================================================================ data
@@ -385,22 +394,22 @@ export interface ActivationShard {
  * and the rows in `hooksRun`, memory-mapping each shard and asking the OS for the next.
  */
 export function activationsOpen(shards: readonly ActivationShard[], ctxLen: number, device: string, rt?: Runtime): Promise<PyObject> {
-  return invoke<PyObject>(rt, 'activations.open', { shards, ctx_len: ctxLen, device });
+  return (invoke(rt, 'activations.open', { shards, ctx_len: ctxLen, device }) as Promise<PyObject>);
 }
 
 /** Seconds a reader has spent reading, converting and moving activations (`activations.stats`). */
 export function activationsStats(reader: PyObject): Promise<{ seconds: number }> {
-  return invoke<{ seconds: number }>(reader.runtime, 'activations.stats', { reader });
+  return (invoke(reader.runtime, 'activations.stats', { reader }) as Promise<{ seconds: number }>);
 }
 
 /** Rows [start, end) of a loaded dataset's token ids, as an int32 tensor on the CPU (`data.rows`). */
 export function dataRows(rows: PyObject, start: number, end: number): Promise<Tensor> {
-  return invoke<Tensor>(rows.runtime, 'data.rows', { rows, start, end });
+  return (invoke(rows.runtime, 'data.rows', { rows, start, end }) as Promise<Tensor>);
 }
 
 /** Load and prepare a dataset as rows of token ids (`data.load`). */
 export async function dataLoad(req: DataLoadRequest, rt?: Runtime): Promise<{ rows: PyObject; numRows: number; ctxLen: number }> {
-  const r = await invoke<{ rows: PyObject; num_rows: number; ctx_len: number }>(rt, 'data.load', {
+  const r = await (invoke(rt, 'data.load', {
     name_or_path: req.nameOrPath,
     split: req.split,
     data_args: req.dataArgs,
@@ -414,7 +423,7 @@ export async function dataLoad(req: DataLoadRequest, rt?: Runtime): Promise<{ ro
     shuffle_seed: req.shuffleSeed,
     max_examples: req.maxExamples,
     vocab_size: req.vocabSize ?? null,
-  });
+  }) as Promise<{ rows: PyObject; num_rows: number; ctx_len: number }>);
   return { rows: r.rows, numRows: r.num_rows, ctxLen: r.ctx_len };
 }
 
@@ -509,7 +518,7 @@ export interface HooksRunReply {
  * sync (`hooks.run`).
  */
 export function hooksRun(req: HooksRunRequest): Promise<HooksRunReply> {
-  return invoke<HooksRunReply>(req.model.runtime, 'hooks.run', {
+  return (invoke(req.model.runtime, 'hooks.run', {
     model: req.model,
     rows: req.rows,
     batches: req.batches,
@@ -520,7 +529,7 @@ export function hooksRun(req: HooksRunRequest): Promise<HooksRunReply> {
     reduce_metrics: req.reduceMetrics ?? null,
     stop: req.stop ?? false,
     vocab_size: req.vocabSize ?? null,
-  });
+  }) as Promise<HooksRunReply>);
 }
 
 // ================================================================ safetensors files and trainer state
@@ -533,12 +542,12 @@ export interface SafetensorsHeader {
 
 /** Read a safetensors header, checking that the file is whole (`safetensors.header`). */
 export function safetensorsHeader(path: string, rt?: Runtime): Promise<SafetensorsHeader> {
-  return invoke<SafetensorsHeader>(rt, 'safetensors.header', { path });
+  return (invoke(rt, 'safetensors.header', { path }) as Promise<SafetensorsHeader>);
 }
 
 /** Load tensors (all, or `names`) from a safetensors file as a bundle (`safetensors.load`). */
 export function loadTensors(path: string, options: { device: string; names?: readonly string[]; requiresGrad?: boolean }, rt?: Runtime): Promise<PyObject> {
-  return invoke<PyObject>(rt, 'safetensors.load', { path, device: options.device, names: options.names ?? null, requires_grad: options.requiresGrad ?? false });
+  return (invoke(rt, 'safetensors.load', { path, device: options.device, names: options.names ?? null, requires_grad: options.requiresGrad ?? false }) as Promise<PyObject>);
 }
 
 /** Write a bundle to a safetensors file atomically: temp file, fsync, rename (`safetensors.save`). */
@@ -553,14 +562,14 @@ export async function saveState(path: string, groups: Record<string, PyObject>, 
 
 /** Read a file written by {@link saveState} back into its groups (`state.load`). */
 export function loadState(path: string, device: string, rt?: Runtime): Promise<Record<string, PyObject>> {
-  return invoke<Record<string, PyObject>>(rt, 'state.load', { path, device });
+  return (invoke(rt, 'state.load', { path, device }) as Promise<Record<string, PyObject>>);
 }
 
 // ================================================================ Weights & Biases
 
 /** Start a wandb run; ok false (with why) when wandb is missing or cannot start (`wandb.init`). */
 export function wandbInit(project: string, name: string | null, config: Record<string, unknown>, rt?: Runtime): Promise<{ ok: boolean; reason?: string; url?: string | null }> {
-  return invoke(rt, 'wandb.init', { project, name, config });
+  return invoke(rt, 'wandb.init', { project, name, config }) as Promise<{ ok: boolean; reason?: string; url?: string | null }>;
 }
 
 /** Log metrics at a step of the current wandb run (`wandb.log`). */
@@ -586,7 +595,7 @@ export interface DistInfo {
 
 /** Join the process group torchrun describes in the environment: NCCL on GPU, gloo on CPU (`dist.init`). */
 export async function distInit(rt?: Runtime): Promise<DistInfo> {
-  const r = await invoke<{ rank: number; world_size: number; local_rank: number; backend: 'nccl' | 'gloo'; device: string }>(rt, 'dist.init', {});
+  const r = await (invoke(rt, 'dist.init', {}) as Promise<{ rank: number; world_size: number; local_rank: number; backend: 'nccl' | 'gloo'; device: string }>);
   return { rank: r.rank, worldSize: r.world_size, localRank: r.local_rank, backend: r.backend, device: r.device };
 }
 
@@ -595,15 +604,24 @@ export async function distBarrier(rt?: Runtime): Promise<void> {
   await invoke(rt, 'dist.barrier', {});
 }
 
-// ================================================================ test and benchmark ops
-// Registered only in a runtime started with SPARSIFY_TESTING=1 in the environment.
+// ================================================================ test ops
+// Registered only in a runtime started by the test harness (SPARSIFY_TESTING=1 in the environment).
 
 /** Run Python `code` with `env` bound; returns its `result` variable (`testing.eval`). */
 export function evalPython<T = unknown>(code: string, env: Record<string, unknown> = {}, rt?: Runtime): Promise<T> {
-  return invoke<T>(rt, 'testing.eval', { code, env });
+  return (invoke(rt, 'testing.eval', { code, env }) as Promise<T>);
 }
 
 /** Keep the runtime busy for `seconds` (`testing.sleep`). */
 export async function sleepInPython(seconds: number, rt?: Runtime): Promise<void> {
   await invoke(rt, 'testing.sleep', { seconds });
+}
+
+// ================================================================ benchmark ops
+// Registered only when the runtime loads python/bench/bench_ops.py (the benchmark driver
+// names it in SPARSIFY_RUNTIME_EXTENSIONS before the runtime starts).
+
+/** A `bench.*` op (see python/bench/bench_ops.py). */
+export async function benchOp<N extends BenchOpName>(op: N, args: OpArgs<N>, rt?: Runtime): Promise<OpReply<N>> {
+  return (await invoke(rt, op, args)) as OpReply<N>;
 }

@@ -2,16 +2,14 @@
  * The activation cache's programs: a shard's buffers, and one hook program per hookpoint that
  * copies the batch's activations into them (converting to the cache's dtype) at its offset.
  */
-import { cachedProgram, defineProgram, type ProgramSpec, type SymTensor } from '../kernels/index.js';
+import { HOOK_INPUTS, In, cachedProgram, defineProgram, type SymTensor } from '../kernels/index.js';
 import type { CacheDType } from './schema.js';
 
 /** Zeroed buffers of `tokens` rows for each (name, width), on `device` (the CPU: shards are written from there). */
-export function shardBuffersProgram(entries: readonly { name: string; width: number }[], dtype: CacheDType): ProgramSpec<'buffers'> {
+export function shardBuffersProgram(entries: readonly { name: string; width: number }[], dtype: CacheDType) {
   const key = entries.map((e) => `${e.name}:${e.width}`).join(',');
   return cachedProgram(`cache_buffers:${dtype}:${key}`, () =>
-    defineProgram('cache_shard_buffers', (g) => {
-      const tokens = g.scalarInput('tokens');
-      const device = g.objectInput('device');
+    defineProgram('cache_shard_buffers', { tokens: In.scalar(), device: In.object<string>() }, (g, { tokens, device }) => {
       const out: Record<string, SymTensor> = {};
       for (const e of entries) out[e.name] = g.zeros([tokens, e.width], { dtype, device }).named('buffer');
       return { buffers: g.bundle(out).named('buffers') };
@@ -20,15 +18,9 @@ export function shardBuffersProgram(entries: readonly { name: string; width: num
 }
 
 /** Copy a hookpoint's outputs (and inputs, for a transcoder cache) into the shard's buffers at `offset`. */
-export function captureProgram(hookpoint: string, withInputs: boolean): ProgramSpec<'metrics'> {
+export function captureProgram(hookpoint: string, withInputs: boolean) {
   return cachedProgram(`cache_capture:${withInputs}:${hookpoint}`, () =>
-    defineProgram('cache_capture', (g) => {
-      const inputs = g.input('inputs');
-      const outputs = g.input('outputs');
-      g.optionalInput('mask', { dtype: 'bool' });
-      g.bundleInput<string>('context');
-      const buffers = g.bundleInput<string>('buffers');
-      const offset = g.scalarInput('offset');
+    defineProgram('cache_capture', { ...HOOK_INPUTS, buffers: In.bundle(), offset: In.scalar() }, (_g, { inputs, outputs, buffers, offset }) => {
       const y = outputs.flatten(0, 1).named('y');
       buffers.get(`out/${hookpoint}`).narrow(0, offset, y.size(0)).copy_(y);
       if (withInputs) {

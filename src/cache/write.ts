@@ -10,10 +10,10 @@ import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, sta
 import { rm } from 'node:fs/promises';
 import { writeFileAtomic } from '../util/files.js';
 import { join } from 'node:path';
-import { bundleGet, dataRows, hooksRun, saveTensors, type HookSpec, type PyObject, type Tensor } from '../bridge/ops.js';
+import { bundleGet, dataRows, saveTensors, type Tensor } from '../bridge/ops.js';
 import { SparsifyError } from '../bridge/errors.js';
 import type { TokenDataset } from '../data/dataset.js';
-import { compileProgram, runProgram } from '../kernels/index.js';
+import { bind, runPasses, runProgram, type PassHook } from '../kernels/index.js';
 import type { TrainableModel } from '../model/language-model.js';
 import { captureProgram, shardBuffersProgram } from './programs.js';
 import { ActivationCacheIndexSchema, bytesPerRow, cacheSettingsKey, type ActivationCacheIndex, type CacheDType, type Shard } from './schema.js';
@@ -161,20 +161,17 @@ export async function writeActivationCache(model: TrainableModel, dataset: Token
   await writeIndex(dir, index);
   // Temporary files of a save that was killed half-way.
   for (const name of readdirSync(dir)) if (/\.tmp-\d+$/.test(name)) await rm(join(dir, name), { force: true });
-  const rt = model.model.runtime;
   const names = Object.entries(plan.hookpoints).flatMap(([h, w]) => [{ name: `out/${h}`, width: w.output }, ...(w.input !== null ? [{ name: `in/${h}`, width: w.input }] : [])]);
   const buffersSpec = shardBuffersProgram(names, plan.dtype);
-  const capture = new Map<string, string>();
-  for (const [h, w] of Object.entries(plan.hookpoints)) capture.set(h, await compileProgram(captureProgram(h, w.input !== null), rt));
   const batchSize = options.batchSize ?? 8;
   const shards = Math.ceil(plan.rows / plan.rowsPerShard);
   for (let s = index.shards.length; s < shards; s++) {
     const start = s * plan.rowsPerShard;
     const end = Math.min(plan.rows, start + plan.rowsPerShard);
-    const { buffers } = await runProgram<{ buffers: PyObject }>(buffersSpec, { tokens: (end - start) * plan.ctxLen, device: 'cpu' }, rt);
+    const { buffers } = await runProgram(buffersSpec, { tokens: (end - start) * plan.ctxLen, device: 'cpu' }, model.model.runtime);
     for (let a = start; a < end; a += batchSize) {
-      const hooks: HookSpec[] = Object.keys(plan.hookpoints).map((h) => ({ key: h, module: h, program: capture.get(h)!, args: { buffers, offset: (a - start) * plan.ctxLen } }));
-      await hooksRun({ model: model.model, rows: dataset.rows, batches: [[a, Math.min(a + batchSize, end)]], passes: [{ hooks }], device: model.device, vocabSize: model.vocabSize });
+      const hooks: PassHook[] = Object.entries(plan.hookpoints).map(([h, w]) => ({ key: h, module: h, program: bind(captureProgram(h, w.input !== null), { buffers, offset: (a - start) * plan.ctxLen }) }));
+      await runPasses({ model: model.model, rows: dataset.rows, batches: [[a, Math.min(a + batchSize, end)]], passes: [{ hooks }], device: model.device, vocabSize: model.vocabSize });
     }
     const tensors: Record<string, Tensor> = { input_ids: await dataRows(dataset.rows, start, end) };
     for (const n of names) tensors[n.name] = await bundleGet(buffers, n.name);

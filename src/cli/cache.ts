@@ -9,7 +9,7 @@ import cliProgress from 'cli-progress';
 import { resolve } from 'node:path';
 import { closeRuntime, getRuntime, onInterrupt } from '../bridge/runtime.js';
 import { hookWidths, runtimeConfigure } from '../bridge/ops.js';
-import { snakeCase } from '../config/case.js';
+import { snakeCase } from '../util/case.js';
 import { CacheOptionsSchema, type CacheOptions } from '../config/cache.js';
 import { ConfigError, parseWith } from '../config/errors.js';
 import { parseDataArgs } from '../config/train.js';
@@ -17,7 +17,7 @@ import { defaultRowsPerShard, estimateBytes, gb, planIndex, writeActivationCache
 import { loadDataset } from '../data/dataset.js';
 import { bundledDefault } from '../model/bundled.js';
 import { loadModel } from '../model/language-model.js';
-import { modelHookpoints } from '../trainer/hookpoints.js';
+import { modelHookpoints } from '../model/hookpoints.js';
 import { localPath } from '../util/paths.js';
 import { fieldsOf, readOptions } from './options.js';
 import { argumentErrorExit, runErrorExit, subcommand } from './subcommand.js';

@@ -8,10 +8,11 @@ import cliProgress from 'cli-progress';
 import { dirname, join, resolve } from 'node:path';
 import { closeRuntime, getRuntime } from '../bridge/runtime.js';
 import { runtimeConfigure } from '../bridge/ops.js';
-import { snakeCase } from '../config/case.js';
+import { snakeCase } from '../util/case.js';
 import { parseWith } from '../config/errors.js';
 import { EvalOptionsSchema, type EvalOptions } from '../config/eval.js';
-import { evaluate, type EvalReport } from '../eval/index.js';
+import { evaluate, type CoderEval, type EvalReport, type SpliceMetrics } from '../eval/index.js';
+import { CODER_METRICS, SPLICE_METRICS, type Column } from '../eval/metrics/index.js';
 import { checkSaveDir } from '../trainer/run-dir.js';
 import { writeFileAtomic } from '../util/files.js';
 import { writeSafetensors } from '../util/safetensors.js';
@@ -38,29 +39,13 @@ export function parseEvalArgs(argv: string[]): EvalOptions {
   return parseWith(EvalOptionsSchema, { ...readOptions(command.opts<Record<string, unknown>>(), FIELDS), coders, model, dataset }, 'sparsify eval', snakeCase);
 }
 
-const fmt = (v: number | undefined, digits = 4): string => (v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(digits));
-
-/** The report as a table for the terminal. */
+/** The report as a table for the terminal: a column per metric that has one (the metric registry's). */
 export function formatReport(report: EvalReport): string {
-  const head = ['coder', 'fvu', 'expl.var', 'L0', 'dead', 'dense>1%', 'CE clean', 'CE spliced', 'CE delta', 'CE recov.', 'KL', 'KL score'];
-  const rows = Object.entries(report.coders).map(([name, c]) => [
-    name,
-    fmt(c.fvu),
-    fmt(c.explained_variance),
-    fmt(c.l0, 1),
-    `${(c.dead_frac * 100).toFixed(1)}%`,
-    `${(c.dense_frac_1pct * 100).toFixed(1)}%`,
-    fmt(c.splice?.ce_clean),
-    fmt(c.splice?.ce_spliced),
-    fmt(c.splice?.ce_delta),
-    fmt(c.splice?.ce_loss_recovered),
-    fmt(c.splice?.kl_spliced),
-    fmt(c.splice?.kl_score),
-  ]);
-  if (report.splice_all) {
-    const a = report.splice_all;
-    rows.push(['(all at once)', '', '', '', '', '', fmt(a.ce_clean), fmt(a.ce_spliced), fmt(a.ce_delta), fmt(a.ce_loss_recovered), fmt(a.kl_spliced), fmt(a.kl_score)]);
-  }
+  const coderCols = CODER_METRICS.flatMap((m) => (m.table ? [{ head: m.table.head, cell: (c: CoderEval) => (m.table as Column<unknown>).format((c as Record<string, unknown>)[m.name]) }] : []));
+  const spliceCols = SPLICE_METRICS.flatMap((m) => (m.table ? [{ head: m.table.head, cell: (s: SpliceMetrics | null) => (s ? m.table!.format(s[m.name]) : '-') }] : []));
+  const head = ['coder', ...coderCols.map((c) => c.head), ...spliceCols.map((c) => c.head)];
+  const rows = Object.entries(report.coders).map(([name, c]) => [name, ...coderCols.map((col) => col.cell(c)), ...spliceCols.map((col) => col.cell(c.splice))]);
+  if (report.splice_all) rows.push(['(all at once)', ...coderCols.map(() => ''), ...spliceCols.map((col) => col.cell(report.splice_all))]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   return [

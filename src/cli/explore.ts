@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { closeRuntime, getRuntime } from '../bridge/runtime.js';
 import { runtimeConfigure } from '../bridge/ops.js';
-import { snakeCase } from '../config/case.js';
+import { snakeCase } from '../util/case.js';
 import { parseWith } from '../config/errors.js';
 import { ExploreOptionsSchema, type ExploreOptions } from '../config/explore.js';
 import { buildLatentCache, coderHash, readLatentCache, type CacheIndex } from '../explore/cache.js';

@@ -6,7 +6,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { z } from 'zod';
 import { ConfigError } from '../config/errors.js';
-import { snakeCase } from '../config/case.js';
+import { snakeCase } from '../util/case.js';
 
 type Kind = 'boolean' | 'number' | 'string' | 'enum' | 'number[]' | 'string[]';
 

@@ -1,99 +1,83 @@
 /** The small programs behind the SparseCoder API, built once per coder structure. */
-import { cachedProgram, defineProgram, type ProgramSpec } from '../kernels/index.js';
+import { activation } from '../activations/index.js';
+import { In, cachedProgram, defineProgram } from '../kernels/index.js';
 import * as sc from '../math/sparse-coder.js';
 import { structureTag as tag, type CoderParamName, type CoderStructure } from '../math/structure.js';
 
-export function encodeProgram(s: CoderStructure): ProgramSpec<'top_acts' | 'top_indices' | 'pre_acts'> {
+const params = In.bundle<CoderParamName>();
+
+/** `SparseCoder.encode`: the selection inference makes. */
+export function encodeProgram(s: CoderStructure) {
   return cachedProgram(`encode:${tag(s)}`, () =>
     defineProgram(
       `coder_encode_${tag(s)}`,
-      (g) => {
-        const params = g.bundleInput<CoderParamName>('params');
+      { params, x: In.tensor({ shape: ['N', 'D'] }), k: In.scalar() },
+      (g, { params, x, k }) => {
         // Inputs of another float dtype (float64 from JS, bf16 from a model) in the coder's own.
-        const x = g.input('x', { shape: ['N', 'D'] }).typeAs(params.get('encoder.weight')).named('x_in');
-        const k = g.scalarInput('k');
-        const out = sc.encode(g, params, x, k, s);
-        return { top_acts: out.topActs, top_indices: out.topIndices, pre_acts: out.preActs };
+        const xIn = x.typeAs(params.get('encoder.weight')).named('x_in');
+        const out: sc.EncoderOutput = sc.encode(g, params, xIn, k, s, 'index_add', 'infer');
+        return { topActs: out.topActs, topIndices: out.topIndices, preActs: out.preActs };
       },
       { grad: 'input' },
     ),
   );
 }
 
-export function decodeProgram(s: CoderStructure): ProgramSpec<'out'> {
+export function decodeProgram(s: CoderStructure) {
   return cachedProgram(`decode:${tag(s)}`, () =>
     defineProgram(
       `coder_decode_${tag(s)}`,
-      (g) => {
-        const params = g.bundleInput<CoderParamName>('params');
-        const acts = g.input('top_acts', { shape: ['N', 'k'] });
-        const indices = g.input('top_indices', { shape: ['N', 'k'], dtype: 'int64' });
-        return { out: sc.decode(g, params, acts, indices) };
-      },
+      { params, topActs: In.tensor({ shape: ['N', 'k'] }), topIndices: In.tensor({ shape: ['N', 'k'], dtype: 'int64' }) },
+      (g, { params, topActs, topIndices }) => ({ out: sc.decode(g, params, topActs, topIndices) }),
       { grad: 'input' },
     ),
   );
 }
 
-export type ForwardKeys = 'sae_out' | 'latent_acts' | 'latent_indices' | 'fvu' | 'auxk_loss' | 'multi_topk_fvu';
-
-export function forwardProgram(s: CoderStructure, losses: sc.LossOptions = sc.REFERENCE_LOSSES): ProgramSpec<ForwardKeys> {
+export function forwardProgram(s: CoderStructure, losses: sc.LossOptions = sc.REFERENCE_LOSSES) {
   return cachedProgram(`forward:${tag(s)}${sc.lossTag(losses)}`, () =>
     defineProgram(
       `coder_forward_${tag(s)}${sc.lossTag(losses)}`,
-      (g) => {
-        const params = g.bundleInput<CoderParamName>('params');
+      { params, x: In.tensor({ shape: ['N', 'D'] }), y: In.optionalTensor({ shape: ['N', 'D'] }), deadMask: In.optionalTensor({ dtype: 'bool' }), k: In.scalar() },
+      (g, { params, x, y, deadMask, k }) => {
         // Inputs of another float dtype (float64 from JS, bf16 from a model) in the coder's own.
         const weight = params.get('encoder.weight');
-        const x = g.input('x', { shape: ['N', 'D'] }).typeAs(weight).named('x_in');
-        const yArg = g.optionalInput('y', { shape: ['N', 'D'] });
-        const deadMask = g.optionalInput('dead_mask', { dtype: 'bool' });
-        const k = g.scalarInput('k');
+        const xIn = x.typeAs(weight).named('x_in');
         // Without a distinct target, we are autoencoding.
-        const y = g.orElse(yArg, x).typeAs(weight).named('target');
-        const out = sc.forward(g, params, x, y, deadMask, k, s, losses);
-        return {
-          sae_out: out.saeOut,
-          latent_acts: out.latentActs,
-          latent_indices: out.latentIndices,
-          fvu: out.fvu,
-          auxk_loss: out.auxkLoss,
-          multi_topk_fvu: out.multiTopkFvu,
-        };
+        const target = g.orElse(y, xIn).typeAs(weight).named('target');
+        const out: sc.ForwardOutput = sc.forward(g, params, xIn, target, deadMask, k, s, losses);
+        return { ...out };
       },
       { grad: 'input' },
     ),
   );
 }
 
-export function unitNormProgram(): ProgramSpec<'done'> {
+export function unitNormProgram() {
   return cachedProgram('unit_norm', () =>
-    defineProgram('coder_set_decoder_norm_to_unit_norm', (g) => {
-      sc.setDecoderNormToUnitNorm(g, g.bundleInput<CoderParamName>('params'));
+    defineProgram('coder_set_decoder_norm_to_unit_norm', { params }, (g, { params }) => {
+      sc.setDecoderNormToUnitNorm(g, params);
       return { done: true };
     }),
   );
 }
 
-export function removeParallelGradProgram(): ProgramSpec<'done'> {
+export function removeParallelGradProgram() {
   return cachedProgram('remove_parallel_grad', () =>
-    defineProgram('coder_remove_gradient_parallel_to_decoder_directions', (g) => {
-      sc.removeGradientParallelToDecoderDirections(g, g.bundleInput<CoderParamName>('params'));
+    defineProgram('coder_remove_gradient_parallel_to_decoder_directions', { params }, (g, { params }) => {
+      sc.removeGradientParallelToDecoderDirections(g, params);
       return { done: true };
     }),
   );
 }
 
 /** A new coder's parameters (SparseCoder.__init__), in the given dtype and device, seeded when a seed is given. */
-export function initProgram(s: CoderStructure): ProgramSpec<'params'> {
+export function initProgram(s: CoderStructure) {
   return cachedProgram(`init:${tag(s)}`, () =>
-    defineProgram(`init_coder_${s.transcode ? 'tc' : 'sae'}${s.skipConnection ? '_skip' : ''}${s.normalizeDecoder ? '_norm' : ''}`, (g) => {
-      const seed = g.scalarInput('seed');
-      const dIn = g.scalarInput('d_in');
-      const numLatents = g.scalarInput('num_latents');
-      const device = g.objectInput('device');
-      const dtype = g.objectInput('dtype');
-      return { params: sc.initParams(g, s, { seed, dIn, numLatents, device, dtype }) };
-    }),
+    defineProgram(
+      `init_coder_${s.transcode ? 'tc' : 'sae'}${s.skipConnection ? '_skip' : ''}${s.normalizeDecoder ? '_norm' : ''}${activation(s.activation).params.length ? `_${s.activation}` : ''}`,
+      { seed: In.scalar<number | null>(), dIn: In.scalar(), numLatents: In.scalar(), device: In.object<string>(), dtype: In.object<string>() },
+      (g, inputs) => ({ params: sc.initParams(g, s, inputs) }),
+    ),
   );
 }

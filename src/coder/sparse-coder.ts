@@ -7,6 +7,7 @@ import { getRuntime } from '../bridge/runtime.js';
 import { checkCoderShape, numLatentsFor, sparseCoderConfig, type SparseCoderConfig, type SparseCoderConfigInput } from '../config/sparse-coder.js';
 import { ConfigError } from '../config/errors.js';
 import { structureOf, type CoderStructure } from '../math/structure.js';
+import type { EncoderOutput as MathEncoderOutput, ForwardOutput as MathForwardOutput } from '../math/sparse-coder.js';
 import { runProgram } from '../kernels/index.js';
 import { fnmatcher } from '../util/fnmatch.js';
 import { localPath } from '../util/paths.js';
@@ -47,22 +48,11 @@ export interface LoadFromHubOptions extends LoadOptions, HubOptions {
   hookpoint?: string;
 }
 
-/** What encode returns: the k selected activations and indices per token, and all pre-activations. */
-export interface EncoderOutput {
-  topActs: Tensor;
-  topIndices: Tensor;
-  preActs: Tensor;
-}
+/** What encode returns: the selected activations and indices per token ([N, k] for topk and groupmax), and all pre-activations. */
+export type EncoderOutput = MathEncoderOutput<Tensor>;
 
 /** What forward returns (the reference's ForwardOutput). */
-export interface ForwardOutput {
-  saeOut: Tensor;
-  latentActs: Tensor;
-  latentIndices: Tensor;
-  fvu: Tensor;
-  auxkLoss: Tensor;
-  multiTopkFvu: Tensor;
-}
+export type ForwardOutput = MathForwardOutput<Tensor>;
 
 export interface RunOptions {
   /** Record autograd so results can be backpropagated (default false). */
@@ -119,11 +109,10 @@ export class SparseCoder {
     const dtype = options.dtype ?? 'float32';
     const device = options.device ?? 'cpu';
     (await getRuntime()).checkDevice(device);
-    const spec = programs.initProgram(structureOf(full));
-    const { params } = await runProgram<{ params: PyObject }>(spec, {
+    const { params } = await runProgram(programs.initProgram(structureOf(full)), {
       seed: options.seed ?? null,
-      d_in: dIn,
-      num_latents: numLatentsFor(full, dIn),
+      dIn,
+      numLatents: numLatentsFor(full, dIn),
       device,
       dtype,
     });
@@ -143,25 +132,14 @@ export class SparseCoder {
   /** Encode x [N, D] and select the top-k latents (or group maxima). */
   async encode(x: Tensor, options: RunOptions = {}): Promise<EncoderOutput> {
     this.checkInput(x, 'x');
-    const out = await runProgram<{ top_acts: Tensor; top_indices: Tensor; pre_acts: Tensor }>(programs.encodeProgram(this.structure), {
-      params: this.params,
-      x,
-      k: this.cfg.k,
-      grad: options.grad ?? false,
-    });
-    return { topActs: out.top_acts, topIndices: out.top_indices, preActs: out.pre_acts };
+    return runProgram(programs.encodeProgram(this.structure), { params: this.params, x, k: this.cfg.k, grad: options.grad ?? false });
   }
 
   /** Decode selected latents back to [N, D]. */
   async decode(topActs: Tensor, topIndices: Tensor, options: RunOptions = {}): Promise<Tensor> {
     this.requireDecoder('decode');
-    const out = await runProgram<{ out: Tensor }>(programs.decodeProgram(this.structure), {
-      params: this.params,
-      top_acts: topActs,
-      top_indices: topIndices,
-      grad: options.grad ?? false,
-    });
-    return out.out;
+    const { out } = await runProgram(programs.decodeProgram(this.structure), { params: this.params, topActs, topIndices, grad: options.grad ?? false });
+    return out;
   }
 
   /** Encode, decode and compute the losses against `y` (x itself when autoencoding). */
@@ -170,22 +148,14 @@ export class SparseCoder {
     this.checkInput(x, 'x');
     if (y) this.checkInput(y, 'y', y.shape[1]);
     if (y && !this.cfg.transcode && y.shape[1] !== this.dIn) this.checkInput(y, 'y');
-    const out = await runProgram<Record<programs.ForwardKeys, Tensor>>(programs.forwardProgram(this.structure, { auxkBias: !options.auxkNoBias }), {
+    return runProgram(programs.forwardProgram(this.structure, { auxkBias: !options.auxkNoBias }), {
       params: this.params,
       x,
       y: y ?? null,
-      dead_mask: options.deadMask ?? null,
+      deadMask: options.deadMask ?? null,
       k: this.cfg.k,
       grad: options.grad ?? false,
     });
-    return {
-      saeOut: out.sae_out,
-      latentActs: out.latent_acts,
-      latentIndices: out.latent_indices,
-      fvu: out.fvu,
-      auxkLoss: out.auxk_loss,
-      multiTopkFvu: out.multi_topk_fvu,
-    };
   }
 
   /** Scale every decoder row to unit L2 norm (in place). */

@@ -6,7 +6,7 @@
 export * from './sparse-coder.js';
 export * from './train.js';
 export { ConfigError } from './errors.js';
-export { snakeCase, camelCase, snakeKeys } from './case.js';
+export { snakeCase, camelCase, snakeKeys } from '../util/case.js';
 export { EvalOptionsSchema, type EvalOptions } from './eval.js';
 export { ExploreOptionsSchema, type ExploreOptions } from './explore.js';
 export { sweepVariants, SWEEPABLE, type Variant, type VariantSettings } from './sweep.js';

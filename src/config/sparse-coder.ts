@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { camelCase, snakeCase } from './case.js';
+import { ACTIVATIONS, ACTIVATION_NAMES, DEFAULT_ACTIVATION, activation } from '../activations/index.js';
+import { camelCase, snakeCase } from '../util/case.js';
 import { ConfigError, parseWith } from './errors.js';
 
 /**
@@ -8,7 +9,10 @@ import { ConfigError, parseWith } from './errors.js';
  */
 export const SparseCoderConfigSchema = z
   .object({
-    activation: z.enum(['topk', 'groupmax']).default('topk').describe('Activation function: top-k, or the max of k groups'),
+    activation: z
+      .enum(ACTIVATION_NAMES)
+      .default(DEFAULT_ACTIVATION)
+      .describe(`Activation: ${ACTIVATIONS.map((a) => `${a.name}, ${a.summary}`).join('; ')}`),
     expansionFactor: z.number().int().positive().default(32).describe('Latents per input dimension (when num_latents is 0)'),
     normalizeDecoder: z.boolean().default(true).describe('Keep decoder rows at unit norm'),
     numLatents: z.number().int().nonnegative().default(0).describe('Number of latents; 0 means d_in * expansion_factor'),
@@ -53,14 +57,12 @@ export function numLatentsFor(cfg: SparseCoderConfig, dIn: number): number {
   return cfg.numLatents || dIn * cfg.expansionFactor;
 }
 
-/** Check the config against a concrete width: k fits, groupmax groups divide M. */
+/** Check the config against a concrete width: its activation's rule for k and the number of latents. */
 export function checkCoderShape(cfg: SparseCoderConfig, dIn: number, where: string): void {
   if (!Number.isInteger(dIn) || dIn <= 0) throw new ConfigError(`${where}: d_in must be a positive integer (got ${dIn})`);
   const m = numLatentsFor(cfg, dIn);
-  if (cfg.k > m) throw new ConfigError(`${where}: k=${cfg.k} is larger than the number of latents (${m}); use k <= ${m}`);
-  if (cfg.activation === 'groupmax' && m % cfg.k !== 0) {
-    throw new ConfigError(`${where}: groupmax needs the number of latents (${m}) to be divisible by k=${cfg.k}`);
-  }
+  const problem = activation(cfg.activation).check(cfg.k, m, `the number of latents (${m})`);
+  if (problem) throw new ConfigError(`${where}: ${problem}`);
 }
 
 /** The `cfg.json` contents: snake_case fields plus `d_in`. */

@@ -5,14 +5,15 @@
  * nothing of training.
  */
 import type { z } from 'zod';
-import { camelCase } from './case.js';
+import { optimizer, type OptimizerName } from '../optimizers/index.js';
+import { camelCase } from '../util/case.js';
 import { ConfigError } from './errors.js';
 import type { SparseCoderConfig } from './sparse-coder.js';
 
 /** What a configuration may set: the coder's settings and the per-coder optimizer settings. */
 export interface VariantSettings {
   sae: SparseCoderConfig;
-  optimizer: 'signum' | 'adam' | 'muon';
+  optimizer: OptimizerName;
   lr?: number | undefined;
   auxkAlpha: number;
   lrWarmupSteps: number;
@@ -106,7 +107,7 @@ function effective(v: VariantSettings): string {
     lr,
     auxkAlpha: v.auxkAlpha,
     // The warmup and k-decay steps and the dead threshold only matter where they are used.
-    lrWarmupSteps: v.optimizer === 'signum' ? null : v.lrWarmupSteps,
+    lrWarmupSteps: optimizer(v.optimizer).usesWarmup ? v.lrWarmupSteps : null,
     kDecaySteps: v.kDecaySteps,
     deadFeatureThreshold: v.deadFeatureThreshold,
   });

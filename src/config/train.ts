@@ -1,7 +1,9 @@
 import { cpus } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { z } from 'zod';
-import { snakeCase } from './case.js';
+import { activation } from '../activations/index.js';
+import { DEFAULT_OPTIMIZER, OPTIMIZERS, OPTIMIZER_NAMES } from '../optimizers/index.js';
+import { snakeCase } from '../util/case.js';
 import { ConfigError, parseWith } from './errors.js';
 import { SparseCoderConfigSchema } from './sparse-coder.js';
 import { sweepVariants, type FieldSchemas, type Variant } from './sweep.js';
@@ -19,9 +21,15 @@ export const TrainConfigObject = z
     gradAccSteps: z.number().int().positive().default(1).describe('Number of steps over which to accumulate gradients'),
     microAccSteps: z.number().int().positive().default(1).describe('Chunks to split each batch into for the coder forward/backward, to save memory'),
     lossFn: z.enum(['fvu', 'ce', 'kl']).default('fvu').describe('Loss: fvu (local reconstruction), ce or kl (end to end)'),
-    optimizer: z.enum(['signum', 'adam', 'muon']).default('signum').describe('Optimizer'),
+    // Its choices are listed by --help (each optimizer's file says what it is).
+    optimizer: z.enum(OPTIMIZER_NAMES).default(DEFAULT_OPTIMIZER).describe('Optimizer'),
     lr: z.number().positive().optional().describe('Base learning rate; by default chosen from the number of latents'),
-    lrWarmupSteps: z.number().int().nonnegative().default(1000).describe('Linear warmup steps (adam, and muon\'s adam part)'),
+    lrWarmupSteps: z
+      .number()
+      .int()
+      .nonnegative()
+      .default(1000)
+      .describe(`Linear warmup steps (${OPTIMIZERS.filter((o) => o.usesWarmup).map((o) => o.name).join(', ')})`),
     kDecaySteps: z.number().int().nonnegative().default(0).describe('Steps over which k decays linearly from 10*d_in to k'),
     auxkAlpha: z.number().nonnegative().default(0).describe('Weight of the auxiliary loss on dead latents'),
     auxkNoBias: z
@@ -84,6 +92,8 @@ export const TrainConfigSchema = TrainConfigObject.superRefine((cfg, ctx) => {
     let variants: Variant[];
     try {
       variants = sweepVariants(cfg, cfg.sweep, FIELD_SCHEMAS);
+      // The parsed config is this object: its variants are kept for variantsOf.
+      expanded.set(cfg, variants);
     } catch (err) {
       ctx.addIssue({ code: 'custom', path: ['sweep'], message: (err as Error).message.replace(/^sweep: /, '') });
       return;
@@ -93,18 +103,22 @@ export const TrainConfigSchema = TrainConfigObject.superRefine((cfg, ctx) => {
     }
     // What can be checked without the model: k against a number of latents given outright.
     for (const v of variants) {
-      const { numLatents, k, activation } = v.sae;
+      const { numLatents, k } = v.sae;
       const where = v.name ? ` (configuration ${v.name})` : '';
-      if (numLatents > 0 && k > numLatents) {
-        ctx.addIssue({ code: 'custom', path: ['sae', 'k'], message: `k=${k} is larger than num_latents=${numLatents}${where}; use k <= ${numLatents}` });
-      }
-      if (numLatents > 0 && activation === 'groupmax' && numLatents % k !== 0) {
-        ctx.addIssue({ code: 'custom', path: ['sae', 'k'], message: `groupmax needs num_latents=${numLatents} to be divisible by k=${k}${where}` });
-      }
+      const problem = numLatents > 0 ? activation(v.sae.activation).check(k, numLatents, `num_latents=${numLatents}${where}`) : undefined;
+      if (problem) ctx.addIssue({ code: 'custom', path: ['sae', 'k'], message: problem });
     }
   });
 
 const FIELD_SCHEMAS: FieldSchemas = { coder: SparseCoderConfigSchema.shape, train: TrainConfigObject.shape };
+
+/** Each parsed config's sweep, expanded once when it was parsed. */
+const expanded = new WeakMap<object, Variant[]>();
+
+/** Whether `cfg` is a config this module parsed (and so needs no parsing again). */
+export function isParsedTrainConfig(cfg: unknown): cfg is TrainConfig {
+  return typeof cfg === 'object' && cfg !== null && expanded.has(cfg);
+}
 
 /**
  * The coder configurations a run trains on every hookpoint: one (named '') without a sweep.
@@ -113,7 +127,12 @@ const FIELD_SCHEMAS: FieldSchemas = { coder: SparseCoderConfigSchema.shape, trai
  * variantsOf(trainConfig({ sweep: ['k=16,32'] })).map((v) => v.name); // ['k16', 'k32']
  */
 export function variantsOf(cfg: TrainConfig): Variant[] {
-  return sweepVariants(cfg, cfg.sweep, FIELD_SCHEMAS);
+  let variants = expanded.get(cfg);
+  if (!variants) {
+    variants = sweepVariants(cfg, cfg.sweep, FIELD_SCHEMAS);
+    expanded.set(cfg, variants);
+  }
+  return variants;
 }
 
 /** Whether a run name stays inside save_dir: relative, no `..` segment, not empty. */

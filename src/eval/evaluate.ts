@@ -6,15 +6,16 @@
  * zeroed) at once. All of a batch's forwards are one bridge call; the sums stay on the
  * device and are read once at the end.
  */
-import { bundleGet, hookWidths, hooksRun, modelModules, type AfterSpec, type HookSpec, type PassSpec, type PyObject, type Tensor } from '../bridge/ops.js';
+import { bundleGet, hookWidths, modelModules, type PyObject, type Tensor } from '../bridge/ops.js';
 import { SparsifyError } from '../bridge/errors.js';
 import { numLatentsFor } from '../config/sparse-coder.js';
 import type { SparseCoder } from '../coder/sparse-coder.js';
 import type { TokenDataset } from '../data/dataset.js';
-import { compileProgram, runProgram } from '../kernels/index.js';
+import { bind, runPasses, runProgram, type Pass, type PassHook } from '../kernels/index.js';
 import type { TrainableModel } from '../model/language-model.js';
+import { CODER_METRICS, DEVICE_SUMS, FIRE_COUNTS, SPLICE_METRICS, type ReadSums, type SpliceBase } from './metrics/index.js';
 import * as E from './programs.js';
-import type { CoderEval, DensityHistogram, EvalReport, SpliceMetrics } from './report.js';
+import type { CoderEval, EvalReport, SpliceMetrics } from './report.js';
 
 export type SpliceMode = 'each' | 'all' | 'both' | 'none';
 
@@ -56,36 +57,11 @@ export function hookpointOf(name: string): string {
   return name.split('/')[0]!;
 }
 
-/** log10 firing-density bins from 1e-8 to 1, half a decade each. */
-const EDGES = Array.from({ length: 17 }, (_, i) => -8 + i * 0.5);
+export { densityHistogram } from './metrics/index.js';
 
-/** A log10 firing-density histogram of per-latent firing counts over `tokens`. */
-export function densityHistogram(counts: readonly number[], tokens: number): DensityHistogram {
-  const out = new Array<number>(EDGES.length - 1).fill(0);
-  let dead = 0;
-  for (const c of counts) {
-    if (c === 0) {
-      dead += 1;
-      continue;
-    }
-    const x = Math.log10(c / tokens);
-    const i = Math.min(out.length - 1, Math.max(0, Math.floor((x - EDGES[0]!) / 0.5)));
-    out[i]! += 1;
-  }
-  return { edges: EDGES, counts: out, dead };
-}
-
-function spliceMetrics(ceClean: number, ceSpliced: number, ceZero: number, klSpliced: number, klZero: number): SpliceMetrics {
-  return {
-    ce_clean: ceClean,
-    ce_spliced: ceSpliced,
-    ce_zero: ceZero,
-    ce_delta: ceSpliced - ceClean,
-    ce_loss_recovered: (ceZero - ceSpliced) / (ceZero - ceClean),
-    kl_spliced: klSpliced,
-    kl_zero: klZero,
-    kl_score: (klZero - klSpliced) / klZero,
-  };
+/** Every splice metric from the passes' measurements. */
+function spliceMetrics(base: SpliceBase): SpliceMetrics {
+  return Object.fromEntries(SPLICE_METRICS.map((m) => [m.name, m.value(base)])) as SpliceMetrics;
 }
 
 /**
@@ -129,61 +105,47 @@ export async function evaluate(
 
   // Programs and sums.
   const keep = splice === 'each' || splice === 'both';
-  const rt = model.model.runtime;
   const params = (c: EvalCoder): PyObject => c.params ?? c.coder.params;
+  const kOf = (c: EvalCoder): number => c.k ?? c.coder.cfg.k;
   const sums = new Map<string, PyObject>();
-  for (const c of list) sums.set(c.name, (await runProgram<{ sums: PyObject }>(E.coderSumsProgram(), { params: params(c) })).sums);
+  for (const c of list) sums.set(c.name, (await runProgram(E.coderSumsProgram(), { params: params(c) })).sums);
   const like = await bundleGet(params(list[0]!), 'b_dec');
-  const modelSums = (await runProgram<{ sums: PyObject }>(E.modelSumsProgram(), { like })).sums;
+  const modelSums = (await runProgram(E.modelSumsProgram(), { like })).sums;
   const sumTensor = (bundle: PyObject, name: string): Promise<Tensor> => bundleGet(bundle, name);
-  const patched = splice === 'none' ? '' : await compileProgram(E.patchedLogitsProgram(), rt);
+  const patched = async (key: string, bundle: PyObject, ce: string, kl: string) => ({ key, program: bind(E.patchedLogitsProgram(), { ceSum: await sumTensor(bundle, ce), klSum: await sumTensor(bundle, kl) }) });
 
-  const clean: PassSpec = {
-    hooks: await Promise.all(
-      list.map(async (c): Promise<HookSpec> => ({
-        key: c.name,
-        module: c.hookpoint,
-        program: await compileProgram(E.encodeHookProgram(c.coder.structure, keep), rt),
-        args: { params: params(c), k: c.k ?? c.coder.cfg.k, sums: sums.get(c.name)!, keep_key: `recon:${c.name}` },
-      })),
-    ),
-    logits: splice === 'none' ? null : { key: 'clean', program: await compileProgram(E.cleanLogitsProgram(), rt), args: { sums: modelSums } },
+  const clean: Pass = {
+    hooks: list.map((c): PassHook => ({
+      key: c.name,
+      module: c.hookpoint,
+      program: bind(E.encodeHookProgram(c.coder.structure, keep), { params: params(c), k: kOf(c), sums: sums.get(c.name)!, keepKey: `recon:${c.name}` }),
+    })),
+    logits: splice === 'none' ? null : { key: 'clean', program: bind(E.cleanLogitsProgram(), { sums: modelSums }) },
   };
-  const passes: PassSpec[] = [clean];
+  const passes: Pass[] = [clean];
+  const zero = bind(E.zeroHookProgram(), {});
   if (keep) {
-    const kept = await compileProgram(E.spliceKeptHookProgram(), rt);
-    const zero = await compileProgram(E.zeroHookProgram(), rt);
     for (const c of list) {
       const s = sums.get(c.name)!;
       passes.push({
-        hooks: [{ key: c.name, module: c.hookpoint, program: kept, replace: true, args: { keep_key: `recon:${c.name}` } }],
-        logits: { key: c.name, program: patched, args: { ce_sum: await sumTensor(s, 'ce_spliced'), kl_sum: await sumTensor(s, 'kl_spliced') } },
+        hooks: [{ key: c.name, module: c.hookpoint, program: bind(E.spliceKeptHookProgram(), { keepKey: `recon:${c.name}` }), replace: true }],
+        logits: await patched(c.name, s, 'ce_spliced', 'kl_spliced'),
       });
-      passes.push({
-        hooks: [{ key: c.name, module: c.hookpoint, program: zero, replace: true, args: {} }],
-        logits: { key: c.name, program: patched, args: { ce_sum: await sumTensor(s, 'ce_zero'), kl_sum: await sumTensor(s, 'kl_zero') } },
-      });
+      passes.push({ hooks: [{ key: c.name, module: c.hookpoint, program: zero, replace: true }], logits: await patched(c.name, s, 'ce_zero', 'kl_zero') });
     }
   }
   if (splice === 'all' || splice === 'both') {
     const first = new Map<string, EvalCoder>();
     for (const c of list) if (!first.has(c.hookpoint)) first.set(c.hookpoint, c);
     if (first.size < list.length) warnings.push(`--splice all replaces each hookpoint by its first coder (${[...first.values()].map((c) => c.name).join(', ')})`);
-    const zero = await compileProgram(E.zeroHookProgram(), rt);
-    const live: HookSpec[] = await Promise.all(
-      [...first.values()].map(async (c) => ({
-        key: c.name,
-        module: c.hookpoint,
-        program: await compileProgram(E.spliceLiveHookProgram(c.coder.structure), rt),
-        replace: true,
-        args: { params: params(c), k: c.k ?? c.coder.cfg.k },
-      })),
-    );
-    passes.push({ hooks: live, logits: { key: 'all', program: patched, args: { ce_sum: await sumTensor(modelSums, 'ce_spliced_all'), kl_sum: await sumTensor(modelSums, 'kl_spliced_all') } } });
-    passes.push({
-      hooks: [...first.values()].map((c) => ({ key: c.name, module: c.hookpoint, program: zero, replace: true, args: {} })),
-      logits: { key: 'all', program: patched, args: { ce_sum: await sumTensor(modelSums, 'ce_zero_all'), kl_sum: await sumTensor(modelSums, 'kl_zero_all') } },
-    });
+    const live: PassHook[] = [...first.values()].map((c) => ({
+      key: c.name,
+      module: c.hookpoint,
+      program: bind(E.spliceLiveHookProgram(c.coder.structure), { params: params(c), k: kOf(c) }),
+      replace: true,
+    }));
+    passes.push({ hooks: live, logits: await patched('all', modelSums, 'ce_spliced_all', 'kl_spliced_all') });
+    passes.push({ hooks: [...first.values()].map((c) => ({ key: c.name, module: c.hookpoint, program: zero, replace: true })), logits: await patched('all', modelSums, 'ce_zero_all', 'kl_zero_all') });
   }
 
   // The data pass: one bridge call per batch.
@@ -191,48 +153,44 @@ export async function evaluate(
   const total = Math.ceil((end - start) / batchSize);
   for (let b = 0; b < total; b++) {
     const a = start + b * batchSize;
-    await hooksRun({ model: model.model, rows: dataset.rows, batches: [[a, Math.min(a + batchSize, end)]], passes, device: model.device, excludeTokens: excluded, vocabSize: model.vocabSize });
+    await runPasses({ model: model.model, rows: dataset.rows, batches: [[a, Math.min(a + batchSize, end)]], passes, device: model.device, excludeTokens: excluded, vocabSize: model.vocabSize });
     options.onBatch?.(b + 1, total);
   }
 
   // Read every sum with one device sync.
-  const after: AfterSpec[] = [
-    ...(await Promise.all(list.map(async (c) => ({ key: c.name, program: await compileProgram(E.readSumsProgram(E.CODER_SUMS), rt), args: { sums: sums.get(c.name)! } })))),
-    { key: '__model__', program: await compileProgram(E.readSumsProgram(E.MODEL_SUMS), rt), args: { sums: modelSums } },
+  const after = [
+    ...list.map((c) => ({ key: c.name, program: bind(E.readSumsProgram(E.CODER_SCALARS), { sums: sums.get(c.name)! }) })),
+    { key: '__model__', program: bind(E.readSumsProgram(E.MODEL_SUMS), { sums: modelSums }) },
   ];
-  const read = (await hooksRun({ model: model.model, rows: dataset.rows, batches: [], passes: [], device: model.device, after })).metrics;
+  const read = (await runPasses({ model: model.model, rows: dataset.rows, batches: [], passes: [], device: model.device, after })).metrics;
   const m = read.__model__ as Record<string, number>;
   const positions = m.positions!;
+  const per = (x: number): number => x / positions;
   const report: EvalReport['coders'] = {};
   let tokens = 0;
   for (const c of list) {
     const r = read[c.name] as Record<string, number>;
     const n = r.tokens!;
     tokens = Math.max(tokens, n);
-    const counts = await (await bundleGet(sums.get(c.name)!, 'fire_counts')).toNumbers();
-    const density = Float64Array.from(counts, (x) => x / n);
-    options.onDensity?.(c.name, density);
-    const coderEval: CoderEval = {
+    const latents: Record<string, number[]> = {};
+    for (const d of DEVICE_SUMS) if (d.shape === 'latents') latents[d.name] = await (await bundleGet(sums.get(c.name)!, d.name)).toNumbers();
+    options.onDensity?.(c.name, Float64Array.from(latents[FIRE_COUNTS.name]!, (x) => x / n));
+    const sumsRead: ReadSums = { scalars: r, latents, batches: total, tokens: n };
+    const coderEval = {
       hookpoint: c.hookpoint,
       path: c.path ?? null,
       d_in: c.coder.dIn,
       num_latents: numLatentsFor(c.coder.cfg, c.coder.dIn),
-      k: c.k ?? c.coder.cfg.k,
+      k: kOf(c),
       transcode: c.coder.cfg.transcode,
       tokens: n,
-      fvu: r.fvu_sum! / total,
-      explained_variance: 1 - r.sq_err! / (r.sum_y2! - r.sum_y_norm2! / n),
-      l0: r.l0! / n,
-      dead_frac: density.filter((d) => d === 0).length / density.length,
-      dense_frac_1pct: density.filter((d) => d > 0.01).length / density.length,
-      dense_frac_10pct: density.filter((d) => d > 0.1).length / density.length,
-      density_histogram: densityHistogram(counts, n),
-      splice: keep ? spliceMetrics(m.ce_clean! / positions, r.ce_spliced! / positions, r.ce_zero! / positions, r.kl_spliced! / positions, r.kl_zero! / positions) : null,
-    };
+      ...Object.fromEntries(CODER_METRICS.map((metric) => [metric.name, metric.value(sumsRead)])),
+      splice: keep ? spliceMetrics({ ceClean: per(m.ce_clean!), ceSpliced: per(r.ce_spliced!), ceZero: per(r.ce_zero!), klSpliced: per(r.kl_spliced!), klZero: per(r.kl_zero!) }) : null,
+    } as CoderEval;
     report[c.name] = coderEval;
   }
   const spliceAll =
-    splice === 'all' || splice === 'both' ? spliceMetrics(m.ce_clean! / positions, m.ce_spliced_all! / positions, m.ce_zero_all! / positions, m.kl_spliced_all! / positions, m.kl_zero_all! / positions) : null;
+    splice === 'all' || splice === 'both' ? spliceMetrics({ ceClean: per(m.ce_clean!), ceSpliced: per(m.ce_spliced_all!), ceZero: per(m.ce_zero_all!), klSpliced: per(m.kl_spliced_all!), klZero: per(m.kl_zero_all!) }) : null;
   return {
     version: 1,
     model: options.describe?.model ?? '',

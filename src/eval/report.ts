@@ -1,29 +1,14 @@
 /**
  * The evaluation report (eval.json): one zod schema, the source of its TypeScript types and
- * of the check that a file read back is one. Metric definitions are in README.md.
+ * of the check that a file read back is one. Its metrics' fields come from the metric
+ * registry (eval/metrics); their definitions are in README.md.
  */
 import { z } from 'zod';
+import { SpliceMetricsSchema, coderMetricShape } from './metrics/index.js';
+
+export { DensityHistogramSchema, SpliceMetricsSchema } from './metrics/index.js';
 
 const num = z.number();
-
-/** Latents by log10 of their firing density: `counts[i]` in [edges[i], edges[i+1]); dead ones apart. */
-export const DensityHistogramSchema = z.object({
-  edges: z.array(num),
-  counts: z.array(z.number().int()),
-  dead: z.number().int(),
-});
-
-/** The spliced-in metrics (ce/kl need a language-model head). */
-export const SpliceMetricsSchema = z.object({
-  ce_clean: num,
-  ce_spliced: num,
-  ce_zero: num,
-  ce_delta: num,
-  ce_loss_recovered: num,
-  kl_spliced: num,
-  kl_zero: num,
-  kl_score: num,
-});
 
 /** One coder's metrics. */
 export const CoderEvalSchema = z.object({
@@ -34,13 +19,7 @@ export const CoderEvalSchema = z.object({
   k: z.number().int(),
   transcode: z.boolean(),
   tokens: z.number().int(),
-  fvu: num,
-  explained_variance: num,
-  l0: num,
-  dead_frac: num,
-  dense_frac_1pct: num,
-  dense_frac_10pct: num,
-  density_histogram: DensityHistogramSchema,
+  ...coderMetricShape,
   splice: SpliceMetricsSchema.nullable(),
 });
 
@@ -66,7 +45,7 @@ export const EvalReportSchema = z.object({
   finished: z.string(),
 });
 
-export type DensityHistogram = z.infer<typeof DensityHistogramSchema>;
+export type { DensityHistogram } from './metrics/index.js';
 export type SpliceMetrics = z.infer<typeof SpliceMetricsSchema>;
 export type CoderEval = z.infer<typeof CoderEvalSchema>;
 export type EvalReport = z.infer<typeof EvalReportSchema>;

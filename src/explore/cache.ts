@@ -9,13 +9,13 @@ import { createReadStream, existsSync, readdirSync, readFileSync } from 'node:fs
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
-import { dataRows, hooksRun, outputEmbeddings, saveTensors, tokenizerDecodeIds, type HookSpec, type PyObject } from '../bridge/ops.js';
+import { dataRows, outputEmbeddings, saveTensors, tokenizerDecodeIds, type PyObject } from '../bridge/ops.js';
 import { SparsifyError } from '../bridge/errors.js';
 import { numLatentsFor } from '../config/sparse-coder.js';
 import { CFG_FILE, WEIGHTS_FILE } from '../coder/files.js';
 import type { TokenDataset } from '../data/dataset.js';
 import type { EvalCoder } from '../eval/evaluate.js';
-import { compileProgram, runProgram } from '../kernels/index.js';
+import { bind, runPasses, runProgram, type PassHook } from '../kernels/index.js';
 import type { TrainableModel } from '../model/language-model.js';
 import { SafetensorsFile } from '../util/safetensors.js';
 import { LAYOUT, WINDOW, exploreHookProgram, finishProgram, stateProgram } from './programs.js';
@@ -97,24 +97,25 @@ export async function buildLatentCache(model: TrainableModel, coders: readonly E
   if (!(end > start)) throw new SparsifyError(`no rows to explore: rows ${start}..${end}`);
   const batchSize = options.batchSize ?? 8;
   const seed = options.seed ?? 0;
-  const rt = model.model.runtime;
   const states = new Map<string, PyObject>();
-  for (const c of coders) states.set(c.name, (await runProgram<{ state: PyObject }>(stateProgram(), { params: c.params ?? c.coder.params })).state);
-  const hooks: HookSpec[] = [];
-  for (const c of coders) {
-    hooks.push({
-      key: c.name,
-      module: c.hookpoint,
-      program: await compileProgram(exploreHookProgram(c.coder.structure), rt),
-      args: { params: c.params ?? c.coder.params, k: c.k ?? c.coder.cfg.k, state: states.get(c.name)!, seed: 0, token_base: 0, ctx_len: dataset.ctxLen },
-    });
-  }
+  for (const c of coders) states.set(c.name, (await runProgram(stateProgram(), { params: c.params ?? c.coder.params })).state);
   const total = Math.ceil((end - start) / batchSize);
   for (let b = 0; b < total; b++) {
     const a = start + b * batchSize;
     // Each batch's keys from its own seed: the same cache for the same seed and rows.
-    const batchHooks = hooks.map((h) => ({ ...h, args: { ...h.args, seed: seed * 1_000_003 + b, token_base: a * dataset.ctxLen } }));
-    await hooksRun({ model: model.model, rows: dataset.rows, batches: [[a, Math.min(a + batchSize, end)]], passes: [{ hooks: batchHooks }], device: model.device, excludeTokens: options.excludeTokens ?? [], vocabSize: model.vocabSize });
+    const hooks: PassHook[] = coders.map((c) => ({
+      key: c.name,
+      module: c.hookpoint,
+      program: bind(exploreHookProgram(c.coder.structure), {
+        params: c.params ?? c.coder.params,
+        k: c.k ?? c.coder.cfg.k,
+        state: states.get(c.name)!,
+        seed: seed * 1_000_003 + b,
+        tokenBase: a * dataset.ctxLen,
+        ctxLen: dataset.ctxLen,
+      }),
+    }));
+    await runPasses({ model: model.model, rows: dataset.rows, batches: [[a, Math.min(a + batchSize, end)]], passes: [{ hooks }], device: model.device, excludeTokens: options.excludeTokens ?? [], vocabSize: model.vocabSize });
     options.onBatch?.(b + 1, total);
   }
   const unembed = await outputEmbeddings(model.model);

@@ -15,8 +15,8 @@ export interface OverviewPayload {
   cache: { model: string; dataset: string; split: string | null; rows: { start: number; end: number; of: number }; ctx_len: number; created: string };
   /** metrics.jsonl's lines (thinned to at most 2,000), or why there are none. */
   metrics: { lines: Record<string, number | string>[] | null; message: string | null };
-  /** eval.json's per-coder metrics, when the run has one. */
-  eval: { coders: Record<string, Record<string, unknown>> } | null;
+  /** eval.json's metrics, when the run has one: the registry's overview columns, a row of formatted cells per coder. */
+  eval: { columns: string[]; rows: { coder: string; cells: string[] }[] } | null;
   coders: { name: string; hookpoint: string; num_latents: number; d_in: number; k: number; tokens: number; density: DensityPayload }[];
   /** Latents per latent data file. */
   chunk: number;

@@ -4,7 +4,7 @@
  * 50-bin histogram, the top examples by activation, and a uniform reservoir of firings (the
  * interval samples are drawn from it), each example with its context window's activations.
  */
-import { cachedProgram, defineProgram, type ProgramBuilder, type ProgramSpec, type SymBundle, type SymScalar, type SymTensor } from '../kernels/index.js';
+import { HOOK_INPUTS, In, cachedProgram, defineProgram, type ProgramBuilder, type SymBundle, type SymScalar, type SymTensor } from '../kernels/index.js';
 import { encode } from '../math/sparse-coder.js';
 import { structureTag as tag, type CoderParamName, type CoderStructure } from '../math/structure.js';
 
@@ -30,10 +30,9 @@ export const LAYOUT = {
 export const WINDOW = LAYOUT.before + 1 + LAYOUT.after;
 
 /** The zeroed state of one coder's latents. */
-export function stateProgram(): ProgramSpec<'state'> {
+export function stateProgram() {
   return cachedProgram('explore_state', () =>
-    defineProgram('explore_state', (g) => {
-      const params = g.bundleInput<CoderParamName>('params');
+    defineProgram('explore_state', { params: In.bundle<CoderParamName>() }, (g, { params }) => {
       const w = params.get('encoder.weight');
       const m = w.size(0);
       const kept = (slots: number, prefix: string): Record<string, SymTensor> => ({
@@ -161,24 +160,24 @@ function mergeTopK(
 }
 
 /** One batch into one coder's latent state (inside the clean forward's hook). */
-export function exploreHookProgram(s: CoderStructure): ProgramSpec<'metrics'> {
+export function exploreHookProgram(s: CoderStructure) {
+  const signature = {
+    ...HOOK_INPUTS,
+    params: In.bundle<CoderParamName>(),
+    k: In.scalar(),
+    state: In.bundle(),
+    seed: In.scalar(),
+    /** The global index of the batch's first token. */
+    tokenBase: In.scalar(),
+    ctxLen: In.scalar(),
+  };
   return cachedProgram(`explore_hook:${tag(s)}`, () =>
-    defineProgram(`explore_hook_${tag(s)}`, (g) => {
-      const inputs = g.input('inputs');
-      const outputs = g.input('outputs');
-      const mask = g.optionalInput('mask', { dtype: 'bool' });
-      g.bundleInput<string>('context');
-      const params = g.bundleInput<CoderParamName>('params');
-      const k = g.scalarInput('k');
-      const state = g.bundleInput<string>('state');
-      const seed = g.scalarInput('seed');
-      const tokenBase = g.scalarInput('token_base');
-      const ctxLen = g.scalarInput('ctx_len');
+    defineProgram(`explore_hook_${tag(s)}`, signature, (g, { inputs, outputs, mask, params, k, state, seed, tokenBase, ctxLen }) => {
       const w = params.get('encoder.weight');
       // Every position of the batch (so positions line up with tokens); special and excluded
       // tokens' activations count as zero.
       const x = (s.transcode ? inputs : outputs).flatten(0, 1).typeAs(w).named('x');
-      const enc = encode(g, params, x, k, s);
+      const enc = encode(g, params, x, k, s, 'index_add', 'infer');
       const { kept } = g.ifElse(g.isNone(mask), () => ({ kept: g.onesLike(x.narrow(1, 0, 1)) }), () => ({ kept: mask.unsqueeze(1).typeAs(x) }));
       const acts = enc.topActs.mul(kept).named('acts');
       const indices = enc.topIndices;
@@ -213,8 +212,9 @@ export function exploreHookProgram(s: CoderStructure): ProgramSpec<'metrics'> {
       // The windows read the batch's activations densely: the encoder's pre-activations
       // [tokens, latents] are not needed any more, so they are zeroed and take the selected
       // activations (a fresh matrix would cost its allocation every batch).
+      // Added, not set: a selection's unused slots (value 0) may repeat an index.
       const dense = enc.preActs.zero_().named('dense');
-      dense.scatter_(1, indices, acts.typeAs(dense));
+      dense.scatterAdd_(1, indices, acts.typeAs(dense));
       const batch: BatchView = { dense, ctxLen, n };
       const notFired = f.fired.not();
       mergeTopK(g, state, 'top', LAYOUT.top, { latent: f.latent, value: g.where(notFired, -1, f.act), token: f.token, position: f.position }, batch);
@@ -231,13 +231,10 @@ export function exploreHookProgram(s: CoderStructure): ProgramSpec<'metrics'> {
  * latents by the cosine similarity of decoder rows (itself left out); in chunks of latents,
  * into the state.
  */
-export function finishProgram(withLogits: boolean): ProgramSpec<'done'> {
+export function finishProgram(withLogits: boolean) {
+  const signature = { params: In.bundle<CoderParamName>(), state: In.bundle(), unembed: In.optionalTensor(), chunk: In.scalar() };
   return cachedProgram(`explore_finish:${withLogits}`, () =>
-    defineProgram(`explore_finish${withLogits ? '_logits' : ''}`, (g) => {
-      const params = g.bundleInput<CoderParamName>('params');
-      const state = g.bundleInput<string>('state');
-      const unembed = g.optionalInput('unembed');
-      const chunk = g.scalarInput('chunk');
+    defineProgram(`explore_finish${withLogits ? '_logits' : ''}`, signature, (g, { params, state, unembed, chunk }) => {
       const wDec = params.get('W_dec').float().named('W_dec');
       const m = wDec.size(0);
       const chunks = m.add(chunk).sub(1).floorDiv(chunk);

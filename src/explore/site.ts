@@ -7,6 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { densityHistogram } from '../eval/evaluate.js';
+import { CODER_METRICS, SPLICE_METRICS, type Column } from '../eval/metrics/index.js';
 import type { LatentCache, LatentExample } from './cache.js';
 import type { ExamplePayload, LatentChunkPayload, LatentPayload, OverviewPayload, TablePayload } from './payloads.js';
 
@@ -50,7 +51,17 @@ function readEval(runDir: string | null): OverviewPayload['eval'] {
   if (!path || !existsSync(path)) return null;
   try {
     const report = JSON.parse(readFileSync(path, 'utf8')) as { coders?: Record<string, Record<string, unknown>> };
-    return report.coders ? { coders: report.coders } : null;
+    if (!report.coders) return null;
+    // The metric registry's overview columns; a metric the report lacks shows as '-'.
+    const columns = [...CODER_METRICS, ...SPLICE_METRICS].flatMap((m) => (m.overview ? [{ metric: m, column: m.overview as Column<unknown> }] : []));
+    const rows = Object.entries(report.coders).map(([coder, c]) => ({
+      coder,
+      cells: columns.map(({ metric, column }) => {
+        const v = metric.kind === 'coder' ? c[metric.name] : (c.splice as Record<string, unknown> | null | undefined)?.[metric.name];
+        return v === undefined || v === null ? '-' : column.format(v);
+      }),
+    }));
+    return { columns: columns.map((c) => c.column.head), rows };
   } catch {
     return null;
   }

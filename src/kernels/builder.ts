@@ -7,6 +7,7 @@ import { PyDType, PyFloat, PyTuple, type Expr, type Emitter, type Operand, type 
 import { IDENTIFIER } from './names.js';
 import { KernelBuildError, type KernelDType, type Shape } from './types.js';
 import { broadcastShapes, linearShape } from './shapes.js';
+import type { InputSpec } from './signature.js';
 import {
   SymBundle,
   SymObject,
@@ -19,12 +20,15 @@ import {
   type TensorOrScalar,
 } from './values.js';
 
-/** An input declared by a program. */
-export type InputDecl =
-  | { name: string; kind: 'tensor'; shape?: Shape; dtype?: KernelDType; optional?: boolean }
-  | { name: string; kind: 'scalar' }
-  | { name: string; kind: 'bundle' }
-  | { name: string; kind: 'object' };
+/**
+ * An input declared by a program: `name` is its Python parameter, `key` its TypeScript name
+ * (the same for autograd functions' own inputs); `provided` ones the runtime passes.
+ */
+export type InputDecl = ({ kind: 'tensor'; shape?: Shape; dtype?: KernelDType; optional?: boolean } | { kind: 'scalar' } | { kind: 'bundle' } | { kind: 'object' }) & {
+  name: string;
+  key: string;
+  provided?: boolean;
+};
 
 /** A custom autograd function as a program applies it (see autograd.ts for defining one). */
 export interface AutogradFunction<TI extends string = string, TS extends string = string, TO extends string = string> {
@@ -76,32 +80,37 @@ export class ProgramBuilder extends FunctionBuilder {
   readonly inputs: InputDecl[] = [];
 
   private declare(decl: InputDecl): { kind: 'named'; name: string } {
+    if (this.inputs.some((i) => i.key === decl.key)) throw new KernelBuildError(`input '${decl.key}' declared twice`);
     if (!IDENTIFIER.test(decl.name)) throw new KernelBuildError(`input name '${decl.name}' is not a valid identifier`);
     if (this.inputs.some((i) => i.name === decl.name)) throw new KernelBuildError(`input '${decl.name}' declared twice`);
     this.inputs.push(decl);
     return { kind: 'named', name: decl.name };
   }
 
-  // ---- inputs
-  /** A tensor argument. */
-  input(name: string, spec: { shape?: Shape; dtype?: KernelDType } = {}): SymTensor {
-    return new SymTensor(this, this.declare({ name, kind: 'tensor', ...spec }), name, spec.shape, spec.dtype);
+  // ---- inputs (programs declare theirs in a signature: program.ts)
+  /** @internal One input of a signature: TypeScript name `key`, Python parameter `name`. */
+  declareInput(key: string, name: string, spec: InputSpec): SymTensor | SymScalar | SymBundle | SymObject {
+    const base = { key, name, ...(spec.provided ? { provided: true } : {}) };
+    switch (spec.kind) {
+      case 'tensor': {
+        const shape = { ...(spec.shape ? { shape: spec.shape } : {}), ...(spec.dtype ? { dtype: spec.dtype } : {}) };
+        return new SymTensor(this, this.declare({ ...base, kind: 'tensor', ...shape, ...(spec.optional ? { optional: true } : {}) }), name, spec.shape, spec.dtype);
+      }
+      case 'scalar':
+        return new SymScalar(this, this.declare({ ...base, kind: 'scalar' }), name);
+      case 'bundle':
+        return new SymBundle(this, this.declare({ ...base, kind: 'bundle' }), name);
+      case 'object':
+        return new SymObject(this, this.declare({ ...base, kind: 'object' }), name);
+    }
   }
-  /** A tensor argument that may be None (test it with {@link ProgramBuilder.isNone}). */
-  optionalInput(name: string, spec: { shape?: Shape; dtype?: KernelDType } = {}): SymTensor {
-    return new SymTensor(this, this.declare({ name, kind: 'tensor', optional: true, ...spec }), name, spec.shape, spec.dtype);
+  /** @internal A tensor parameter of an autograd function's forward. */
+  input(name: string): SymTensor {
+    return new SymTensor(this, this.declare({ key: name, name, kind: 'tensor' }), name);
   }
-  /** A Python number/bool argument. */
+  /** @internal A scalar parameter of an autograd function's forward. */
   scalarInput(name: string): SymScalar {
-    return new SymScalar(this, this.declare({ name, kind: 'scalar' }), name);
-  }
-  /** A dict-of-tensors argument. */
-  bundleInput<K extends string>(name: string): SymBundle<K> {
-    return new SymBundle<K>(this, this.declare({ name, kind: 'bundle' }), name);
-  }
-  /** Any other Python object (a model, a device name). */
-  objectInput(name: string): SymObject {
-    return new SymObject(this, this.declare({ name, kind: 'object' }), name);
+    return new SymScalar(this, this.declare({ key: name, name, kind: 'scalar' }), name);
   }
 
   // ---- control flow

@@ -4,7 +4,7 @@
  * one bridge round trip. Stages, one file each: values and shape rules (values.ts, shapes.ts),
  * the statement builder (builder.ts), the intermediate form (ir.ts), the op vocabulary
  * (vocabulary.ts), readable names (names.ts), the printer (printer.ts), autograd functions
- * (autograd.ts), programs (program.ts) and running them (runner.ts).
+ * (autograd.ts), signatures (signature.ts), programs (program.ts) and running them (runner.ts).
  *
  * Not here: what the programs compute. The sparse-coder math and optimizers are in src/math,
  * the trainer's programs in src/trainer.
@@ -14,7 +14,8 @@ export { SymTensor, SymScalar, SymBundle, SymObject, type ScalarLike, type Tenso
 export { ProgramBuilder, FunctionBuilder, type InputDecl, type AutogradFunction, type BranchValue } from './builder.js';
 export { defineAutogradFunction, type AutogradFunctionSpec } from './autograd.js';
 export { defineProgram, type ProgramSpec, type ProgramOptions, type ProgramResult } from './program.js';
-export { compileProgram, runProgram } from './runner.js';
+export { In, provided, withScalars, HOOK_INPUTS, LOGITS_INPUTS, type WithScalars, type ArgsOf, type InputSpec, type Signature, type ScalarValue } from './signature.js';
+export { bind, compileProgram, runPasses, runProgram, type BoundProgram, type ResultOf, type Pass, type PassHook, type PassesRequest } from './runner.js';
 export { cachedProgram } from './memo.js';
 export { pyLiteral } from './printer.js';
 export { PROGRAM_GLOBALS, type ProgramGlobal } from './globals.js';

@@ -1,14 +1,15 @@
 /**
- * The "fused encoder" (sparsify/fused_encoder.py: FusedEncoder): relu(x W^T + b), then top-k
- * (or the max of each of k groups), with the reference's hand-written backward. Gradients flow
+ * The "fused encoder" (sparsify/fused_encoder.py: FusedEncoder): relu(x W^T + b), then the
+ * activation's selection (src/activations), with the reference's hand-written backward. Gradients flow
  * only through the selected entries and, as in the reference, without the relu mask: a
  * selected entry whose pre-activation was clipped to 0 still passes gradient. The
  * pre-activations pass none.
  */
-import { defineAutogradFunction, type AutogradFunction, type ProgramBuilder, type ScalarLike, type SymScalar, type SymTensor } from '../kernels/index.js';
-import type { Activation } from './structure.js';
+import { activation as activationOf, type Activation, type ActivationName } from '../activations/index.js';
+import { KernelBuildError, defineAutogradFunction, type AutogradFunction, type ProgramBuilder, type ScalarLike, type SymScalar, type SymTensor } from '../kernels/index.js';
 
 type Encoder = AutogradFunction<'input' | 'weight' | 'bias', 'k', 'values' | 'indices' | 'preacts'>;
+type CentredEncoder = AutogradFunction<'x' | 'b_dec' | 'weight' | 'bias', 'k', 'values' | 'indices' | 'preacts'>;
 
 /**
  * How the weight gradients of the encoder and decoder are computed.
@@ -21,23 +22,12 @@ type Encoder = AutogradFunction<'input' | 'weight' | 'bias', 'k', 'values' | 'in
 export type SparseBackward = 'index_add' | 'gemm';
 
 /**
- * relu(x W^T + b), then the top k (or the max of each of k groups) with latent indices. The
- * gemm kernels fuse the bias and relu into the matrix product (`addmm_relu`).
+ * relu(x W^T + b), then the activation's selection with latent indices. The gemm kernels
+ * fuse the bias and relu into the matrix product (`addmm_relu`).
  */
 function select(f: ProgramBuilder, input: SymTensor, weight: SymTensor, bias: SymTensor, k: SymScalar, activation: Activation, backward: SparseBackward) {
   const preacts = (backward === 'gemm' ? f.linearRelu(input, weight, bias) : f.linear(input, weight, bias).relu()).named('preacts');
-  let values: SymTensor;
-  let indices: SymTensor;
-  if (activation === 'topk') {
-    ({ values, indices } = preacts.topk(k, { dim: -1, sorted: false }));
-  } else {
-    // torch.max gives positions within each group; the offsets make them latent indices.
-    const numLatents = preacts.size(-1);
-    const grouped = preacts.unflatten(-1, [k, -1]).max(-1);
-    const offsets = f.arange(0, numLatents, numLatents.floorDiv(k), preacts).named('offsets');
-    values = grouped.values;
-    indices = offsets.add(grouped.indices);
-  }
+  const { values, indices } = activation.select(f, preacts, k);
   return { values: values.named('values'), indices: indices.named('indices'), preacts };
 }
 
@@ -52,6 +42,11 @@ function sparseTransposedProduct(b: ProgramBuilder, indices: SymTensor, values: 
   const product = dense.mT.matmul(y.typeAs(dense)).typeAs(like).named('product');
   dense.scatter_(1, indices, 0);
   return product;
+}
+
+/** These encoders implement one gradient rule: the kept entries' gradients, as they are. */
+function checkBackward(activation: Activation): void {
+  if (activation.backward !== 'kept-entries') throw new KernelBuildError(`activation ${activation.name}: the fused encoder has no '${activation.backward}' backward`);
 }
 
 // The backward rules, shared by the encoders below.
@@ -75,7 +70,8 @@ function gradWeight(b: ProgramBuilder, indices: SymTensor, weight: SymTensor, in
 }
 
 function fusedEncoder(activation: Activation, backward: SparseBackward): Encoder {
-  const base = activation === 'topk' ? 'FusedEncoderTopK' : 'FusedEncoderGroupMax';
+  checkBackward(activation);
+  const base = `FusedEncoder${activation.className}`;
   return defineAutogradFunction({
     name: backward === 'gemm' ? `${base}Gemm` : base,
     tensorInputs: ['input', 'weight', 'bias'],
@@ -115,9 +111,10 @@ function encoderShapes(input: SymTensor, weight: SymTensor, kArg: ScalarLike) {
  * gradients per latent) W, a vector-matrix product, so no `[N, D]` input gradient is
  * gathered unless x itself needs one (end-to-end training through earlier coders).
  */
-function centredEncoderGemm(activation: Activation) {
+function centredEncoderGemm(activation: Activation): CentredEncoder {
+  checkBackward(activation);
   return defineAutogradFunction({
-    name: activation === 'topk' ? 'CentredEncoderTopKGemm' : 'CentredEncoderGroupMaxGemm',
+    name: `CentredEncoder${activation.className}Gemm`,
     tensorInputs: ['x', 'b_dec', 'weight', 'bias'],
     scalarInputs: ['k'],
     outputs: ['values', 'indices', 'preacts'],
@@ -141,12 +138,21 @@ function centredEncoderGemm(activation: Activation) {
   });
 }
 
-export const FusedEncoderTopK = fusedEncoder('topk', 'index_add');
-export const FusedEncoderGroupMax = fusedEncoder('groupmax', 'index_add');
-export const FusedEncoderTopKGemm = fusedEncoder('topk', 'gemm');
-export const FusedEncoderGroupMaxGemm = fusedEncoder('groupmax', 'gemm');
-export const CentredEncoderTopKGemm = centredEncoderGemm('topk');
-export const CentredEncoderGroupMaxGemm = centredEncoderGemm('groupmax');
+const encoders = new Map<string, Encoder | CentredEncoder>();
+const memo = <T extends Encoder | CentredEncoder>(key: string, make: () => T): T => {
+  if (!encoders.has(key)) encoders.set(key, make());
+  return encoders.get(key) as T;
+};
+
+/** The fused encoder of an activation (relu(input W^T + b), then its selection) with `backward`'s weight gradients. */
+export function fusedEncoderOf(name: ActivationName, backward: SparseBackward): Encoder {
+  return memo(`fused:${name}:${backward}`, () => fusedEncoder(activationOf(name), backward));
+}
+
+/** An SAE's encoder with the centring inside (the gemm backward's b_dec gradient), for an activation. */
+export function centredEncoderOf(name: ActivationName): CentredEncoder {
+  return memo(`centred:${name}`, () => centredEncoderGemm(activationOf(name)));
+}
 
 /**
  * The decoder with the `gemm` backward: sum of act * W_dec[idx] (an embedding bag) forward;

@@ -3,17 +3,27 @@
  * SparseCoder), written with the kernel builder. These functions build graph, not run it: the
  * coder API wraps them in small programs and the trainer inlines them into its step programs.
  */
+import { activation } from '../activations/index.js';
 import type { ProgramBuilder, SymObject, SymScalar, SymTensor } from '../kernels/index.js';
-import { CentredEncoderGroupMaxGemm, CentredEncoderTopKGemm, DecoderGemm, FusedEncoderGroupMax, FusedEncoderGroupMaxGemm, FusedEncoderTopK, FusedEncoderTopKGemm, type SparseBackward } from './fused-encoder.js';
-import type { CoderParams, CoderParamName, CoderStructure } from './structure.js';
+import { DecoderGemm, centredEncoderOf, fusedEncoderOf, type SparseBackward } from './fused-encoder.js';
+import { paramNames, type CoderParams, type CoderParamName, type CoderStructure } from './structure.js';
 
-export interface EncoderOutput {
-  topActs: SymTensor;
-  topIndices: SymTensor;
-  preActs: SymTensor;
+/**
+ * What encode gives: the selected latents (a `LatentSelection` of src/activations: values
+ * and indices [N, K], value 0 in unused slots) and every pre-activation [N, M]. `T` is
+ * SymTensor in programs, Tensor for the API's results.
+ */
+export interface EncoderOutput<T = SymTensor> {
+  topActs: T;
+  topIndices: T;
+  preActs: T;
 }
 
-/** `SparseCoder.encode`: SAEs subtract b_dec first; transcoders do not. */
+/**
+ * `SparseCoder.encode`: SAEs subtract b_dec first; transcoders do not. 'train' selects as
+ * training does, with the fused encoder's backward; 'infer' as the activation says inference
+ * does (the same selection for topk and groupmax).
+ */
 export function encode(
   g: ProgramBuilder,
   params: CoderParams,
@@ -21,17 +31,24 @@ export function encode(
   k: SymScalar | number,
   s: Pick<CoderStructure, 'activation' | 'transcode'>,
   backward: SparseBackward = 'index_add',
+  mode: 'train' | 'infer' = 'train',
 ): EncoderOutput {
+  const act = activation(s.activation);
+  const named = (out: { values: SymTensor; indices: SymTensor; preacts: SymTensor }): EncoderOutput => ({
+    topActs: out.values.named('top_acts'),
+    topIndices: out.indices.named('top_indices'),
+    preActs: out.preacts.named('pre_acts'),
+  });
   const gemm = backward === 'gemm';
-  if (gemm && !s.transcode) {
-    const fn = s.activation === 'topk' ? CentredEncoderTopKGemm : CentredEncoderGroupMaxGemm;
-    const out = g.apply(fn, { x, b_dec: params.get('b_dec'), weight: params.get('encoder.weight'), bias: params.get('encoder.bias') }, { k });
-    return { topActs: out.values.named('top_acts'), topIndices: out.indices.named('top_indices'), preActs: out.preacts.named('pre_acts') };
+  if (mode === 'train' && gemm && !s.transcode) {
+    return named(g.apply(centredEncoderOf(s.activation), { x, b_dec: params.get('b_dec'), weight: params.get('encoder.weight'), bias: params.get('encoder.bias') }, { k }));
   }
   const input = s.transcode ? x : x.sub(params.get('b_dec')).named('centered');
-  const fn = s.activation === 'topk' ? (gemm ? FusedEncoderTopKGemm : FusedEncoderTopK) : gemm ? FusedEncoderGroupMaxGemm : FusedEncoderGroupMax;
-  const out = g.apply(fn, { input, weight: params.get('encoder.weight'), bias: params.get('encoder.bias') }, { k });
-  return { topActs: out.values.named('top_acts'), topIndices: out.indices.named('top_indices'), preActs: out.preacts.named('pre_acts') };
+  if (mode === 'infer' && act.infer) {
+    const preacts = g.linear(input, params.get('encoder.weight'), params.get('encoder.bias')).relu().named('preacts');
+    return named({ ...act.infer(g, preacts, k), preacts });
+  }
+  return named(g.apply(fusedEncoderOf(s.activation, backward), { input, weight: params.get('encoder.weight'), bias: params.get('encoder.bias') }, { k }));
 }
 
 /**
@@ -76,7 +93,7 @@ export function lossTag(o: LossOptions): string {
  * `SparseCoder.forward` (evaluation uses it: the k selection, never Multi-TopK's 4k).
  */
 export function reconstruct(g: ProgramBuilder, params: CoderParams, x: SymTensor, k: SymScalar | number, s: CoderStructure): { recon: SymTensor; acts: SymTensor; indices: SymTensor } {
-  const { topActs, topIndices } = encode(g, params, x, k, s);
+  const { topActs, topIndices } = encode(g, params, x, k, s, 'index_add', 'infer');
   let recon = decode(g, params, topActs, topIndices);
   if (s.skipConnection) {
     const wSkip = params.get('W_skip');
@@ -85,13 +102,14 @@ export function reconstruct(g: ProgramBuilder, params: CoderParams, x: SymTensor
   return { recon: recon.named('reconstruction'), acts: topActs, indices: topIndices };
 }
 
-export interface ForwardOutput {
-  saeOut: SymTensor;
-  latentActs: SymTensor;
-  latentIndices: SymTensor;
-  fvu: SymTensor;
-  auxkLoss: SymTensor;
-  multiTopkFvu: SymTensor;
+/** What forward gives (the reference's ForwardOutput); `T` as in {@link EncoderOutput}. */
+export interface ForwardOutput<T = SymTensor> {
+  saeOut: T;
+  latentActs: T;
+  latentIndices: T;
+  fvu: T;
+  auxkLoss: T;
+  multiTopkFvu: T;
 }
 
 /**
@@ -195,7 +213,7 @@ export function removeGradientParallelToDecoderDirections(g: ProgramBuilder, par
  */
 export function initParams(
   g: ProgramBuilder,
-  s: Pick<CoderStructure, 'transcode' | 'skipConnection' | 'normalizeDecoder'>,
+  s: Pick<CoderStructure, 'transcode' | 'skipConnection' | 'normalizeDecoder' | 'activation'>,
   inputs: { seed: SymScalar; dIn: SymScalar; numLatents: SymScalar; device: SymObject; dtype: SymObject },
 ): CoderParams {
   g.when(g.isNone(inputs.seed).not(), () => g.manualSeed(inputs.seed));
@@ -209,6 +227,8 @@ export function initParams(
   const bDec = g.zeros([inputs.dIn], { dtype: inputs.dtype, device: inputs.device }).named('b_dec');
   const entries: Partial<Record<CoderParamName, SymTensor>> = { 'encoder.weight': weight, 'encoder.bias': bias, W_dec: wDec, b_dec: bDec };
   if (s.skipConnection) entries.W_skip = g.zeros([inputs.dIn, inputs.dIn], { dtype: inputs.dtype, device: inputs.device }).named('W_skip');
-  for (const t of Object.values(entries)) t!.requiresGrad_();
+  // The activation's own parameters, after the reference's (made without drawing random numbers first).
+  for (const p of activation(s.activation).params) (entries as Record<string, SymTensor>)[p.name] = p.init(g, { encoderBias: bias }).named(p.name);
+  for (const name of paramNames(s)) entries[name]!.requiresGrad_();
   return g.bundle(entries as Record<CoderParamName, SymTensor>).named('params');
 }

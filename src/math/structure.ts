@@ -1,17 +1,18 @@
 /**
  * What of a coder's config shapes its programs, and its parameters by the names of
- * `sae.safetensors` (the reference's `SparseCoder` module attributes, sparsify/sparse_coder.py).
+ * `sae.safetensors` (the reference's `SparseCoder` module attributes, sparsify/sparse_coder.py,
+ * plus any its activation adds).
  */
+import { activation, type ActivationName, type ActivationParamName } from '../activations/index.js';
 import type { SymBundle } from '../kernels/index.js';
 
 /** Parameter names, exactly as in `sae.safetensors`. */
-export type CoderParamName = 'encoder.weight' | 'encoder.bias' | 'W_dec' | 'b_dec' | 'W_skip';
+export type CoderParamName = 'encoder.weight' | 'encoder.bias' | 'W_dec' | 'b_dec' | 'W_skip' | ActivationParamName;
 export type CoderParams = SymBundle<CoderParamName>;
-export type Activation = 'topk' | 'groupmax';
 
 /** The parts of a coder's config that change the shape of its programs. */
 export interface CoderStructure {
-  activation: Activation;
+  activation: ActivationName;
   transcode: boolean;
   skipConnection: boolean;
   multiTopk: boolean;
@@ -29,9 +30,9 @@ export function structureTag(s: CoderStructure): string {
   return `${s.activation}_${s.transcode ? 'tc' : 'sae'}${s.skipConnection ? '_skip' : ''}${s.multiTopk ? '_mtk' : ''}${s.normalizeDecoder ? '_norm' : ''}`;
 }
 
-/** Parameter names of a coder with this structure, in the reference's order (`SparseCoder.parameters()`). */
-export function paramNames(s: Pick<CoderStructure, 'skipConnection'>): CoderParamName[] {
-  return ['encoder.weight', 'encoder.bias', 'W_dec', 'b_dec', ...(s.skipConnection ? (['W_skip'] as const) : [])];
+/** Parameter names of a coder with this structure, in the reference's order (`SparseCoder.parameters()`), then its activation's. */
+export function paramNames(s: Pick<CoderStructure, 'skipConnection' | 'activation'>): CoderParamName[] {
+  return ['encoder.weight', 'encoder.bias', 'W_dec', 'b_dec', ...(s.skipConnection ? (['W_skip'] as const) : []), ...activation(s.activation).params.map((p) => p.name)];
 }
 
 /** The >= 2-D parameters (Muon updates these; Adam the rest). */

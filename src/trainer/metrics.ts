@@ -7,6 +7,7 @@ import { appendFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { wandbLog } from '../bridge/ops.js';
 import type { EvalReport } from '../eval/report.js';
+import { LOGGED_METRICS } from '../eval/metrics/index.js';
 
 /** What a step reports for a coder (and, under the loss's own key, for an end-to-end loss). */
 export interface CoderMetrics {
@@ -87,14 +88,19 @@ export class LossWindow {
   }
 }
 
-/** An evaluation's numbers as log entries: `eval/<metric>/<coder>` (and `eval/<metric>/all`). */
+/** An evaluation's logged metrics as log entries: `eval/<metric>/<coder>` (and `eval/<metric>/all`). */
 export function evalLogEntries(report: EvalReport): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [name, c] of Object.entries(report.coders)) {
-    for (const m of ['fvu', 'explained_variance', 'l0', 'dead_frac', 'dense_frac_1pct', 'dense_frac_10pct'] as const) out[`eval/${m}/${name}`] = c[m];
-    for (const [m, v] of Object.entries(c.splice ?? {})) out[`eval/${m}/${name}`] = v;
+    for (const m of LOGGED_METRICS) {
+      const v = m.kind === 'coder' ? (c as Record<string, unknown>)[m.name] : (c.splice as Record<string, number> | null)?.[m.name];
+      if (typeof v === 'number') out[`eval/${m.name}/${name}`] = v;
+    }
   }
-  for (const [m, v] of Object.entries(report.splice_all ?? {})) out[`eval/${m}/all`] = v;
+  for (const m of LOGGED_METRICS) {
+    const v = m.kind === 'splice' ? (report.splice_all as Record<string, number> | null)?.[m.name] : undefined;
+    if (v !== undefined) out[`eval/${m.name}/all`] = v;
+  }
   return out;
 }
 

@@ -4,26 +4,31 @@
  * structure and compiled once; the hot loop runs them all through one `hooks.run` call. They
  * follow the reference's `Trainer.fit` (sparsify/trainer.py) step by step.
  */
-import { cachedProgram, defineProgram, type ProgramBuilder, type ProgramSpec, type SymBundle, type SymTensor } from '../kernels/index.js';
-import { logitsInputs } from '../model/pass-inputs.js';
+import { HOOK_INPUTS, In, LOGITS_INPUTS, cachedProgram, defineProgram, withScalars, type ProgramBuilder, type SymBundle, type SymScalar, type SymTensor } from '../kernels/index.js';
 import * as sc from '../math/sparse-coder.js';
 import { MATRIX_PARAMS, paramNames, structureTag as tag, type CoderParamName, type CoderParams, type CoderStructure } from '../math/structure.js';
-import { adam, muon, scheduleFreeEval, signumScheduleFree, slot, type OptimizerName } from '../math/optimizers.js';
+import { optimizer as optimizerOf, type OptimizerName } from '../optimizers/index.js';
 
-/** Signum's schedule-free momentum (the reference's `ScheduleFreeWrapper(momentum=0.95)`). */
-export const SCHEDULE_FREE_BETA = 0.95;
+/** What every hook program of a coder takes: its parameters, state and k, and the step's flags. */
+const CODER_HOOK_INPUTS = {
+  ...HOOK_INPUTS,
+  params: In.bundle<CoderParamName>(),
+  state: In.bundle(),
+  k: In.scalar(),
+  /** Tokens without firing after which a latent is dead; null: no dead mask (no AuxK). */
+  deadThreshold: In.scalar<number | null>(),
+  /** The first batch: set b_dec (and a transcoder's encoder bias) from its activations. */
+  initBiases: In.scalar<boolean>(),
+  /** Data parallel: the bias initialisation's means are all-reduced. */
+  ddp: In.scalar<boolean>(),
+};
 
 /**
  * Flatten the hook's tensors to [tokens, D], drop excluded tokens, initialise biases on the
  * first step, and keep decoder rows at unit norm (SAE), as the reference's hook does.
  */
-function prepareActivations(g: ProgramBuilder, params: CoderParams, s: CoderStructure) {
-  const inputs = g.input('inputs');
-  const outputs = g.input('outputs');
-  const mask = g.optionalInput('mask', { dtype: 'bool' });
-  g.objectInput('context'); // the batch's context (hook programs all take it; training needs none)
-  const initBiases = g.scalarInput('init_biases');
-  const ddp = g.scalarInput('ddp');
+function prepareActivations(g: ProgramBuilder, params: CoderParams, s: CoderStructure, io: { inputs: SymTensor; outputs: SymTensor; mask: SymTensor; initBiases: SymScalar; ddp: SymScalar }) {
+  const { inputs, outputs, mask, initBiases, ddp } = io;
   const yAll = outputs.flatten(0, 1).named('all_outputs');
   const xAll = s.transcode ? inputs.flatten(0, 1).named('all_inputs') : yAll;
   const y0 = yAll.rowsWhere(mask).named('kept_outputs');
@@ -47,7 +52,7 @@ function prepareActivations(g: ProgramBuilder, params: CoderParams, s: CoderStru
   );
   if (s.normalizeDecoder && !s.transcode) sc.setDecoderNormToUnitNorm(g, params);
   const x = x0.typeAs(wEnc).named('x');
-  return { x, y: s.transcode ? y0.typeAs(wEnc).named('y') : x, yAll, mask, outputs };
+  return { x, y: s.transcode ? y0.typeAs(wEnc).named('y') : x, yAll };
 }
 
 /**
@@ -65,21 +70,29 @@ function countTokens(g: ProgramBuilder, state: SymBundle, mask: SymTensor, yAll:
   });
 }
 
-/** What every hook program starts from: the coder, its state, k, the dead mask, the activations. */
-function hookInputs(g: ProgramBuilder, s: CoderStructure) {
-  const params = g.bundleInput<CoderParamName>('params');
-  const state = g.bundleInput<string>('state');
-  const k = g.scalarInput('k');
-  const deadThreshold = g.scalarInput('dead_threshold');
-  const prepared = prepareActivations(g, params, s);
-  countTokens(g, state, prepared.mask, prepared.yAll);
+type CoderHookSyms = {
+  inputs: SymTensor;
+  outputs: SymTensor;
+  mask: SymTensor;
+  params: CoderParams;
+  state: SymBundle;
+  k: SymScalar;
+  deadThreshold: SymScalar;
+  initBiases: SymScalar;
+  ddp: SymScalar;
+};
+
+/** What every hook program starts from: the activations, the token count, the dead mask. */
+function hookStart(g: ProgramBuilder, s: CoderStructure, io: CoderHookSyms) {
+  const prepared = prepareActivations(g, io.params, s, io);
+  countTokens(g, io.state, io.mask, prepared.yAll);
   // Latents that have not fired for dead_threshold tokens; no mask (no AuxK) without a threshold.
   const { deadMask } = g.ifElse(
-    g.isNone(deadThreshold),
+    g.isNone(io.deadThreshold),
     () => ({ deadMask: g.none() }),
-    () => ({ deadMask: state.get('tokens_since_fired').gt(deadThreshold) }),
+    () => ({ deadMask: io.state.get('tokens_since_fired').gt(io.deadThreshold) }),
   );
-  return { params, state, k, deadMask, ...prepared };
+  return { deadMask, ...prepared };
 }
 
 /** Mark the latents a step selected, for the dead-latent counters. */
@@ -95,16 +108,23 @@ function markFired(g: ProgramBuilder, state: SymBundle, latentIndices: SymTensor
  * loss = fvu + auxk_alpha * auxk + multi_topk_fvu / 8, backward divided by acc_steps, in
  * `micro` chunks; marks fired latents; returns metric sums.
  */
-export function fvuHookProgram(s: CoderStructure, losses: sc.LossOptions = sc.REFERENCE_LOSSES): ProgramSpec<'metrics'> {
+export function fvuHookProgram(s: CoderStructure, losses: sc.LossOptions = sc.REFERENCE_LOSSES) {
   return cachedProgram(`fvu_hook:${tag(s)}${sc.lossTag(losses)}`, () =>
     defineProgram(
       `train_fvu_hook_${tag(s)}${sc.lossTag(losses)}`,
-      (g) => {
-        const { params, state, k, deadMask, x, y } = hookInputs(g, s);
-        const auxkAlpha = g.scalarInput('auxk_alpha');
-        const accSteps = g.scalarInput('acc_steps');
-        const micro = g.scalarInput('micro');
-        const autocast = g.scalarInput('autocast');
+      {
+        ...CODER_HOOK_INPUTS,
+        auxkAlpha: In.scalar(),
+        /** The loss is divided by this (gradient accumulation times micro-batch chunks). */
+        accSteps: In.scalar(),
+        /** Chunks the batch is split into for the coder's forward and backward. */
+        micro: In.scalar(),
+        /** bf16 autocast for the coder's forward. */
+        autocast: In.scalar<boolean>(),
+      },
+      (g, io) => {
+        const { params, state, k, auxkAlpha, accSteps, micro, autocast } = io;
+        const { deadMask, x, y } = hookStart(g, s, io);
         const fvuSum = x.newZeros([]).named('fvu_sum');
         const auxkSum = x.newZeros([]).named('auxk_sum');
         const mtkSum = x.newZeros([]).named('multi_topk_fvu_sum');
@@ -134,22 +154,24 @@ export function fvuHookProgram(s: CoderStructure, losses: sc.LossOptions = sc.RE
  * End-to-end (ce/kl) hook: replace the module's output with the coder's reconstruction
  * (excluded tokens keep the original); gradients arrive from the model's loss.
  */
-export function replaceHookProgram(s: CoderStructure, losses: sc.LossOptions = sc.REFERENCE_LOSSES): ProgramSpec<'metrics' | 'output'> {
+export function replaceHookProgram(s: CoderStructure, losses: sc.LossOptions = sc.REFERENCE_LOSSES) {
   return cachedProgram(`replace_hook:${tag(s)}${sc.lossTag(losses)}`, () =>
     defineProgram(
       `train_replace_hook_${tag(s)}${sc.lossTag(losses)}`,
-      (g) => {
-        const { params, state, k, deadMask, x, y, yAll, mask, outputs: outputsRaw } = hookInputs(g, s);
+      CODER_HOOK_INPUTS,
+      (g, io) => {
+        const { params, state, k, mask, outputs } = io;
+        const { deadMask, x, y, yAll } = hookStart(g, s, io);
         const out = sc.forward(g, params, x, y, deadMask, k, s, losses);
         markFired(g, state, out.latentIndices);
-        const recon = out.saeOut.typeAs(outputsRaw).named('reconstruction');
+        const recon = out.saeOut.typeAs(outputs).named('reconstruction');
         const { patched } = g.ifElse(
           g.isNone(mask),
           () => ({ patched: recon }),
           () => ({ patched: yAll.detach().clone().indexPut(mask, recon) }),
         );
         return {
-          output: patched.reshapeAs(outputsRaw),
+          output: patched.reshapeAs(outputs),
           metrics: { fvu: out.fvu.detach(), auxk: out.auxkLoss.detach(), multi_topk_fvu: out.multiTopkFvu.detach() },
         };
       },
@@ -165,28 +187,21 @@ function nextTokenCe(g: ProgramBuilder, logits: SymTensor, inputIds: SymTensor):
   return g.crossEntropy(shifted, labels);
 }
 
-
 /** kl's first pass: the clean logits (no hooks, no grad), kept for the patched pass. */
-export function keepCleanLogitsProgram(): ProgramSpec<'keep'> {
-  return cachedProgram('keep_clean_logits', () =>
-    defineProgram('train_keep_clean_logits', (g) => {
-      const { logits } = logitsInputs(g);
-      return { keep: { clean_logits: logits } };
-    }),
-  );
+export function keepCleanLogitsProgram() {
+  return cachedProgram('keep_clean_logits', () => defineProgram('train_keep_clean_logits', LOGITS_INPUTS, (_g, { logits }) => ({ keep: { clean_logits: logits } })));
 }
 
 /** ce: the LM's next-token cross-entropy; kl: -sum(clean_probs * patched_logprobs), token mean. */
-export function lossProgram(kind: 'ce' | 'kl'): ProgramSpec<'metrics'> {
+export function lossProgram(kind: 'ce' | 'kl') {
   return cachedProgram(`loss:${kind}`, () =>
     defineProgram(
       `train_loss_${kind}`,
-      (g) => {
-        const { logits, inputIds, context } = logitsInputs(g);
-        const accSteps = g.scalarInput('acc_steps');
+      { ...LOGITS_INPUTS, accSteps: In.scalar() },
+      (_g, { logits, inputIds, context, accSteps }) => {
         let loss: SymTensor;
         if (kind === 'ce') {
-          loss = nextTokenCe(g, logits, inputIds);
+          loss = nextTokenCe(_g, logits, inputIds);
         } else {
           const clean = context.get('clean_logits');
           const cleanProbs = clean.float().softmax(-1).named('clean_probs');
@@ -202,20 +217,15 @@ export function lossProgram(kind: 'ce' | 'kl'): ProgramSpec<'metrics'> {
 }
 
 /** The model's own CE on a batch (no hooks), printed before ce training. */
-export function cleanCeProgram(): ProgramSpec<'metrics'> {
-  return cachedProgram('clean_ce', () =>
-    defineProgram('train_clean_ce', (g) => {
-      const { logits, inputIds } = logitsInputs(g);
-      return { metrics: { ce: nextTokenCe(g, logits, inputIds) } };
-    }),
-  );
+export function cleanCeProgram() {
+  return cachedProgram('clean_ce', () => defineProgram('train_clean_ce', LOGITS_INPUTS, (g, { logits, inputIds }) => ({ metrics: { ce: nextTokenCe(g, logits, inputIds) } })));
 }
 
 /** Optimizer state and dead-latent counters for one coder. */
-export function stateInitProgram(s: CoderStructure, optimizer: OptimizerName): ProgramSpec<'state'> {
-  return cachedProgram(`state_init:${optimizer}:${tag(s)}`, () =>
-    defineProgram(`train_state_init_${optimizer}_${tag(s)}`, (g) => {
-      const params = g.bundleInput<CoderParamName>('params');
+export function stateInitProgram(s: CoderStructure, name: OptimizerName) {
+  const opt = optimizerOf(name);
+  return cachedProgram(`state_init:${name}:${tag(s)}`, () =>
+    defineProgram(`train_state_init_${name}_${tag(s)}`, { params: In.bundle<CoderParamName>() }, (g, { params }) => {
       const wEnc = params.get('encoder.weight');
       const entries: Record<string, SymTensor> = {
         tokens_since_fired: g.zeros([wEnc.size(0)], { dtype: 'int64', device: wEnc }).named('tokens_since_fired'),
@@ -223,14 +233,8 @@ export function stateInitProgram(s: CoderStructure, optimizer: OptimizerName): P
         // Tokens trained on since the last optimizer step (kept on the device: no sync).
         step_tokens: g.zeros([], { dtype: 'int64', device: wEnc }).named('step_tokens'),
       };
-      for (const name of paramNames(s)) {
-        const p = params.get(name);
-        if (optimizer === 'adam' || (optimizer === 'muon' && !MATRIX_PARAMS.has(name))) {
-          entries[`exp_avg.${name}`] = g.zerosLike(p.detach());
-          entries[`exp_avg_sq.${name}`] = g.zerosLike(p.detach());
-        } else if (optimizer === 'muon') {
-          entries[`momentum_buffer.${name}`] = g.zerosLike(p.detach());
-        }
+      for (const p of paramNames(s)) {
+        for (const slot of opt.slots({ name: p, matrix: MATRIX_PARAMS.has(p) })) entries[`${slot}.${p}`] = g.zerosLike(params.get(p).detach());
       }
       return { state: g.bundle(entries).named('state') };
     }),
@@ -239,79 +243,60 @@ export function stateInitProgram(s: CoderStructure, optimizer: OptimizerName): P
 
 /**
  * One optimizer step for one coder: project out the decoder-parallel gradient (SAE with
- * unit-norm decoder), update, clear gradients, update dead-latent counters.
+ * unit-norm decoder), the optimizer's update of each parameter that has a gradient, clear
+ * gradients, update dead-latent counters. The optimizer's step scalars are inputs too.
  */
-export function optimizerProgram(s: CoderStructure, optimizer: OptimizerName): ProgramSpec<'metrics'> {
-  return cachedProgram(`optimizer:${optimizer}:${tag(s)}`, () =>
-    defineProgram(`train_optimizer_${optimizer}_${tag(s)}`, (g) => {
-      const params = g.bundleInput<CoderParamName>('params');
-      const state = g.bundleInput<string>('state');
-      const lr = g.scalarInput('lr');
-      const lrAdam = g.scalarInput('lr_adam');
-      const ckp1 = g.scalarInput('ckp1');
-      const adamStep = g.scalarInput('adam_step');
-      const deadThreshold = g.scalarInput('dead_threshold');
-      const ddp = g.scalarInput('ddp');
-      const muonOffset = g.scalarInput('muon_offset');
-      // Data parallel: average gradients (as DDP does) and share which latents fired.
-      g.when(ddp, () => {
-        g.noGrad(() => {
-          g.allReduceGrads_(paramNames(s).map((n) => params.get(n)));
-          g.allReduce_(state.get('did_fire'), 'max');
-        });
-      });
-      if (s.normalizeDecoder && !s.transcode) sc.removeGradientParallelToDecoderDirections(g, params);
-      let matrixIndex = 0;
-      g.noGrad(() => {
-        for (const name of paramNames(s)) {
-          const p = params.get(name);
-          g.when(g.isNone(p.grad).not(), () => {
-            if (optimizer === 'signum') {
-              g.when(state.has(`z.${name}`).not(), () => state.set(`z.${name}`, p.detach().clone()));
-              signumScheduleFree(p, slot(state, 'z', name), lr, ckp1, SCHEDULE_FREE_BETA);
-            } else if (optimizer === 'adam' || !MATRIX_PARAMS.has(name)) {
-              adam(g, p, slot(state, 'exp_avg', name), slot(state, 'exp_avg_sq', name), optimizer === 'adam' ? lr : lrAdam, adamStep);
-            } else {
-              // Newton-Schulz runs on one rank per matrix (round robin), then is broadcast.
-              const owner = muonOffset.add(matrixIndex).mod(g.worldSize());
-              matrixIndex += 1;
-              muon(g, p, slot(state, 'momentum_buffer', name), lr, owner);
-            }
-            p.clearGrad();
+export function optimizerProgram(s: CoderStructure, name: OptimizerName) {
+  const opt = optimizerOf(name);
+  return cachedProgram(`optimizer:${name}:${tag(s)}`, () =>
+    defineProgram(
+      `train_optimizer_${name}_${tag(s)}`,
+      withScalars({ params: In.bundle<CoderParamName>(), state: In.bundle(), deadThreshold: In.scalar(), ddp: In.scalar<boolean>() }, opt.scalars),
+      (g, inputs) => {
+        const { params, state, deadThreshold, ddp } = inputs;
+        const stepScalars = Object.fromEntries(opt.scalars.map((n) => [n, (inputs as unknown as Record<string, SymScalar>)[n]!]));
+        // Data parallel: average gradients (as DDP does) and share which latents fired.
+        g.when(ddp, () => {
+          g.noGrad(() => {
+            g.allReduceGrads_(paramNames(s).map((n) => params.get(n)));
+            g.allReduce_(state.get('did_fire'), 'max');
           });
-        }
-        // Dead-latent counters: every latent ages by the step's tokens; those that fired restart.
-        const counts = state.get('tokens_since_fired');
-        const didFire = state.get('did_fire');
-        const stepTokens = state.get('step_tokens');
-        counts.add_(stepTokens);
-        counts.maskedFill_(didFire, 0); // not counts[did_fire] = 0: no host sync on CUDA
-        didFire.zero_();
-        stepTokens.zero_();
-      });
-      const deadPct = state.get('tokens_since_fired').gt(deadThreshold).float().mean().named('dead_pct');
-      return { metrics: { dead_pct: deadPct } };
-    }),
+        });
+        if (s.normalizeDecoder && !s.transcode) sc.removeGradientParallelToDecoderDirections(g, params);
+        let matrixIndex = 0;
+        g.noGrad(() => {
+          for (const p of paramNames(s)) {
+            const param = params.get(p);
+            const matrix = MATRIX_PARAMS.has(p);
+            const index = matrix ? matrixIndex++ : -1;
+            g.when(g.isNone(param.grad).not(), () => {
+              opt.update(g, { p: param, name: p, matrix, state, scalars: stepScalars, matrixIndex: index });
+              param.clearGrad();
+            });
+          }
+          // Dead-latent counters: every latent ages by the step's tokens; those that fired restart.
+          const counts = state.get('tokens_since_fired');
+          const didFire = state.get('did_fire');
+          const stepTokens = state.get('step_tokens');
+          counts.add_(stepTokens);
+          counts.maskedFill_(didFire, 0); // not counts[did_fire] = 0: no host sync on CUDA
+          didFire.zero_();
+          stepTokens.zero_();
+        });
+        const deadPct = state.get('tokens_since_fired').gt(deadThreshold).float().mean().named('dead_pct');
+        return { metrics: { dead_pct: deadPct } };
+      },
+    ),
   );
 }
 
-/** The parameters to save: x for schedule-free (from y and z, y untouched), else as they are. */
-export function saveParamsProgram(s: CoderStructure, optimizer: OptimizerName): ProgramSpec<'params'> {
-  return cachedProgram(`save_params:${optimizer}:${tag(s)}`, () =>
-    defineProgram(`train_save_params_${optimizer}_${tag(s)}`, (g) => {
-      const params = g.bundleInput<CoderParamName>('params');
-      const state = g.bundleInput<string>('state');
+/** The parameters to save: as the optimizer saves them (schedule-free's x, y untouched), else as they are. */
+export function saveParamsProgram(s: CoderStructure, name: OptimizerName) {
+  const opt = optimizerOf(name);
+  return cachedProgram(`save_params:${name}:${tag(s)}`, () =>
+    defineProgram(`train_save_params_${name}_${tag(s)}`, { params: In.bundle<CoderParamName>(), state: In.bundle() }, (g, { params, state }) => {
       const entries = {} as Record<CoderParamName, SymTensor>;
-      for (const name of paramNames(s)) {
-        const p = params.get(name);
-        if (optimizer !== 'signum') {
-          entries[name] = p.detach();
-          continue;
-        }
-        const z = state.maybe(`z.${name}`);
-        const { saved } = g.ifElse(g.isNone(z), () => ({ saved: p.detach() }), () => ({ saved: scheduleFreeEval(p, z, SCHEDULE_FREE_BETA) }));
-        entries[name] = saved;
-      }
+      for (const p of paramNames(s)) entries[p] = opt.saved ? opt.saved(g, params.get(p), p, state) : params.get(p).detach();
       return { params: g.bundle(entries).named('saved_params') };
     }),
   );

@@ -10,39 +10,18 @@ import { join } from 'node:path';
 import { bundleCopyInto, bundleUpdate, distBarrier, loadState, saveState, type PyObject } from '../bridge/ops.js';
 import { SparsifyError } from '../bridge/errors.js';
 import { ConfigError } from '../config/errors.js';
-import { snakeCase } from '../config/case.js';
+import { snakeCase } from '../util/case.js';
 import type { TrainConfig } from '../config/train.js';
 import { runProgram } from '../kernels/index.js';
 import { structureOf } from '../math/structure.js';
 import { SparseCoder } from '../coder/sparse-coder.js';
 import { writeCoderDir } from '../coder/files.js';
 import { beginSave, commitSave, recover } from './checkpoint.js';
+import { optimizer } from '../optimizers/index.js';
 import { saveParamsProgram } from './programs.js';
-import type { ScheduleFreeState } from './schedules.js';
-import type { Variant } from '../config/sweep.js';
+import type { CoderSlot } from './slots.js';
 
 const STATE_VERSION = 1;
-
-/** One coder being trained: a hookpoint, a configuration (of a sweep) and a seed. */
-export interface CoderSlot {
-  /**
-   * Its name in the run directory: the hookpoint, then the configuration's name in a sweep
-   * (`layers.3/k64-ef16`), then `seedN` with several seeds.
-   */
-  readonly name: string;
-  readonly hookpoint: string;
-  readonly seed: number;
-  /** Its coder and optimizer settings (the run's, or one configuration of its sweep). */
-  readonly variant: Variant;
-  /** The k of its next batch (k decay moves it). */
-  k: number;
-  readonly coder: SparseCoder;
-  /** Optimizer state and dead-latent counters (a runtime bundle). */
-  readonly state: PyObject;
-  readonly lr: number;
-  readonly sf: ScheduleFreeState;
-  bestLoss: number;
-}
 
 /** The counters a checkpoint restores. */
 export interface Progress {
@@ -113,7 +92,7 @@ function saves(run: RunStateSource): boolean {
  * differ while k decays).
  */
 async function writeCoder(dir: string, slot: CoderSlot): Promise<void> {
-  const { params } = await runProgram<{ params: PyObject }>(saveParamsProgram(structureOf(slot.variant.sae), slot.variant.optimizer), { params: slot.coder.params, state: slot.state });
+  const { params } = await runProgram(saveParamsProgram(structureOf(slot.variant.sae), slot.variant.optimizer), { params: slot.coder.params, state: slot.state });
   await writeCoderDir(dir, { ...slot.coder.cfg, k: slot.k }, slot.coder.dIn, params);
 }
 
@@ -130,8 +109,8 @@ export async function saveCheckpoint(run: RunStateSource): Promise<void> {
   const groups: Record<string, PyObject> = {};
   for (const slot of run.slots) {
     groups[`state:${slot.name}`] = slot.state;
-    // Schedule-free trains on y, which the saved coder (x) does not hold.
-    if (slot.variant.optimizer === 'signum') groups[`train:${slot.name}`] = slot.coder.params;
+    // An optimizer that saves other parameters than it trains on (schedule-free: x and y) keeps those too.
+    if (optimizer(slot.variant.optimizer).saved) groups[`train:${slot.name}`] = slot.coder.params;
   }
   const files = stateFiles(run);
   await saveState(join(staging, files.tensors), groups);
@@ -146,7 +125,10 @@ export async function saveCheckpoint(run: RunStateSource): Promise<void> {
     batch_size: run.cfg.batchSize,
     optimizer: run.cfg.optimizer,
     coders: Object.fromEntries(
-      run.slots.map((s) => [s.name, { hookpoint: s.hookpoint, seed: s.seed, optimizer: s.variant.optimizer, k: s.k, lr: s.lr, schedule_free: s.sf, best_loss: Number.isFinite(s.bestLoss) ? s.bestLoss : null }]),
+      run.slots.map((s) => {
+        const host = optimizer(s.variant.optimizer).host;
+        return [s.name, { hookpoint: s.hookpoint, seed: s.seed, optimizer: s.variant.optimizer, k: s.k, lr: s.lr, ...(host ? { [host.key]: s.host } : {}), best_loss: Number.isFinite(s.bestLoss) ? s.bestLoss : null }];
+      }),
     ),
   };
   await writeFile(join(staging, files.json), JSON.stringify(state, null, 2));
@@ -177,7 +159,7 @@ interface SavedState {
   k: number;
   batch_size: number;
   optimizer: string;
-  coders: Record<string, { schedule_free: ScheduleFreeState; best_loss: number | null; optimizer?: string; k?: number }>;
+  coders: Record<string, Record<string, unknown> & { best_loss: number | null; optimizer?: string; k?: number }>;
 }
 
 /**
@@ -221,7 +203,8 @@ export async function loadCheckpoint(run: RunStateSource, dir: string, log: (m: 
     await bundleCopyInto(slot.coder.params, saved);
     await bundleUpdate(slot.state, groups[`state:${slot.name}`]!);
     const coderState = state.coders[slot.name]!;
-    Object.assign(slot.sf, coderState.schedule_free);
+    const host = optimizer(slot.variant.optimizer).host;
+    if (host) Object.assign(slot.host as object, coderState[host.key]);
     slot.k = coderState.k ?? state.k;
     slot.bestLoss = coderState.best_loss ?? Infinity;
   }

@@ -1,36 +1,33 @@
 /**
  * The Trainer (the reference's sparsify/trainer.py: Trainer): resolves hookpoints, creates
- * the coders, and runs the step loop. Each optimizer step is one `hooks.run` bridge call (two
- * on the very first step, whose first batch initialises the biases): the runtime runs the
- * model with the coders' hook programs on every batch of the step, then the optimizer
- * programs, and replies with metric sums. Checkpoints are run-state.ts's job, metrics
- * metrics.ts's.
+ * the coders (slots.ts), and runs the step loop. Each optimizer step is one `hooks.run`
+ * bridge call (two on the very first step, whose first batch initialises the biases): the
+ * runtime runs the model with the coders' hook programs on every batch of the step, then
+ * the optimizer programs (step.ts assembles them), and replies with metric sums. Which rows
+ * each batch holds is data-order.ts's; checkpoints are run-state.ts's, metrics metrics.ts's.
  */
 import { join } from 'node:path';
 import { getRuntime, type Runtime } from '../bridge/runtime.js';
-import { bundleCopyInto, hookWidths, hooksRun, programReleaseScratch, runtimeConfigure, wandbFinish, wandbInit, type AfterSpec, type BatchRows, type HookSpec, type HooksRunReply, type PassSpec } from '../bridge/ops.js';
-import { seededPermutation } from '../util/shuffle.js';
+import { hookWidths, programReleaseScratch, runtimeConfigure, wandbFinish, wandbInit, type BatchRows, type HooksRunReply } from '../bridge/ops.js';
 import { ConfigError } from '../config/errors.js';
-import { snakeKeys } from '../config/case.js';
+import { snakeKeys } from '../util/case.js';
 import { numLatentsFor } from '../config/sparse-coder.js';
-import { trainConfig, variantsOf, type TrainConfig, type TrainConfigInput } from '../config/train.js';
+import { isParsedTrainConfig, trainConfig, variantsOf, type TrainConfig, type TrainConfigInput } from '../config/train.js';
 import type { Variant } from '../config/sweep.js';
-import { compileProgram, runProgram } from '../kernels/index.js';
-import { paramNames, structureOf, MATRIX_PARAMS } from '../math/structure.js';
+import { runPasses, runProgram } from '../kernels/index.js';
+import { structureOf } from '../math/structure.js';
 import { evaluate, type EvalCoder, type EvalReport } from '../eval/index.js';
-import type { PyObject } from '../bridge/ops.js';
-import { SparseCoder } from '../coder/sparse-coder.js';
-import { downloadCoderFiles } from '../hub/download.js';
-import { localPath } from '../util/paths.js';
 import type { TokenDataset } from '../data/dataset.js';
 import type { TrainableModel } from '../model/language-model.js';
-import { cachedHookpoints, modelHookpoints } from './hookpoints.js';
+import { cachedHookpoints, modelHookpoints } from '../model/hookpoints.js';
+import { DataOrder } from './data-order.js';
 import { LossWindow, MetricSums, evalLogEntries, writeMetricsLine, type MetricTable, type MetricsSink } from './metrics.js';
 export type { CoderMetrics, MetricTable } from './metrics.js';
-import * as P from './programs.js';
-import { loadCheckpoint, saveBestCoders, saveCheckpoint, type CoderSlot, type RunStateSource } from './run-state.js';
+import { saveParamsProgram } from './programs.js';
+import { loadCheckpoint, saveBestCoders, saveCheckpoint, type RunStateSource } from './run-state.js';
 import { lockRunDir, prepareFreshRunDir, truncateMetrics, type RunLock } from './run-dir.js';
-import { currentK, defaultLr, initialK, linearWarmupDecay, scheduleFreeStep } from './schedules.js';
+import { createSlots, kAt, type CoderSlot } from './slots.js';
+import { cleanCePass, stepPrograms } from './step.js';
 
 export type { CoderSlot };
 
@@ -71,14 +68,6 @@ export interface TrainerOptions {
   evalData?: { dataset: TokenDataset; rows: readonly [number, number] };
 }
 
-interface ProgramIds {
-  /** Each coder's hook and optimizer programs (by slot name: configurations differ in structure and optimizer). */
-  hook: Map<string, string>;
-  optimizer: Map<string, string>;
-  loss?: string;
-  keepClean?: string;
-}
-
 /**
  * Trains sparse coders on a model's activations.
  *
@@ -112,6 +101,7 @@ export class Trainer implements RunStateSource {
   tokensSeen = 0;
   /** The k of the next batch (of the first coder; each slot holds its own). */
   k = 0;
+  private readonly order: DataOrder;
   private initialised = false;
   /** loadState restored a checkpoint: fit continues that run. */
   private resumed = false;
@@ -119,6 +109,7 @@ export class Trainer implements RunStateSource {
   private lock: RunLock | undefined;
   private stopRequested = false;
   private wandb = false;
+  private evalWarned = false;
   private rt!: Runtime;
   private readonly log: (m: string) => void;
 
@@ -128,7 +119,7 @@ export class Trainer implements RunStateSource {
     readonly model: TrainableModel,
     private readonly options: TrainerOptions = {},
   ) {
-    this.cfg = trainConfig(cfg as TrainConfigInput);
+    this.cfg = isParsedTrainConfig(cfg) ? cfg : trainConfig(cfg as TrainConfigInput);
     this.runDir = options.runDir ?? join(this.cfg.saveDir, this.cfg.runName ?? 'unnamed');
     this.runConfig = options.runConfig ?? (snakeKeys(this.cfg) as Record<string, unknown>);
     this.log = options.log ?? ((m) => process.stderr.write(`${m}\n`));
@@ -136,6 +127,7 @@ export class Trainer implements RunStateSource {
     this.worldSize = options.distributed?.worldSize ?? 1;
     this.distributeModules = this.worldSize > 1 && this.cfg.distributeModules;
     this.variants = variantsOf(this.cfg);
+    this.order = new DataOrder(dataset.numRows, this.cfg.batchSize, this.cfg.epochs, this.worldSize);
   }
 
   /** Only rank 0 prints and logs. */
@@ -151,23 +143,19 @@ export class Trainer implements RunStateSource {
   }
   /** Rows of this rank's shard: the remainder that does not divide is dropped. */
   get shardRows(): number {
-    return Math.floor(this.dataset.numRows / this.worldSize);
+    return this.order.shardRows;
   }
   /** Batches in one pass over this rank's shard (the last one may be short). */
   get stepsPerEpoch(): number {
-    return Math.ceil(this.shardRows / this.cfg.batchSize);
+    return this.order.stepsPerEpoch;
   }
   /** Batches of the whole run (every epoch). */
   get totalSteps(): number {
-    return this.stepsPerEpoch * this.cfg.epochs;
+    return this.order.totalSteps;
   }
-  /**
-   * The length of the learning-rate schedules: the reference's `num_batches`, whole batches
-   * only (`len(dataset) // batch_size`), although a short last batch is trained on too; times
-   * the epochs.
-   */
+  /** The length of the learning-rate schedules (see {@link DataOrder.scheduleSteps}). */
   get scheduleSteps(): number {
-    return Math.floor(this.shardRows / this.cfg.batchSize) * this.cfg.epochs;
+    return this.order.scheduleSteps;
   }
   /** Latent count of the first coder (for reports). */
   get numLatents(): number {
@@ -182,10 +170,13 @@ export class Trainer implements RunStateSource {
     const choice = this.cfg.sparseBackward;
     return choice === 'auto' ? (this.model.device.startsWith('cuda') ? 'gemm' : 'index_add') : choice;
   }
-
-  /** bf16 autocast for the coders' forward, as the reference does on GPUs that support it. */
-  private get autocast(): boolean {
-    return this.model.device.startsWith('cuda') && this.rt.info.bf16;
+  /**
+   * From a cache with distributed modules, every rank reads every rank's rows of its own
+   * hookpoints (reading is cheaper than gathering activations over the network): the batch
+   * is the ranks' batches in rank order, as the all-gather would have made it.
+   */
+  private get readsAllRanks(): boolean {
+    return this.distributeModules && this.model.cached !== undefined;
   }
 
   /** Resolve hookpoints, measure widths and create the coders (done by fit when needed). */
@@ -195,80 +186,16 @@ export class Trainer implements RunStateSource {
     const cached = this.model.cached;
     this.hookpoints = cached ? cachedHookpoints(cached.hookpoints, this.cfg) : await modelHookpoints(this.model, this.cfg);
     const widths = cached ? cached.widths : await hookWidths(this.model.model, this.hookpoints);
-    // The units spread across ranks with distributed modules: each hookpoint's configurations
-    // (its seeds stay together), so a sweep on one hookpoint spreads too.
-    let units = this.hookpoints.flatMap((hookpoint) => this.variants.map((variant) => ({ hookpoint, variant })));
-    if (this.distributeModules) {
-      const per = units.length / this.worldSize;
-      const what = this.variants.length > 1 ? `${this.hookpoints.length} hookpoints x ${this.variants.length} configurations` : `${this.hookpoints.length} hookpoints`;
-      if (!Number.isInteger(per)) {
-        throw new ConfigError(`distribute_modules: ${what} do not divide evenly across ${this.worldSize} ranks; choose hookpoints or a world size that divides them`);
-      }
-      const sizes = new Set(this.hookpoints.map((h) => widths[h]!.output));
-      if (sizes.size > 1) {
-        throw new ConfigError(`distribute_modules needs every hookpoint to have the same width; got ${this.hookpoints.map((h) => `${h}=${widths[h]!.output}`).join(', ')}`);
-      }
-      units = units.slice(this.rank * per, (this.rank + 1) * per);
-      this.log(`Rank ${this.rank} trains ${units.map((u) => (u.variant.name ? `${u.hookpoint}/${u.variant.name}` : u.hookpoint)).join(', ')}`);
-    }
-    this.ownedHookpoints = [...new Set(units.map((u) => u.hookpoint))];
-    const seeds = this.cfg.initSeeds;
-    // finetune: a local run directory, or a Hub repo of coders (as the reference accepts).
-    const finetuneLocal = this.cfg.finetune ? localPath(this.cfg.finetune, 'finetune') : undefined;
-    const finetuneRoot = this.cfg.finetune && !finetuneLocal ? await downloadCoderFiles(this.cfg.finetune, { subdirPattern: '*' }) : finetuneLocal;
-    for (const { hookpoint, variant } of units) {
-      const w = widths[hookpoint]!;
-      if (variant.sae.transcode && cached && w.input === null) {
-        throw new ConfigError(`hookpoint '${hookpoint}': the cache holds its outputs only; a transcoder needs its inputs too (write the cache with --transcode)`);
-      }
-      if (variant.sae.transcode && w.input !== null && w.input !== w.output) {
-        throw new ConfigError(`hookpoint '${hookpoint}': a transcoder needs equal input and output widths (got ${w.input} -> ${w.output})`);
-      }
-      for (const seed of seeds) {
-        const name = [hookpoint, ...(variant.name ? [variant.name] : []), ...(seeds.length > 1 ? [`seed${seed}`] : [])].join('/');
-        // As the reference: a float32 coder of this run's configuration (its master weights,
-        // whatever dtype a finetuned checkpoint was saved in), then the checkpoint copied in.
-        const coder = await SparseCoder.create(w.output, variant.sae, { seed, device: this.device });
-        if (finetuneRoot) {
-          const from = join(finetuneRoot, name);
-          const loaded = await SparseCoder.loadFromDisk(from, { device: this.device });
-          if (loaded.dIn !== w.output) throw new ConfigError(`finetune: ${from} has d_in=${loaded.dIn} but '${hookpoint}' has width ${w.output}`);
-          if (loaded.numLatents !== coder.numLatents || loaded.cfg.skipConnection !== variant.sae.skipConnection) {
-            throw new ConfigError(
-              `finetune: ${from} has ${loaded.numLatents} latents${loaded.cfg.skipConnection ? ' and a skip connection' : ''}, this run's configuration ${coder.numLatents}${variant.sae.skipConnection ? ' and a skip connection' : ''}; give the same --num_latents/--expansion_factor and --skip_connection`,
-            );
-          }
-          await bundleCopyInto(coder.params, loaded.params);
-        }
-        const { state } = await runProgram<{ state: PyObject }>(P.stateInitProgram(structureOf(variant.sae), variant.optimizer), { params: coder.params });
-        const slot: CoderSlot = {
-          name,
-          hookpoint,
-          seed,
-          variant,
-          k: 0,
-          coder,
-          state,
-          lr: variant.lr ?? defaultLr(variant.optimizer, coder.numLatents),
-          sf: { lrMax: -1, weightSum: 0, k: 0 },
-          bestLoss: Infinity,
-        };
-        slot.k = this.kAt(slot, 0);
-        this.slots.push(slot);
-      }
-    }
+    this.slots = await createSlots(
+      { hookpoints: this.hookpoints, widths, variants: this.variants, seeds: this.cfg.initSeeds, cached: cached !== undefined, finetune: this.cfg.finetune },
+      { rank: this.rank, worldSize: this.worldSize, distributeModules: this.distributeModules, device: this.device, log: this.log },
+    );
+    this.ownedHookpoints = [...new Set(this.slots.map((s) => s.hookpoint))];
     this.k = this.slots[0]?.k ?? this.cfg.sae.k;
     this.initialised = true;
     const lrs = [...new Set(this.slots.map((s) => s.lr.toExponential(2)))].join(', ');
     const sweep = this.variants.length > 1 ? ` in ${this.variants.length} configurations (${this.variants.map((v) => v.name).join(', ')})` : '';
     this.log(`Training ${this.slots.length} coder(s) on ${this.hookpoints.length} hookpoint(s)${sweep}: ${this.hookpoints.join(', ')} (lr ${lrs})`);
-  }
-
-  /** A coder's k for a batch counter: its k decay's schedule, or its configured k. */
-  private kAt(slot: CoderSlot, batches: number): number {
-    const { kDecaySteps, sae } = slot.variant;
-    if (kDecaySteps === 0) return sae.k;
-    return currentK(batches, kDecaySteps, initialK(slot.coder.numLatents, slot.coder.dIn), sae.k);
   }
 
   /** Ask the loop to stop after the current step, save, and return (Ctrl-C). */
@@ -308,7 +235,6 @@ export class Trainer implements RunStateSource {
   private async loop(): Promise<{ steps: number; optimizerSteps: number; runDir: string; stopped: boolean }> {
     // As the reference's fit(): tensor cores (TF32) for float32 matmuls on the GPU.
     await runtimeConfigure({ matmulPrecision: 'high' }, this.rt);
-    const ids = await this.programIds();
     const total = this.totalSteps;
     if (this.cfg.logToWandb && this.isMain) {
       const run = await wandbInit('sparsify', this.cfg.runName ?? null, this.runConfig);
@@ -334,10 +260,10 @@ export class Trainer implements RunStateSource {
       let from = this.globalStep;
       if (this.globalStep === 0 && !this.cfg.finetune) {
         // The very first batch sets b_dec (and transcoders' encoder bias) from its activations.
-        replies.push(await this.runBatches(ids, 0, 1, steps && end === 1, true));
+        replies.push(await this.runBatches(0, 1, steps && end === 1, true));
         from = 1;
       }
-      if (from < end) replies.push(await this.runBatches(ids, from, end, steps, false));
+      if (from < end) replies.push(await this.runBatches(from, end, steps, false));
       const step = new MetricSums();
       step.batches = end - this.globalStep;
       period.batches += step.batches;
@@ -348,7 +274,7 @@ export class Trainer implements RunStateSource {
       // As the reference: the next k is computed after the optimizer step from the batch
       // counter before it counts this step's last batch, so batch i >= 1 uses the k of batch i-1.
       if (steps) {
-        for (const s of this.slots) s.k = this.kAt(s, end - 1);
+        for (const s of this.slots) s.k = kAt(s, end - 1);
         this.k = this.slots[0]?.k ?? this.k;
       }
       this.globalStep = end;
@@ -404,8 +330,6 @@ export class Trainer implements RunStateSource {
     });
   }
 
-  private evalWarned = false;
-
   /**
    * Evaluate the coders as they would be saved now (schedule-free's x, in copies) with the k
    * of the next batch, on the held-out rows: no data, RNG or parameter of training changes.
@@ -415,7 +339,7 @@ export class Trainer implements RunStateSource {
     if (!data) throw new ConfigError('eval_every needs held-out rows (TrainerOptions.evalData); the CLI takes them from --holdout or --max_examples');
     const coders: EvalCoder[] = [];
     for (const s of this.slots) {
-      const { params } = await runProgram<{ params: PyObject }>(P.saveParamsProgram(structureOf(s.variant.sae), s.variant.optimizer), { params: s.coder.params, state: s.state });
+      const { params } = await runProgram(saveParamsProgram(structureOf(s.variant.sae), s.variant.optimizer), { params: s.coder.params, state: s.state });
       coders.push({ name: s.name, hookpoint: s.hookpoint, coder: s.coder, params, k: s.k });
     }
     const report = await evaluate(this.model, coders, data.dataset, { rows: data.rows, batchSize: this.cfg.batchSize, excludeTokens: this.cfg.excludeTokens });
@@ -453,135 +377,32 @@ export class Trainer implements RunStateSource {
 
   // ------------------------------------------------------------------ one step
 
-  private async programIds(): Promise<ProgramIds> {
-    const losses = { auxkBias: !this.cfg.auxkNoBias, sparseBackward: this.sparseBackward };
-    const hook = new Map<string, string>();
-    const optimizer = new Map<string, string>();
-    for (const slot of this.slots) {
-      // Programs are cached by content: configurations of one structure share theirs.
-      const s = structureOf(slot.variant.sae);
-      hook.set(slot.name, await compileProgram(this.endToEnd ? P.replaceHookProgram(s, losses) : P.fvuHookProgram(s, losses), this.rt));
-      optimizer.set(slot.name, await compileProgram(P.optimizerProgram(s, slot.variant.optimizer), this.rt));
-    }
-    const loss = this.endToEnd ? await compileProgram(P.lossProgram(this.cfg.lossFn as 'ce' | 'kl'), this.rt) : undefined;
-    const keepClean = this.cfg.lossFn === 'kl' ? await compileProgram(P.keepCleanLogitsProgram(), this.rt) : undefined;
-    return { hook, optimizer, ...(loss ? { loss } : {}), ...(keepClean ? { keepClean } : {}) };
-  }
-
   /** The model's own CE on the first batch, printed before ce training (as the reference does). */
   private async printCleanCe(): Promise<void> {
-    const clean = await hooksRun({
-      model: this.model.model,
-      rows: this.dataset.rows,
-      batches: [this.batchRows(0)],
-      passes: [{ hooks: [], logits: { key: 'clean', program: await compileProgram(P.cleanCeProgram(), this.rt), args: {} } }],
-      device: this.device,
-    });
+    const clean = await runPasses({ model: this.model.model, rows: this.dataset.rows, batches: [this.order.batch(0, this.rank)], passes: [cleanCePass()], device: this.device });
     this.log(`Initial CE loss: ${clean.metrics.clean!.ce!.toFixed(4)}`);
   }
 
-  /**
-   * The rows of batch `b` of this rank's contiguous shard: in the first epoch the range [start,
-   * end), in each later one the same batch of a seeded permutation of the shard's rows.
-   */
-  private batchRows(b: number, rank = this.rank): BatchRows {
-    const offset = rank * this.shardRows;
-    const epoch = Math.floor(b / this.stepsPerEpoch);
-    const start = (b % this.stepsPerEpoch) * this.cfg.batchSize;
-    const end = Math.min(start + this.cfg.batchSize, this.shardRows);
-    if (epoch === 0) return [offset + start, offset + end];
-    if (this.order?.epoch !== epoch) this.order = { epoch, rows: seededPermutation(this.shardRows, epoch) };
-    return { rows: Array.from(this.order.rows.subarray(start, end), (r) => offset + r) };
-  }
-  private order: { epoch: number; rows: Int32Array } | undefined;
-
-  /** Learning-rate scalars for optimizer step `i` of a coder. */
-  private lrArgs(slot: CoderSlot, i: number): { lr: number; lr_adam: number; ckp1: number; adam_step: number } {
-    const total = this.scheduleSteps;
-    const { optimizer, lrWarmupSteps } = slot.variant;
-    switch (optimizer) {
-      case 'signum':
-        return { lr: slot.lr, lr_adam: 0, ckp1: scheduleFreeStep(slot.sf, slot.lr), adam_step: 0 };
-      case 'adam':
-        return { lr: slot.lr * linearWarmupDecay(i, lrWarmupSteps, total), lr_adam: 0, ckp1: 0, adam_step: i + 1 };
-      case 'muon':
-        return {
-          lr: slot.lr * linearWarmupDecay(i, 0, total),
-          lr_adam: slot.lr * linearWarmupDecay(i, lrWarmupSteps, total),
-          ckp1: 0,
-          adam_step: i + 1,
-        };
-    }
-  }
-
   /** Run batches [from, to) and, when `step` is set, the optimizer step after them: one bridge call. */
-  /**
-   * From a cache with distributed modules, every rank reads every rank's rows of its own
-   * hookpoints (reading is cheaper than gathering activations over the network): the batch
-   * is the ranks' batches in rank order, as the all-gather would have made it.
-   */
-  private get readsAllRanks(): boolean {
-    return this.distributeModules && this.model.cached !== undefined;
-  }
-
-  private async runBatches(ids: ProgramIds, from: number, to: number, step: boolean, initBiases: boolean): Promise<HooksRunReply> {
-    const rowsOf = (r: BatchRows): number[] => (Array.isArray(r) ? Array.from({ length: r[1] - r[0] }, (_, i) => r[0] + i) : [...(r as { rows: number[] }).rows]);
-    const batches = Array.from({ length: to - from }, (_, j): BatchRows =>
-      this.readsAllRanks ? { rows: Array.from({ length: this.worldSize }, (_, r) => rowsOf(this.batchRows(from + j, r))).flat() } : this.batchRows(from + j),
-    );
-    const accSteps = this.cfg.gradAccSteps * (this.endToEnd ? 1 : this.cfg.microAccSteps);
-    const hooks: HookSpec[] = this.slots.map((s) => ({
-      key: s.name,
-      module: s.hookpoint,
-      program: ids.hook.get(s.name)!,
-      replace: this.endToEnd,
-      identity: this.endToEnd && s.variant.sae.transcode,
-      gather: this.distributeModules && !this.readsAllRanks,
-      args: {
-        params: s.coder.params,
-        state: s.state,
-        k: s.k,
-        // No latent can be dead before the threshold's worth of tokens has been seen (the counters
-        // never exceed the tokens seen): no mask then, which saves the AuxK branch's host sync.
-        dead_threshold: s.variant.auxkAlpha > 0 && this.tokensSeen > s.variant.deadFeatureThreshold ? s.variant.deadFeatureThreshold : null,
-        init_biases: initBiases,
+  private async runBatches(from: number, to: number, step: boolean, initBiases: boolean): Promise<HooksRunReply> {
+    const batches = Array.from({ length: to - from }, (_, j): BatchRows => (this.readsAllRanks ? this.order.allRanks(from + j) : this.order.batch(from + j, this.rank)));
+    const { passes, after } = stepPrograms(
+      {
+        cfg: this.cfg,
+        slots: this.slots,
+        hookpoints: this.hookpoints,
+        ownedHookpoints: this.ownedHookpoints,
         ddp: this.ddp,
-        ...(this.endToEnd ? {} : { auxk_alpha: s.variant.auxkAlpha, acc_steps: accSteps, micro: this.cfg.microAccSteps, autocast: this.autocast }),
+        gather: this.distributeModules && !this.readsAllRanks,
+        autocast: this.model.device.startsWith('cuda') && this.rt.info.bf16,
+        losses: { auxkBias: !this.cfg.auxkNoBias, sparseBackward: this.sparseBackward },
+        tokensSeen: this.tokensSeen,
+        optimizerStep: this.optimizerStep,
+        scheduleSteps: this.scheduleSteps,
       },
-    }));
-    if (this.distributeModules && !this.readsAllRanks) {
-      // Every rank takes part in the all-gather of every hookpoint, owned or not.
-      for (const h of this.hookpoints) if (!this.ownedHookpoints.includes(h)) hooks.push({ key: h, module: h, program: null, gather: true, args: {} });
-    }
-    // Muon spreads its matrices over the ranks round robin, counted across the coders.
-    let muonOffset = 0;
-    const after: AfterSpec[] = step
-      ? this.slots.map((s) => {
-          const offset = muonOffset;
-          muonOffset += paramNames(structureOf(s.variant.sae)).filter((n) => MATRIX_PARAMS.has(n)).length;
-          return {
-            key: s.name,
-            program: ids.optimizer.get(s.name)!,
-            args: {
-              params: s.coder.params,
-              state: s.state,
-              dead_threshold: s.variant.deadFeatureThreshold,
-              ddp: this.ddp,
-              muon_offset: offset,
-              ...this.lrArgs(s, this.optimizerStep),
-            },
-          };
-        })
-      : [];
-    // fvu: one pass, the hooks train locally. ce/kl: the hooks patch the model's output and
-    // the loss on the logits trains through it (kl after a clean pass keeps the clean logits).
-    const passes: PassSpec[] = ids.loss
-      ? [
-          ...(ids.keepClean ? [{ hooks: [], logits: { key: 'clean', program: ids.keepClean, args: {} } }] : []),
-          { hooks, logits: { key: this.cfg.lossFn, program: ids.loss, args: { acc_steps: accSteps } }, grad: true },
-        ]
-      : [{ hooks }];
-    const reply = await hooksRun({
+      { initBiases, step },
+    );
+    const reply = await runPasses({
       model: this.model.model,
       rows: this.dataset.rows,
       batches,

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { buildCommand, parseArgs, BUNDLED } from '../../src/cli/main.js';
 import { SparseCoderConfigSchema } from '../../src/config/sparse-coder.js';
 import { RunOptionsSchema, TrainConfigObject, parseDataArgs } from '../../src/config/train.js';
-import { snakeCase } from '../../src/config/case.js';
+import { snakeCase } from '../../src/util/case.js';
 
 describe('flags', () => {
   it('--help lists every option with its default and doc', () => {

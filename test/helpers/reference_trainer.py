@@ -4,15 +4,36 @@ SparseCoder init and forward with AuxK and Multi-TopK, the fused encoder, SignSG
 schedule-free wrapper (with its swaps), torch Adam and Muon with their linear schedules, k
 decay, and the dead-latent counters over the tokens that are not excluded."""
 import math
-import pathlib
-import sys
 
 import torch
 import torch.nn.functional as F
 
-# The reference's fused encoder, as the kernel benchmark restates it (one copy).
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "python" / "bench"))
-from reference_sae import FusedEncoder  # noqa: E402
+
+class FusedEncoder(torch.autograd.Function):
+    """The reference's fused encoder (sparsify/fused_encoder.py, topk), restated for the tests."""
+
+    @staticmethod
+    def forward(ctx, input, weight, bias, k):
+        preacts = F.relu(F.linear(input, weight, bias))
+        values, indices = torch.topk(preacts, k, dim=-1, sorted=False)
+        ctx.save_for_backward(input, weight, bias, indices)
+        ctx.k = k
+        return values, indices, preacts
+
+    @staticmethod
+    def backward(ctx, grad_values, grad_indices, grad_preacts):
+        input, weight, bias, indices = ctx.saved_tensors
+        grad_input = grad_weight = grad_bias = None
+        if ctx.needs_input_grad[0]:
+            grad_input = F.embedding_bag(indices, weight, mode="sum", per_sample_weights=grad_values.type_as(weight))
+        if ctx.needs_input_grad[1]:
+            grad_weight = torch.zeros_like(weight)
+            contributions = grad_values.unsqueeze(2) * input.unsqueeze(1)
+            grad_weight.index_add_(0, indices.flatten(), contributions.reshape(-1, input.shape[-1]).type_as(weight))
+        if ctx.needs_input_grad[2]:
+            grad_bias = torch.zeros_like(bias)
+            grad_bias.index_add_(0, indices.flatten(), grad_values.flatten().type_as(bias))
+        return grad_input, grad_weight, grad_bias, None
 
 
 class Sae(torch.nn.Module):

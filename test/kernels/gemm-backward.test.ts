@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SparseCoder } from '../../src/coder/sparse-coder.js';
 import * as coderPrograms from '../../src/coder/programs.js';
 import { closeRuntime, type Tensor } from '../../src/bridge/index.js';
-import { defineProgram, runProgram } from '../../src/kernels/index.js';
+import { In, defineProgram, runProgram } from '../../src/kernels/index.js';
 import { DecoderGemm } from '../../src/math/index.js';
 import { py, randn, referenceModule } from '../helpers/python.js';
 
@@ -34,24 +34,24 @@ describe('gemm backward', () => {
       const x = await randn([40, d], 90 + i);
       const y = v.transcode ? await randn([40, d], 100 + i) : null;
       const deadMask = v.dead ? await py<Tensor>('m = torch.zeros(M, dtype=torch.bool)\nm[torch.randperm(M, generator=torch.Generator().manual_seed(1))[:n]] = True\nresult = m', { M: m, n: v.dead }) : null;
-      const out = await runProgram<Record<coderPrograms.ForwardKeys, Tensor>>(coderPrograms.forwardProgram(coder.structure, { auxkBias: true, sparseBackward: 'gemm' }), {
+      const out = await runProgram(coderPrograms.forwardProgram(coder.structure, { auxkBias: true, sparseBackward: 'gemm' }), {
         params: coder.params,
         x,
         y,
-        dead_mask: deadMask,
+        deadMask,
         k,
         grad: true,
       });
       const r = await py<Record<string, number | string[]>>(
         `
-(out["fvu"] + out["auxk_loss"] + out["multi_topk_fvu"] / 8).backward()
+(out["fvu"] + out["auxkLoss"] + out["multiTopkFvu"] / 8).backward()
 q = ref.leaf_copy(dict(p))
 want = ref.naive_forward(q, x, y, dead_mask, k, activation, transcode, skip, mtk)
 (want["fvu"] + want["auxk"] + want["mtk"] / 8).backward()
 rel = {n: ((p[n].grad - q[n].grad).norm() / q[n].grad.norm().clamp_min(1e-12)).item() for n in p if q[n].grad is not None}
 result = {
-  "sae_out": (out["sae_out"] - want["sae_out"]).abs().max().item(),
-  "losses": max(abs(out[a].item() - want[b].item()) for a, b in (("fvu", "fvu"), ("auxk_loss", "auxk"), ("multi_topk_fvu", "mtk"))),
+  "sae_out": (out["saeOut"] - want["sae_out"]).abs().max().item(),
+  "losses": max(abs(out[a].item() - want[b].item()) for a, b in (("fvu", "fvu"), ("auxkLoss", "auxk"), ("multiTopkFvu", "mtk"))),
   "max_rel_grad": max(rel.values()),
   "grads": sorted(rel),
 }`,
@@ -70,17 +70,17 @@ result = {
     const dead = await py<Tensor>('m = torch.zeros(96, dtype=torch.bool)\nm[::3] = True\nresult = m');
     const grads: Tensor[] = [];
     for (let i = 0; i < 2; i += 1) {
-      const out = await runProgram<Record<coderPrograms.ForwardKeys, Tensor>>(coderPrograms.forwardProgram(coder.structure, { auxkBias: true, sparseBackward: 'gemm' }), {
+      const out = await runProgram(coderPrograms.forwardProgram(coder.structure, { auxkBias: true, sparseBackward: 'gemm' }), {
         params: coder.params,
         x,
         y: null,
-        dead_mask: dead,
+        deadMask: dead,
         k: 3,
         grad: true,
       });
       grads.push(
         await py<Tensor>(
-          '(out["fvu"] + out["auxk_loss"] + out["multi_topk_fvu"] / 8).backward()\nresult = torch.cat([p[n].grad.flatten() for n in sorted(p)])\nfor n in p: p[n].grad = None',
+          '(out["fvu"] + out["auxkLoss"] + out["multiTopkFvu"] / 8).backward()\nresult = torch.cat([p[n].grad.flatten() for n in sorted(p)])\nfor n in p: p[n].grad = None',
           { out, p: coder.params },
         ),
       );
@@ -91,12 +91,8 @@ result = {
   it('computes in the precision of the acts (bf16 under autocast) and returns gradients in each input dtype', async () => {
     const spec = defineProgram(
       'test_decoder_gemm',
-      (g) => {
-        const indices = g.input('indices', { dtype: 'int64' });
-        const acts = g.input('acts');
-        const table = g.input('table');
-        return { out: g.apply(DecoderGemm, { indices, acts, table }, {}).decoded };
-      },
+      { indices: In.tensor({ dtype: 'int64' }), acts: In.tensor(), table: In.tensor() },
+      (g, { indices, acts, table }) => ({ out: g.apply(DecoderGemm, { indices, acts, table }, {}).decoded }),
       { grad: 'input' },
     );
     const env = await py<Record<string, Tensor>>(
@@ -106,7 +102,7 @@ acts = torch.rand(10, 4, generator=g).bfloat16().requires_grad_(True)
 indices = torch.stack([torch.randperm(64, generator=g)[:4] for _ in range(10)])
 result = {"table": table, "acts": acts, "indices": indices}`,
     );
-    const out = await runProgram<{ out: Tensor }>(spec, { ...env, grad: true });
+    const out = await runProgram(spec, { indices: env.indices!, acts: env.acts!, table: env.table!, grad: true });
     const r = await py<Record<string, number | string>>(
       `G = torch.randn(out.shape, generator=torch.Generator().manual_seed(4))
 (out * G).sum().backward()

@@ -2,7 +2,7 @@
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { defineProgram, defineAutogradFunction, KernelBuildError, pyLiteral } from '../../src/kernels/index.js';
+import { In, defineProgram, defineAutogradFunction, KernelBuildError, pyLiteral } from '../../src/kernels/index.js';
 import { encodeProgram, forwardProgram } from '../../src/coder/programs.js';
 import type { CoderStructure } from '../../src/math/structure.js';
 
@@ -36,10 +36,7 @@ describe('kernel lowering', () => {
   });
 
   it('a small program lowers to straight-line torch code', () => {
-    const p = defineProgram('axpy', (g) => {
-      const a = g.scalarInput('a');
-      const x = g.input('x', { shape: ['N', 4] });
-      const y = g.input('y', { shape: ['N', 4] });
+    const p = defineProgram('axpy', { a: In.scalar(), x: In.tensor({ shape: ['N', 4] }), y: In.tensor({ shape: ['N', 4] }) }, (_g, { a, x, y }) => {
       return { out: x.mul(a).add(y), total: x.sum().item() };
     });
     expect(p.source).toBe(
@@ -59,30 +56,25 @@ describe('kernel lowering', () => {
 
   it('catches shape mismatches at build time', () => {
     expect(() =>
-      defineProgram('bad', (g) => {
-        const a = g.input('a', { shape: [3, 4] });
-        const b = g.input('b', { shape: [5, 6] });
+      defineProgram('bad', { a: In.tensor({ shape: [3, 4] }), b: In.tensor({ shape: [5, 6] }) }, (_g, { a, b }) => {
         return { out: a.matmul(b) };
       }),
     ).toThrow(KernelBuildError);
     expect(() =>
-      defineProgram('bad2', (g) => {
-        const a = g.input('a', { shape: [3, 4] });
-        const b = g.input('b', { shape: [3, 5] });
+      defineProgram('bad2', { a: In.tensor({ shape: [3, 4] }), b: In.tensor({ shape: [3, 5] }) }, (_g, { a, b }) => {
         return { out: a.add(b) };
       }),
     ).toThrow(/do not broadcast/);
   });
 
   it('rejects bad names, and inputs that shadow what generated code uses', () => {
-    expect(() => defineProgram('not an ident', () => ({ out: 1 }))).toThrow(KernelBuildError);
-    expect(() => defineProgram('shadow', (g) => ({ out: g.input('torch') }))).toThrow(/'torch' is reserved/);
-    expect(() => defineProgram('shadow2', (g) => ({ out: g.scalarInput('min') }))).toThrow(/'min' is reserved/);
+    expect(() => defineProgram('not an ident', {}, () => ({ out: 1 }))).toThrow(KernelBuildError);
+    expect(() => defineProgram('shadow', { torch: In.tensor() }, (_g, { torch }) => ({ out: torch }))).toThrow(/'torch' is reserved/);
+    expect(() => defineProgram('shadow2', { min: In.scalar() }, (_g, { min }) => ({ out: min }))).toThrow(/'min' is reserved/);
   });
 
   it('names values after the math or the op, unique within the function', () => {
-    const p = defineProgram('names', (g) => {
-      const x = g.input('x');
+    const p = defineProgram('names', { x: In.tensor() }, (_g, { x }) => {
       const a = x.relu().named('pre_acts');
       const b = a.relu();
       const c = b.relu().named('pre_acts');
@@ -97,11 +89,11 @@ describe('kernel lowering', () => {
 
   it('a value used outside the function that made it is a build error', () => {
     let leaked: import('../../src/kernels/index.js').SymTensor | undefined;
-    defineProgram('first', (g) => {
-      leaked = g.input('x').relu();
+    defineProgram('first', { x: In.tensor() }, (_g, { x }) => {
+      leaked = x.relu();
       return { out: leaked };
     });
-    expect(() => defineProgram('second', () => ({ out: leaked!.relu() }))).toThrow(/used before it is defined, or outside the function/);
+    expect(() => defineProgram('second', {}, () => ({ out: leaked!.relu() }))).toThrow(/used before it is defined, or outside the function/);
   });
 
   it('guards each hand-written gradient with needs_input_grad', () => {

@@ -4,8 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { closeRuntime, type PyObject } from '../../src/bridge/index.js';
-import { hooksRun } from '../../src/bridge/ops.js';
-import { compileProgram, runProgram } from '../../src/kernels/index.js';
+import { bind, runPasses, runProgram } from '../../src/kernels/index.js';
 import { SparseCoder } from '../../src/coder/sparse-coder.js';
 import * as P from '../../src/trainer/programs.js';
 import type { CoderStructure } from '../../src/math/structure.js';
@@ -27,7 +26,7 @@ const sae: CoderStructure = { activation: 'topk', transcode: false, skipConnecti
 
 async function coderWithState(): Promise<{ coder: SparseCoder; state: PyObject }> {
   const coder = await SparseCoder.create(32, { k: 4, numLatents: 64 }, { seed: 0 });
-  const { state } = await runProgram<{ state: PyObject }>(P.stateInitProgram(sae, 'signum'), { params: coder.params });
+  const { state } = await runProgram(P.stateInitProgram(sae, 'signum'), { params: coder.params });
   return { coder, state };
 }
 
@@ -36,12 +35,12 @@ describe('fvu hook', () => {
     const { coder, state } = await coderWithState();
     // Exclude the two most frequent token ids of the first batch.
     const exclude = await py<number[]>('ids = rows.rows(0, 4).flatten()\nv, c = ids.unique(return_counts=True)\nresult = v[c.argsort(descending=True)[:2]].tolist()', { rows: fx.data.rows });
-    const hook = await compileProgram(P.fvuHookProgram(sae));
-    await hooksRun({
+    const hook = bind(P.fvuHookProgram(sae), { params: coder.params, state, k: 4, deadThreshold: null, initBiases: true, ddp: false, auxkAlpha: 0, accSteps: 1, micro: 1, autocast: false });
+    await runPasses({
       model: fx.model.model,
       rows: fx.data.rows,
       batches: [[0, 4]],
-      passes: [{ hooks: [{ key: 'c', module: 'layers.1', program: hook, args: { params: coder.params, state, k: 4, dead_threshold: null, init_biases: true, ddp: false, auxk_alpha: 0, acc_steps: 1, micro: 1, autocast: false } }] }],
+      passes: [{ hooks: [{ key: 'c', module: 'layers.1', program: hook }] }],
       device: 'cpu',
       excludeTokens: exclude,
     });
@@ -63,13 +62,13 @@ result = {"kept": int(keep.sum()), "all": keep.numel(), "diff": (p["b_dec"] - ac
 
   it('micro_acc_steps splits the activations into chunks: grads = sum over chunks of grad(fvu_chunk) / acc', async () => {
     const { coder, state } = await coderWithState();
-    const hook = await compileProgram(P.fvuHookProgram(sae));
+    const hook = bind(P.fvuHookProgram(sae), { params: coder.params, state, k: 4, deadThreshold: null, initBiases: false, ddp: false, auxkAlpha: 0, accSteps: 6, micro: 3, autocast: false });
     const ref = await py<PyObject>('result = {k: v.detach().clone() for k, v in p.items()}', { p: coder.params });
-    const res = await hooksRun({
+    const res = await runPasses({
       model: fx.model.model,
       rows: fx.data.rows,
       batches: [[0, 4]],
-      passes: [{ hooks: [{ key: 'c', module: 'layers.0', program: hook, args: { params: coder.params, state, k: 4, dead_threshold: null, init_biases: false, ddp: false, auxk_alpha: 0, acc_steps: 6, micro: 3, autocast: false } }] }],
+      passes: [{ hooks: [{ key: 'c', module: 'layers.0', program: hook }] }],
       device: 'cpu',
     });
     const r = await py<Record<string, number>>(
@@ -103,16 +102,13 @@ describe('optimizer step', () => {
   it('dead-latent counters: += tokens in the step, reset to 0 where a latent fired; fired marks cleared', async () => {
     const { coder, state } = await coderWithState();
     await py('with torch.no_grad():\n  s["tokens_since_fired"].copy_(torch.arange(64) * 10)\n  s["did_fire"][[1, 5, 63]] = True\n  s["step_tokens"].fill_(100)\nfor t in p.values(): t.grad = torch.zeros_like(t)', { s: state, p: coder.params });
-    const out = await runProgram<{ metrics: Record<string, unknown> }>(P.optimizerProgram(sae, 'signum'), {
+    const out = await runProgram(P.optimizerProgram(sae, 'signum'), {
       params: coder.params,
       state,
       lr: 0,
-      lr_adam: 0,
       ckp1: 1,
-      adam_step: 1,
-      dead_threshold: 500,
+      deadThreshold: 500,
       ddp: false,
-      muon_offset: 0,
     });
     const r = await py<{ counts: number[]; fired: number; dead: number; pending: number }>('result = {"counts": s["tokens_since_fired"].tolist(), "fired": int(s["did_fire"].sum()), "dead": float(d), "pending": int(s["step_tokens"])}', {
       s: state,

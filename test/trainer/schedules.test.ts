@@ -1,7 +1,11 @@
 // Schedules are plain TypeScript: checked against the reference's formulas by value.
 import { describe, expect, it } from 'vitest';
-import { currentK, defaultLr, initialK, linearWarmupDecay, scheduleFreeStep } from '../../src/trainer/schedules.js';
-import { resolveHookpoints, type ModuleInfo } from '../../src/trainer/hookpoints.js';
+import { currentK, initialK } from '../../src/trainer/schedules.js';
+import { linearWarmupDecay, optimizer } from '../../src/optimizers/index.js';
+import { scheduleFreeStep } from '../../src/optimizers/signum.js';
+
+const defaultLr = (name: 'signum' | 'adam' | 'muon', numLatents: number): number => optimizer(name).defaultLr(numLatents);
+import { resolveHookpoints, type ModuleInfo } from '../../src/model/hookpoints.js';
 import { trainConfig } from '../../src/config/train.js';
 
 describe('learning rates', () => {

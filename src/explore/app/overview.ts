@@ -1,7 +1,7 @@
 /** The run overview: training curves, evaluation metrics, and each coder's firing densities. */
 import type { OverviewPayload } from '../payloads.js';
 import { barChart, lineChart } from './charts.js';
-import { h, num, pct } from './dom.js';
+import { h } from './dom.js';
 
 /** metrics.jsonl keys are `family/hookpoint`: one chart per family, a line per hookpoint. */
 function families(lines: Record<string, number | string>[]): Map<string, string[]> {
@@ -47,17 +47,7 @@ function curves(ov: OverviewPayload, width: number): HTMLElement {
 
 function evalTable(ov: OverviewPayload): HTMLElement | null {
   if (!ov.eval) return null;
-  const n = (digits: number) => (v: unknown): string => (typeof v === 'number' ? num(v, digits) : '-');
-  const share = (v: unknown): string => (typeof v === 'number' ? pct(v) : '-');
-  const splice = (c: Record<string, unknown>): Record<string, unknown> => (c.splice as Record<string, unknown> | undefined) ?? {};
-  const cols: [string, (c: Record<string, unknown>) => string][] = [
-    ['fvu', (c) => n(4)(c.fvu)],
-    ['explained var.', (c) => n(4)(c.explained_variance)],
-    ['L0', (c) => n(1)(c.l0)],
-    ['dead', (c) => share(c.dead_frac)],
-    ['CE loss recovered', (c) => n(4)(splice(c).ce_loss_recovered)],
-    ['KL score', (c) => n(4)(splice(c).kl_score)],
-  ];
+  const { columns, rows } = ov.eval;
   return h(
     'section',
     { id: 'eval' },
@@ -65,11 +55,11 @@ function evalTable(ov: OverviewPayload): HTMLElement | null {
     h(
       'table',
       { class: 'grid' },
-      h('thead', {}, h('tr', {}, h('th', {}, 'coder'), cols.map(([name]) => h('th', {}, name)))),
+      h('thead', {}, h('tr', {}, h('th', {}, 'coder'), columns.map((name) => h('th', {}, name)))),
       h(
         'tbody',
         {},
-        Object.entries(ov.eval.coders).map(([name, c]) => h('tr', { 'data-coder': name }, h('td', {}, name), cols.map(([, get]) => h('td', { class: 'n' }, get(c))))),
+        rows.map((row) => h('tr', { 'data-coder': row.coder }, h('td', {}, row.coder), row.cells.map((cell) => h('td', { class: 'n' }, cell)))),
       ),
     ),
   );

@@ -1,4 +1,4 @@
-/** camelCase (TypeScript) <-> snake_case (the reference's files, CLI and wire). */
+/** camelCase (TypeScript) <-> snake_case (the reference's files, the CLI, and program names on the wire). */
 
 /** camelCase -> snake_case: `batchSize` -> `batch_size`, `loadIn8bit` -> `load_in_8bit`. */
 export function snakeCase(key: string): string {

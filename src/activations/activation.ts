@@ -1,0 +1,59 @@
+/**
+ * What an activation is to the rest of the code: the contract each file of this folder
+ * fills. An activation turns a coder's pre-activations into the latents it keeps for each
+ * token; the encoder, decoder, losses, evaluation and the explorer build on the one shape
+ * it returns, a {@link LatentSelection}.
+ */
+import type { ProgramBuilder, SymScalar, SymTensor } from '../kernels/index.js';
+
+/**
+ * The latents an activation kept for each of N tokens: row n's active latents are
+ * `indices[n, j]` with activations `values[n, j]`, [N, K] each. A slot whose value is 0 is
+ * inactive: activations that keep the same number per token (topk and groupmax: k) fill every
+ * slot, those whose count varies per token pad their rows to a common width with zeros (at any
+ * index). Everything that reads a selection sums over its slots (the decoder's embedding bag,
+ * firing counts of values above zero, the explorer's scatter-add), so padding adds nothing.
+ */
+export interface LatentSelection<T = SymTensor> {
+  values: T;
+  indices: T;
+}
+
+/** A parameter an activation adds to the coder (saved in `sae.safetensors` under `name`). */
+export interface ActivationParam<N extends string = string> {
+  readonly name: N;
+  /** Its shape for a coder of `numLatents` latents on inputs of width `dIn`. */
+  shape(numLatents: number, dIn: number): number[];
+  /** A new coder's value. */
+  init(g: ProgramBuilder, like: { encoderBias: SymTensor }): SymTensor;
+}
+
+/** One activation: its name, checks, selection, gradient rule, parameters and inference. */
+export interface Activation<N extends string = string, P extends string = string> {
+  /** As in `cfg.json` and on the command line (`--activation NAME`). */
+  readonly name: N;
+  /** What it keeps, in a few words (for --help). */
+  readonly summary: string;
+  /** The stem of its encoders' Python class names (`FusedEncoder<stem>`). */
+  readonly className: string;
+  /**
+   * Why a coder of `numLatents` latents cannot use it with this `k`, or undefined when it
+   * can; `latents` names the latent count in the message ("the number of latents (64)").
+   */
+  check(k: number, numLatents: number, latents: string): string | undefined;
+  /** Training's selection from the pre-activations (after the relu) [N, M]. */
+  select(f: ProgramBuilder, preacts: SymTensor, k: SymScalar | number): LatentSelection;
+  /**
+   * How the gradient of the kept values reaches the encoder. 'kept-entries': as is, to the
+   * kept entries' pre-activations only, without the relu's mask (the reference's fused
+   * encoder: a kept entry clipped to 0 still passes gradient).
+   */
+  readonly backward: 'kept-entries';
+  /** Parameters of its own, beyond the coder's encoder and decoder. */
+  readonly params: readonly ActivationParam<P>[];
+  /**
+   * The selection `SparseCoder.encode`, evaluation and the explorer use; training's
+   * `select` when not given.
+   */
+  infer?(f: ProgramBuilder, preacts: SymTensor, k: SymScalar | number): LatentSelection;
+}

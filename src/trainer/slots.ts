@@ -1,0 +1,149 @@
+/**
+ * The coders a run trains ("slots"): one per hookpoint, configuration (of a sweep) and seed;
+ * which of them this rank holds (all, or its share with distributed modules); each made as
+ * the reference makes it (float32 master weights, the checkpoint copied in when finetuning)
+ * with its optimizer state.
+ */
+import { join } from 'node:path';
+import { bundleCopyInto, type HookWidth, type PyObject } from '../bridge/ops.js';
+import { ConfigError } from '../config/errors.js';
+import type { Variant } from '../config/sweep.js';
+import { SparseCoder } from '../coder/sparse-coder.js';
+import { downloadCoderFiles } from '../hub/download.js';
+import { runProgram } from '../kernels/index.js';
+import { structureOf } from '../math/structure.js';
+import { optimizer } from '../optimizers/index.js';
+import { localPath } from '../util/paths.js';
+import { stateInitProgram } from './programs.js';
+import { currentK, initialK } from './schedules.js';
+
+/** One coder being trained: a hookpoint, a configuration (of a sweep) and a seed. */
+export interface CoderSlot {
+  /**
+   * Its name in the run directory: the hookpoint, then the configuration's name in a sweep
+   * (`layers.3/k64-ef16`), then `seedN` with several seeds.
+   */
+  readonly name: string;
+  readonly hookpoint: string;
+  readonly seed: number;
+  /** Its coder and optimizer settings (the run's, or one configuration of its sweep). */
+  readonly variant: Variant;
+  /** The k of its next batch (k decay moves it). */
+  k: number;
+  readonly coder: SparseCoder;
+  /** Optimizer state and dead-latent counters (a runtime bundle). */
+  readonly state: PyObject;
+  readonly lr: number;
+  /** Its optimizer's host-side state (schedule-free's running weights), or undefined. */
+  readonly host: unknown;
+  bestLoss: number;
+}
+
+/** A coder's k for a batch counter: its k decay's schedule, or its configured k. */
+export function kAt(slot: Pick<CoderSlot, 'variant' | 'coder'>, batches: number): number {
+  const { kDecaySteps, sae } = slot.variant;
+  if (kDecaySteps === 0) return sae.k;
+  return currentK(batches, kDecaySteps, initialK(slot.coder.numLatents, slot.coder.dIn), sae.k);
+}
+
+/** Where this process stands in the run. */
+export interface Placement {
+  rank: number;
+  worldSize: number;
+  /** Hookpoints (with their configurations) spread across ranks. */
+  distributeModules: boolean;
+  device: string;
+  log: (message: string) => void;
+}
+
+/** A hookpoint trained with one configuration (its seeds stay together). */
+interface Unit {
+  hookpoint: string;
+  variant: Variant;
+}
+
+/**
+ * The (hookpoint, configuration) units this rank trains: every one, or with distributed
+ * modules an equal share (a sweep on one hookpoint spreads too).
+ */
+function unitsOf(hookpoints: readonly string[], variants: readonly Variant[], widths: Readonly<Record<string, HookWidth>>, at: Placement): Unit[] {
+  const units = hookpoints.flatMap((hookpoint) => variants.map((variant) => ({ hookpoint, variant })));
+  if (!at.distributeModules) return units;
+  const per = units.length / at.worldSize;
+  const what = variants.length > 1 ? `${hookpoints.length} hookpoints x ${variants.length} configurations` : `${hookpoints.length} hookpoints`;
+  if (!Number.isInteger(per)) {
+    throw new ConfigError(`distribute_modules: ${what} do not divide evenly across ${at.worldSize} ranks; choose hookpoints or a world size that divides them`);
+  }
+  const sizes = new Set(hookpoints.map((h) => widths[h]!.output));
+  if (sizes.size > 1) {
+    throw new ConfigError(`distribute_modules needs every hookpoint to have the same width; got ${hookpoints.map((h) => `${h}=${widths[h]!.output}`).join(', ')}`);
+  }
+  const mine = units.slice(at.rank * per, (at.rank + 1) * per);
+  at.log(`Rank ${at.rank} trains ${mine.map((u) => (u.variant.name ? `${u.hookpoint}/${u.variant.name}` : u.hookpoint)).join(', ')}`);
+  return mine;
+}
+
+export interface SlotRequest {
+  hookpoints: readonly string[];
+  widths: Readonly<Record<string, HookWidth>>;
+  variants: readonly Variant[];
+  seeds: readonly number[];
+  /** The widths come from an activation cache (which may lack the modules' inputs). */
+  cached: boolean;
+  /** Coders to start from: a run directory or a Hub repo. */
+  finetune?: string | undefined;
+}
+
+/** Create the coders this rank trains, with their optimizer state. */
+export async function createSlots(req: SlotRequest, at: Placement): Promise<CoderSlot[]> {
+  const units = unitsOf(req.hookpoints, req.variants, req.widths, at);
+  // finetune: a local run directory, or a Hub repo of coders (as the reference accepts).
+  const finetuneLocal = req.finetune ? localPath(req.finetune, 'finetune') : undefined;
+  const finetuneRoot = req.finetune && !finetuneLocal ? await downloadCoderFiles(req.finetune, { subdirPattern: '*' }) : finetuneLocal;
+  const slots: CoderSlot[] = [];
+  for (const { hookpoint, variant } of units) {
+    const w = req.widths[hookpoint]!;
+    if (variant.sae.transcode && req.cached && w.input === null) {
+      throw new ConfigError(`hookpoint '${hookpoint}': the cache holds its outputs only; a transcoder needs its inputs too (write the cache with --transcode)`);
+    }
+    if (variant.sae.transcode && w.input !== null && w.input !== w.output) {
+      throw new ConfigError(`hookpoint '${hookpoint}': a transcoder needs equal input and output widths (got ${w.input} -> ${w.output})`);
+    }
+    const opt = optimizer(variant.optimizer);
+    for (const seed of req.seeds) {
+      const name = [hookpoint, ...(variant.name ? [variant.name] : []), ...(req.seeds.length > 1 ? [`seed${seed}`] : [])].join('/');
+      // As the reference: a float32 coder of this run's configuration (its master weights,
+      // whatever dtype a finetuned checkpoint was saved in), then the checkpoint copied in.
+      const coder = await SparseCoder.create(w.output, variant.sae, { seed, device: at.device });
+      if (finetuneRoot) await copyFinetuned(coder, join(finetuneRoot, name), hookpoint, w.output, variant, at.device);
+      const { state } = await runProgram(stateInitProgram(structureOf(variant.sae), variant.optimizer), { params: coder.params });
+      const slot: CoderSlot = {
+        name,
+        hookpoint,
+        seed,
+        variant,
+        k: 0,
+        coder,
+        state,
+        lr: variant.lr ?? opt.defaultLr(coder.numLatents),
+        host: opt.host?.init(),
+        bestLoss: Infinity,
+      };
+      slot.k = kAt(slot, 0);
+      slots.push(slot);
+    }
+  }
+  return slots;
+}
+
+/** Copy a saved coder into a new one of this run's configuration (same width and latents). */
+async function copyFinetuned(coder: SparseCoder, from: string, hookpoint: string, width: number, variant: Variant, device: string): Promise<void> {
+  const loaded = await SparseCoder.loadFromDisk(from, { device });
+  if (loaded.dIn !== width) throw new ConfigError(`finetune: ${from} has d_in=${loaded.dIn} but '${hookpoint}' has width ${width}`);
+  if (loaded.numLatents !== coder.numLatents || loaded.cfg.skipConnection !== variant.sae.skipConnection) {
+    throw new ConfigError(
+      `finetune: ${from} has ${loaded.numLatents} latents${loaded.cfg.skipConnection ? ' and a skip connection' : ''}, this run's configuration ${coder.numLatents}${variant.sae.skipConnection ? ' and a skip connection' : ''}; give the same --num_latents/--expansion_factor and --skip_connection`,
+    );
+  }
+  await bundleCopyInto(coder.params, loaded.params);
+}

@@ -1,0 +1,104 @@
+/**
+ * What one training call runs: for every coder, its hook program bound to this step's
+ * arguments (fvu: trains in the hook; ce/kl: replaces the module's output), the loss on the
+ * logits for end-to-end training, and after the batches each coder's optimizer program with
+ * this step's scalars. Pure assembly: running it is the trainer's `runPasses` call.
+ */
+import type { TrainConfig } from '../config/train.js';
+import { bind, type BoundProgram, type Pass, type PassHook } from '../kernels/index.js';
+import type { LossOptions } from '../math/sparse-coder.js';
+import { MATRIX_PARAMS, paramNames, structureOf } from '../math/structure.js';
+import { optimizer } from '../optimizers/index.js';
+import * as P from './programs.js';
+import type { CoderSlot } from './slots.js';
+
+/** What the step's programs depend on besides the slots. */
+export interface StepContext {
+  readonly cfg: TrainConfig;
+  readonly slots: readonly CoderSlot[];
+  /** Every hookpoint of the run, and those this rank's slots train. */
+  readonly hookpoints: readonly string[];
+  readonly ownedHookpoints: readonly string[];
+  /** Data parallel: gradients and the bias initialisation's means are averaged over ranks. */
+  readonly ddp: boolean;
+  /** Distributed modules on the model: each hook sees every rank's activations, all-gathered. */
+  readonly gather: boolean;
+  /** The coders' forward under bf16 autocast. */
+  readonly autocast: boolean;
+  readonly losses: LossOptions;
+  /** Tokens the whole world has trained on before this step. */
+  readonly tokensSeen: number;
+  /** Optimizer steps taken before this one, and what the learning-rate schedules run over. */
+  readonly optimizerStep: number;
+  readonly scheduleSteps: number;
+}
+
+/** A step's passes (one for fvu; the patched pass, after a clean one for kl, end to end) and its optimizer programs. */
+export interface StepPrograms {
+  passes: Pass[];
+  after: { key: string; program: BoundProgram }[];
+}
+
+const endToEnd = (cfg: TrainConfig): boolean => cfg.lossFn !== 'fvu';
+
+/** The coders' hooks for a call: `initBiases` on the run's very first batch. */
+function coderHooks(ctx: StepContext, initBiases: boolean): PassHook[] {
+  const { cfg } = ctx;
+  const e2e = endToEnd(cfg);
+  const accSteps = cfg.gradAccSteps * (e2e ? 1 : cfg.microAccSteps);
+  const hooks: PassHook[] = ctx.slots.map((s) => {
+    const common = {
+      params: s.coder.params,
+      state: s.state,
+      k: s.k,
+      // No latent can be dead before the threshold's worth of tokens has been seen (the counters
+      // never exceed the tokens seen): no mask then, which saves the AuxK branch's host sync.
+      deadThreshold: s.variant.auxkAlpha > 0 && ctx.tokensSeen > s.variant.deadFeatureThreshold ? s.variant.deadFeatureThreshold : null,
+      initBiases,
+      ddp: ctx.ddp,
+    };
+    const structure = structureOf(s.variant.sae);
+    const program = e2e
+      ? bind(P.replaceHookProgram(structure, ctx.losses), common)
+      : bind(P.fvuHookProgram(structure, ctx.losses), { ...common, auxkAlpha: s.variant.auxkAlpha, accSteps, micro: cfg.microAccSteps, autocast: ctx.autocast });
+    return { key: s.name, module: s.hookpoint, program, replace: e2e, identity: e2e && s.variant.sae.transcode, gather: ctx.gather };
+  });
+  // Every rank takes part in the all-gather of every hookpoint, owned or not.
+  if (ctx.gather) for (const h of ctx.hookpoints) if (!ctx.ownedHookpoints.includes(h)) hooks.push({ key: h, module: h, program: null, gather: true });
+  return hooks;
+}
+
+/** Each coder's optimizer program with this step's scalars (Muon spreads its matrices over the ranks, counted across the coders). */
+function optimizerSteps(ctx: StepContext): StepPrograms['after'] {
+  let matrixOffset = 0;
+  return ctx.slots.map((s) => {
+    const opt = optimizer(s.variant.optimizer);
+    const structure = structureOf(s.variant.sae);
+    const scalars = opt.schedule({ lr: s.lr, step: ctx.optimizerStep, totalSteps: ctx.scheduleSteps, warmupSteps: s.variant.lrWarmupSteps, matrixOffset }, s.host);
+    matrixOffset += paramNames(structure).filter((n) => MATRIX_PARAMS.has(n)).length;
+    const program = bind(P.optimizerProgram(structure, s.variant.optimizer), { params: s.coder.params, state: s.state, deadThreshold: s.variant.deadFeatureThreshold, ddp: ctx.ddp, ...scalars });
+    return { key: s.name, program };
+  });
+}
+
+/**
+ * The programs of one training call over some batches: `initBiases` on the run's first
+ * batch, `step` when an optimizer step follows the batches.
+ */
+export function stepPrograms(ctx: StepContext, options: { initBiases: boolean; step: boolean }): StepPrograms {
+  const { cfg } = ctx;
+  const hooks = coderHooks(ctx, options.initBiases);
+  const after = options.step ? optimizerSteps(ctx) : [];
+  if (!endToEnd(cfg)) return { passes: [{ hooks }], after };
+  // ce/kl: the hooks patch the model's output and the loss on the logits trains through it
+  // (kl after a clean pass keeps the clean logits).
+  const lossFn = cfg.lossFn as 'ce' | 'kl';
+  const loss = { key: lossFn, program: bind(P.lossProgram(lossFn), { accSteps: cfg.gradAccSteps }) };
+  const clean: Pass[] = lossFn === 'kl' ? [{ hooks: [], logits: { key: 'clean', program: bind(P.keepCleanLogitsProgram(), {}) } }] : [];
+  return { passes: [...clean, { hooks, logits: loss, grad: true }], after };
+}
+
+/** The pass that measures the model's own CE on a batch (printed before ce training). */
+export function cleanCePass(): Pass {
+  return { hooks: [], logits: { key: 'clean', program: bind(P.cleanCeProgram(), {}) } };
+}
