@@ -136,3 +136,53 @@ export async function writeMetricsLine(
   await appendFile(join(sink.runDir, 'metrics.jsonl'), `${JSON.stringify(line)}\n`);
   if (sink.wandb) await wandbLog(line, at.optimizerStep);
 }
+
+/**
+ * A run's metric bookkeeping over its steps: the sums since the last logged step (the logged
+ * averages), and each coder's mean loss since the last save (what save_best compares).
+ */
+export class TrainingMetrics {
+  private readonly period = new MetricSums();
+  readonly sinceSave = new LossWindow();
+
+  constructor(
+    private readonly gradAccSteps: number,
+    /** Chunks each batch's coder forward is split into (fvu training). */
+    private readonly microChunks: number,
+    /** An end-to-end run's loss key (ce, kl), whose value is every coder's loss; null for fvu. */
+    private readonly lossKey: string | null,
+  ) {}
+
+  /**
+   * Add one step's replies over `batches` batches; with `optimizerStep`, each coder's loss of
+   * this step joins its window. Returns the averages since the last logged step.
+   */
+  add(replies: readonly { metrics: Record<string, Record<string, number>> }[], batches: number, coders: readonly string[], optimizerStep: boolean): MetricTable {
+    const step = new MetricSums();
+    step.batches = batches;
+    this.period.batches += batches;
+    for (const r of replies) {
+      step.add(r.metrics);
+      this.period.add(r.metrics);
+    }
+    if (optimizerStep) {
+      const averages = step.averages(this.gradAccSteps, this.microChunks);
+      for (const name of coders) {
+        const loss = this.lossKey ? averages[this.lossKey]?.[this.lossKey as 'ce' | 'kl'] : averages[name]?.fvu;
+        if (loss !== undefined) this.sinceSave.add(name, loss);
+      }
+    }
+    return this.period.averages(this.gradAccSteps, this.microChunks);
+  }
+
+  /** Start a new period (after a logged step). */
+  logged(): void {
+    this.period.clear();
+  }
+}
+
+/** The k logged with each metrics line: one k, or each coder's when a sweep's differ. */
+export function kEntries(slots: readonly { name: string; k: number }[], k: number): { k: number } | { ks: Record<string, number> } {
+  const ks = new Set(slots.map((s) => s.k));
+  return ks.size <= 1 ? { k } : { ks: Object.fromEntries(slots.map((s) => [s.name, s.k])) };
+}

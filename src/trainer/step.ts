@@ -2,10 +2,16 @@
  * What one training call runs: for every coder, its hook program bound to this step's
  * arguments (fvu: trains in the hook; ce/kl: replaces the module's output), the loss on the
  * logits for end-to-end training, and after the batches each coder's optimizer program with
- * this step's scalars. Pure assembly: running it is the trainer's `runPasses` call.
+ * this step's scalars (`stepPrograms`, pure assembly); and running it over a step's batches,
+ * one bridge call (`StepRunner`).
  */
+import type { Runtime } from '../bridge/runtime.js';
+import type { BatchRows, HooksRunReply } from '../bridge/ops.js';
 import type { TrainConfig } from '../config/train.js';
-import { bind, type BoundProgram, type Pass, type PassHook } from '../kernels/index.js';
+import type { TokenDataset } from '../data/dataset.js';
+import { bind, runPasses, type BoundProgram, type Pass, type PassHook } from '../kernels/index.js';
+import type { TrainableModel } from '../model/language-model.js';
+import type { DataOrder } from './data-order.js';
 import type { LossOptions } from '../math/sparse-coder.js';
 import { MATRIX_PARAMS, paramNames, structureOf } from '../math/structure.js';
 import { optimizer } from '../optimizers/index.js';
@@ -99,6 +105,92 @@ export function stepPrograms(ctx: StepContext, options: { initBiases: boolean; s
 }
 
 /** The pass that measures the model's own CE on a batch (printed before ce training). */
-export function cleanCePass(): Pass {
+function cleanCePass(): Pass {
   return { hooks: [], logits: { key: 'clean', program: bind(P.cleanCeProgram(), {}) } };
+}
+
+/** Where a run stands that its steps depend on (the trainer). */
+export interface RunPlace {
+  readonly cfg: TrainConfig;
+  readonly model: TrainableModel;
+  readonly dataset: TokenDataset;
+  readonly order: DataOrder;
+  readonly slots: readonly CoderSlot[];
+  readonly hookpoints: readonly string[];
+  readonly ownedHookpoints: readonly string[];
+  readonly rank: number;
+  readonly worldSize: number;
+  readonly distributeModules: boolean;
+}
+
+/** Runs a run's training calls: each over some batches, one `hooks.run` bridge call. */
+export class StepRunner {
+  constructor(
+    private readonly run: RunPlace,
+    private readonly rt: Runtime,
+  ) {}
+
+  /** The weight-gradient kernels: `auto` is `gemm` on CUDA, where it is faster, and the reference's elsewhere. */
+  get sparseBackward(): 'index_add' | 'gemm' {
+    const choice = this.run.cfg.sparseBackward;
+    return choice === 'auto' ? (this.run.model.device.startsWith('cuda') ? 'gemm' : 'index_add') : choice;
+  }
+
+  /** Data parallel: every rank holds every coder; gradients are averaged. */
+  get ddp(): boolean {
+    return this.run.worldSize > 1 && !this.run.cfg.distributeModules;
+  }
+
+  /**
+   * From a cache with distributed modules, every rank reads every rank's rows of its own
+   * hookpoints (reading is cheaper than gathering activations over the network): the batch
+   * is the ranks' batches in rank order, as the all-gather would have made it.
+   */
+  get readsAllRanks(): boolean {
+    return this.run.distributeModules && this.run.model.cached !== undefined;
+  }
+
+  /**
+   * Batches [from, to) and, with `step`, the optimizer step after them; `initBiases` on the
+   * run's first batch. `stop`: this rank asks the ranks to stop.
+   */
+  async batches(from: number, to: number, at: { step: boolean; initBiases: boolean; tokensSeen: number; optimizerStep: number; stop: boolean }): Promise<HooksRunReply> {
+    const { run } = this;
+    const batches = Array.from({ length: to - from }, (_, j): BatchRows => (this.readsAllRanks ? run.order.allRanks(from + j) : run.order.batch(from + j, run.rank)));
+    const { passes, after } = stepPrograms(
+      {
+        cfg: run.cfg,
+        slots: run.slots,
+        hookpoints: run.hookpoints,
+        ownedHookpoints: run.ownedHookpoints,
+        ddp: this.ddp,
+        gather: run.distributeModules && !this.readsAllRanks,
+        autocast: run.model.device.startsWith('cuda') && this.rt.info.bf16,
+        losses: { auxkBias: !run.cfg.auxkNoBias, sparseBackward: this.sparseBackward },
+        tokensSeen: at.tokensSeen,
+        optimizerStep: at.optimizerStep,
+        scheduleSteps: run.order.scheduleSteps,
+      },
+      at,
+    );
+    return runPasses({
+      model: run.model.model,
+      rows: run.dataset.rows,
+      batches,
+      passes,
+      device: run.model.device,
+      excludeTokens: run.cfg.excludeTokens,
+      after,
+      reduceMetrics: this.ddp ? 'mean' : run.distributeModules ? 'merge' : null,
+      stop: at.stop,
+      vocabSize: run.model.vocabSize,
+    });
+  }
+
+  /** The model's own CE on the first batch (printed before ce training, as the reference does). */
+  async cleanCe(): Promise<number> {
+    const { run } = this;
+    const clean = await runPasses({ model: run.model.model, rows: run.dataset.rows, batches: [run.order.batch(0, run.rank)], passes: [cleanCePass()], device: run.model.device });
+    return clean.metrics.clean!.ce!;
+  }
 }

@@ -8,65 +8,27 @@
  */
 import { join } from 'node:path';
 import { getRuntime, type Runtime } from '../bridge/runtime.js';
-import { hookWidths, programReleaseScratch, runtimeConfigure, wandbFinish, wandbInit, type BatchRows, type HooksRunReply } from '../bridge/ops.js';
+import { hookWidths, programReleaseScratch, runtimeConfigure, wandbFinish, wandbInit, type HooksRunReply } from '../bridge/ops.js';
 import { ConfigError } from '../config/errors.js';
 import { snakeKeys } from '../util/case.js';
-import { numLatentsFor } from '../config/sparse-coder.js';
 import { isParsedTrainConfig, trainConfig, variantsOf, type TrainConfig, type TrainConfigInput } from '../config/train.js';
 import type { Variant } from '../config/sweep.js';
-import { runPasses, runProgram } from '../kernels/index.js';
-import { structureOf } from '../math/structure.js';
-import { evaluate, type EvalCoder, type EvalReport } from '../eval/index.js';
+import type { EvalReport } from '../eval/index.js';
 import type { TokenDataset } from '../data/dataset.js';
 import type { TrainableModel } from '../model/language-model.js';
 import { cachedHookpoints, modelHookpoints } from '../model/hookpoints.js';
 import { DataOrder } from './data-order.js';
-import { LossWindow, MetricSums, evalLogEntries, writeMetricsLine, type MetricTable, type MetricsSink } from './metrics.js';
+import { evaluateAsSaved } from './eval.js';
+import { TrainingMetrics, evalLogEntries, kEntries, writeMetricsLine, type LossWindow, type MetricTable, type MetricsSink } from './metrics.js';
 export type { CoderMetrics, MetricTable } from './metrics.js';
-import { saveParamsProgram } from './programs.js';
 import { loadCheckpoint, saveBestCoders, saveCheckpoint, type RunStateSource } from './run-state.js';
 import { lockRunDir, prepareFreshRunDir, truncateMetrics, type RunLock } from './run-dir.js';
+import type { TrainerOptions } from './options.js';
 import { createSlots, kAt, type CoderSlot } from './slots.js';
-import { cleanCePass, stepPrograms } from './step.js';
+import { StepRunner } from './step.js';
 
 export type { CoderSlot };
-
-/** What the trainer reports after each optimizer step. */
-export interface StepReport {
-  /** Batches done. */
-  step: number;
-  totalSteps: number;
-  optimizerStep: number;
-  tokens: number;
-  /** Per coder: averaged fvu (and auxk, multi_topk_fvu, dead_pct), plus ce/kl when end to end. */
-  metrics: MetricTable;
-  /** True when these metrics were logged (every wandb_log_frequency steps). */
-  logged: boolean;
-  k: number;
-  /** Seconds the runtime computed for this step (the rest of its wall time is bridge and TS). */
-  computeSeconds: number;
-  /** The evaluation made after this step (every eval_every steps). */
-  eval?: EvalReport;
-}
-
-export interface TrainerOptions {
-  /** Where checkpoints go; default `save_dir/run_name` ('unnamed' when no run name). */
-  runDir?: string;
-  /** Progress and messages. */
-  onStep?: (report: StepReport) => void;
-  log?: (message: string) => void;
-  /** The full run configuration to record in config.json (CLI options included). */
-  runConfig?: Record<string, unknown>;
-  /** This process's place in a torch.distributed run (from `distInit`). */
-  distributed?: { rank: number; worldSize: number };
-  /**
-   * When the run directory already holds a run and this one does not resume it: move that run
-   * aside (renamed to `<run>.old-<time>`) instead of refusing to start.
-   */
-  overwrite?: boolean;
-  /** Held-out rows for `evalEvery` (rows the run does not train on). */
-  evalData?: { dataset: TokenDataset; rows: readonly [number, number] };
-}
+export type { StepReport, TrainerOptions } from './options.js';
 
 /**
  * Trains sparse coders on a model's activations.
@@ -101,7 +63,8 @@ export class Trainer implements RunStateSource {
   tokensSeen = 0;
   /** The k of the next batch (of the first coder; each slot holds its own). */
   k = 0;
-  private readonly order: DataOrder;
+  /** Which rows each batch holds (the rank's shard, the epochs' orders, the schedules' length). */
+  readonly order: DataOrder;
   private initialised = false;
   /** loadState restored a checkpoint: fit continues that run. */
   private resumed = false;
@@ -111,6 +74,7 @@ export class Trainer implements RunStateSource {
   private wandb = false;
   private evalWarned = false;
   private rt!: Runtime;
+  private steps!: StepRunner;
   private readonly log: (m: string) => void;
 
   constructor(
@@ -137,46 +101,12 @@ export class Trainer implements RunStateSource {
   get device(): string {
     return this.model.device;
   }
-  /** Data parallel: every rank holds every coder; gradients are averaged. */
-  private get ddp(): boolean {
-    return this.worldSize > 1 && !this.cfg.distributeModules;
-  }
-  /** Rows of this rank's shard: the remainder that does not divide is dropped. */
-  get shardRows(): number {
-    return this.order.shardRows;
-  }
-  /** Batches in one pass over this rank's shard (the last one may be short). */
-  get stepsPerEpoch(): number {
-    return this.order.stepsPerEpoch;
-  }
   /** Batches of the whole run (every epoch). */
   get totalSteps(): number {
     return this.order.totalSteps;
   }
-  /** The length of the learning-rate schedules (see {@link DataOrder.scheduleSteps}). */
-  get scheduleSteps(): number {
-    return this.order.scheduleSteps;
-  }
-  /** Latent count of the first coder (for reports). */
-  get numLatents(): number {
-    const first = this.slots[0];
-    return first ? numLatentsFor(first.coder.cfg, first.coder.dIn) : 0;
-  }
   private get endToEnd(): boolean {
     return this.cfg.lossFn !== 'fvu';
-  }
-  /** The weight-gradient kernels: `auto` is `gemm` on CUDA, where it is faster, and the reference's elsewhere. */
-  private get sparseBackward(): 'index_add' | 'gemm' {
-    const choice = this.cfg.sparseBackward;
-    return choice === 'auto' ? (this.model.device.startsWith('cuda') ? 'gemm' : 'index_add') : choice;
-  }
-  /**
-   * From a cache with distributed modules, every rank reads every rank's rows of its own
-   * hookpoints (reading is cheaper than gathering activations over the network): the batch
-   * is the ranks' batches in rank order, as the all-gather would have made it.
-   */
-  private get readsAllRanks(): boolean {
-    return this.distributeModules && this.model.cached !== undefined;
   }
 
   /** Resolve hookpoints, measure widths and create the coders (done by fit when needed). */
@@ -191,6 +121,7 @@ export class Trainer implements RunStateSource {
       { rank: this.rank, worldSize: this.worldSize, distributeModules: this.distributeModules, device: this.device, log: this.log },
     );
     this.ownedHookpoints = [...new Set(this.slots.map((s) => s.hookpoint))];
+    this.steps = new StepRunner(this, this.rt);
     this.k = this.slots[0]?.k ?? this.cfg.sae.k;
     this.initialised = true;
     const lrs = [...new Set(this.slots.map((s) => s.lr.toExponential(2)))].join(', ');
@@ -217,7 +148,7 @@ export class Trainer implements RunStateSource {
     } finally {
       this.close();
       // The gemm kernels' zero matrices ([N, M] each) are not needed after training.
-      if (this.sparseBackward === 'gemm') await programReleaseScratch(this.rt).catch(() => undefined);
+      if (this.steps.sparseBackward === 'gemm') await programReleaseScratch(this.rt).catch(() => undefined);
     }
   }
 
@@ -241,16 +172,14 @@ export class Trainer implements RunStateSource {
       this.wandb = run.ok;
       if (!run.ok) this.log(`Not logging to wandb: ${run.reason}`);
     }
-    if (this.globalStep === 0 && this.cfg.lossFn === 'ce' && this.isMain) await this.printCleanCe();
+    if (this.globalStep === 0 && this.cfg.lossFn === 'ce' && this.isMain) this.log(`Initial CE loss: ${(await this.steps.cleanCe()).toFixed(4)}`);
     const sink: MetricsSink = {
       runDir: this.runDir,
       lossKey: this.endToEnd ? this.cfg.lossFn : null,
       omit: new Set([...(this.variants.every((v) => v.auxkAlpha === 0) ? ['auxk'] : []), ...(this.variants.some((v) => v.sae.multiTopk) ? [] : ['multi_topk_fvu'])]),
       wandb: this.wandb,
     };
-    const microChunks = this.endToEnd ? 1 : this.cfg.microAccSteps;
-    const period = new MetricSums();
-    const sinceSave = new LossWindow();
+    const tally = new TrainingMetrics(this.cfg.gradAccSteps, this.endToEnd ? 1 : this.cfg.microAccSteps, sink.lossKey);
     while (this.globalStep < total && !this.stopRequested) {
       const end = Math.min(this.globalStep + this.cfg.gradAccSteps, total);
       // As the reference: an optimizer step only after a whole accumulation group; the
@@ -260,17 +189,11 @@ export class Trainer implements RunStateSource {
       let from = this.globalStep;
       if (this.globalStep === 0 && !this.cfg.finetune) {
         // The very first batch sets b_dec (and transcoders' encoder bias) from its activations.
-        replies.push(await this.runBatches(0, 1, steps && end === 1, true));
+        replies.push(await this.runBatches(0, 1, { step: steps && end === 1, initBiases: true }));
         from = 1;
       }
-      if (from < end) replies.push(await this.runBatches(from, end, steps, false));
-      const step = new MetricSums();
-      step.batches = end - this.globalStep;
-      period.batches += step.batches;
-      for (const r of replies) {
-        step.add(r.metrics);
-        period.add(r.metrics);
-      }
+      if (from < end) replies.push(await this.runBatches(from, end, { step: steps, initBiases: false }));
+      const metrics = tally.add(replies, end - this.globalStep, this.slots.map((s) => s.name), steps);
       // As the reference: the next k is computed after the optimizer step from the batch
       // counter before it counts this step's last batch, so batch i >= 1 uses the k of batch i-1.
       if (steps) {
@@ -279,40 +202,27 @@ export class Trainer implements RunStateSource {
       }
       this.globalStep = end;
       // Each rank counts its own tokens, or every rank's when it reads them all.
-      this.tokensSeen += replies.reduce((n, r) => n + r.tokens, 0) * (this.readsAllRanks ? 1 : this.worldSize);
+      this.tokensSeen += replies.reduce((n, r) => n + r.tokens, 0) * (this.steps.readsAllRanks ? 1 : this.worldSize);
       if (!steps) {
-        if (this.isMain) this.report(total, period.averages(this.cfg.gradAccSteps, microChunks), false, replies);
+        if (this.isMain) this.report(total, metrics, false, replies);
         break;
       }
       this.optimizerStep += 1;
-
-      const stepMetrics = step.averages(this.cfg.gradAccSteps, microChunks);
-      for (const s of this.slots) {
-        const loss = this.endToEnd ? stepMetrics[this.cfg.lossFn]?.[this.cfg.lossFn] : stepMetrics[s.name]?.fvu;
-        if (loss !== undefined) sinceSave.add(s.name, loss);
-      }
-      const metrics = period.averages(this.cfg.gradAccSteps, microChunks);
       const logged = this.optimizerStep % this.cfg.wandbLogFrequency === 0;
       const evaluation = this.cfg.evalEvery > 0 && this.optimizerStep % this.cfg.evalEvery === 0 && this.isMain ? await this.evaluateNow() : undefined;
       if (this.isMain && (logged || evaluation)) {
-        await writeMetricsLine(sink, { step: this.globalStep, optimizerStep: this.optimizerStep, tokens: this.tokensSeen, ...this.kEntries() }, logged ? metrics : {}, evaluation ? evalLogEntries(evaluation) : {});
+        await writeMetricsLine(sink, { step: this.globalStep, optimizerStep: this.optimizerStep, tokens: this.tokensSeen, ...kEntries(this.slots, this.k) }, logged ? metrics : {}, evaluation ? evalLogEntries(evaluation) : {});
       }
-      if (logged) period.clear();
+      if (logged) tally.logged();
       if (this.isMain) this.report(total, metrics, logged, replies, evaluation);
       if (this.optimizerStep % this.cfg.saveEvery === 0 && this.globalStep < total) {
-        await this.save(sinceSave);
-        sinceSave.clear();
+        await this.save(tally.sinceSave);
+        tally.sinceSave.clear();
       }
     }
-    await this.save(sinceSave);
+    await this.save(tally.sinceSave);
     if (this.wandb) await wandbFinish();
     return { steps: this.globalStep, optimizerSteps: this.optimizerStep, runDir: this.runDir, stopped: this.stopRequested };
-  }
-
-  /** The k logged with each metrics line: one k, or each coder's when a sweep's differ. */
-  private kEntries(): { k: number } | { ks: Record<string, number> } {
-    const ks = new Set(this.slots.map((s) => s.k));
-    return ks.size <= 1 ? { k: this.k } : { ks: Object.fromEntries(this.slots.map((s) => [s.name, s.k])) };
   }
 
   private report(totalSteps: number, metrics: MetricTable, logged: boolean, replies: readonly HooksRunReply[], evaluation?: EvalReport): void {
@@ -330,19 +240,11 @@ export class Trainer implements RunStateSource {
     });
   }
 
-  /**
-   * Evaluate the coders as they would be saved now (schedule-free's x, in copies) with the k
-   * of the next batch, on the held-out rows: no data, RNG or parameter of training changes.
-   */
+  /** Evaluate the coders as they would be saved now (see {@link evaluateAsSaved}). */
   private async evaluateNow(): Promise<EvalReport> {
     const data = this.options.evalData;
     if (!data) throw new ConfigError('eval_every needs held-out rows (TrainerOptions.evalData); the CLI takes them from --holdout or --max_examples');
-    const coders: EvalCoder[] = [];
-    for (const s of this.slots) {
-      const { params } = await runProgram(saveParamsProgram(structureOf(s.variant.sae), s.variant.optimizer), { params: s.coder.params, state: s.state });
-      coders.push({ name: s.name, hookpoint: s.hookpoint, coder: s.coder, params, k: s.k });
-    }
-    const report = await evaluate(this.model, coders, data.dataset, { rows: data.rows, batchSize: this.cfg.batchSize, excludeTokens: this.cfg.excludeTokens });
+    const report = await evaluateAsSaved(this.model, this.slots, data, this.cfg);
     if (report.warnings.length && !this.evalWarned) {
       this.evalWarned = true;
       for (const w of report.warnings) this.log(`evaluation: ${w}`);
@@ -375,45 +277,9 @@ export class Trainer implements RunStateSource {
     this.log(`Resumed from ${dir} at step ${this.globalStep}`);
   }
 
-  // ------------------------------------------------------------------ one step
-
-  /** The model's own CE on the first batch, printed before ce training (as the reference does). */
-  private async printCleanCe(): Promise<void> {
-    const clean = await runPasses({ model: this.model.model, rows: this.dataset.rows, batches: [this.order.batch(0, this.rank)], passes: [cleanCePass()], device: this.device });
-    this.log(`Initial CE loss: ${clean.metrics.clean!.ce!.toFixed(4)}`);
-  }
-
-  /** Run batches [from, to) and, when `step` is set, the optimizer step after them: one bridge call. */
-  private async runBatches(from: number, to: number, step: boolean, initBiases: boolean): Promise<HooksRunReply> {
-    const batches = Array.from({ length: to - from }, (_, j): BatchRows => (this.readsAllRanks ? this.order.allRanks(from + j) : this.order.batch(from + j, this.rank)));
-    const { passes, after } = stepPrograms(
-      {
-        cfg: this.cfg,
-        slots: this.slots,
-        hookpoints: this.hookpoints,
-        ownedHookpoints: this.ownedHookpoints,
-        ddp: this.ddp,
-        gather: this.distributeModules && !this.readsAllRanks,
-        autocast: this.model.device.startsWith('cuda') && this.rt.info.bf16,
-        losses: { auxkBias: !this.cfg.auxkNoBias, sparseBackward: this.sparseBackward },
-        tokensSeen: this.tokensSeen,
-        optimizerStep: this.optimizerStep,
-        scheduleSteps: this.scheduleSteps,
-      },
-      { initBiases, step },
-    );
-    const reply = await runPasses({
-      model: this.model.model,
-      rows: this.dataset.rows,
-      batches,
-      passes,
-      device: this.device,
-      excludeTokens: this.cfg.excludeTokens,
-      after,
-      reduceMetrics: this.ddp ? 'mean' : this.distributeModules ? 'merge' : null,
-      stop: this.stopRequested,
-      vocabSize: this.model.vocabSize,
-    });
+  /** Run batches [from, to) (and the optimizer step after them): one bridge call. */
+  private async runBatches(from: number, to: number, what: { step: boolean; initBiases: boolean }): Promise<HooksRunReply> {
+    const reply = await this.steps.batches(from, to, { ...what, tokensSeen: this.tokensSeen, optimizerStep: this.optimizerStep, stop: this.stopRequested });
     if (reply.stop) this.stopRequested = true;
     return reply;
   }

@@ -1,0 +1,28 @@
+/** Evaluation during training (`--eval_every`): the coders as they would be saved now, on held-out rows. */
+import type { TrainConfig } from '../config/train.js';
+import type { TokenDataset } from '../data/dataset.js';
+import { evaluate, type EvalCoder, type EvalReport } from '../eval/index.js';
+import { runProgram } from '../kernels/index.js';
+import { structureOf } from '../math/structure.js';
+import type { TrainableModel } from '../model/language-model.js';
+import { saveParamsProgram } from './programs.js';
+import type { CoderSlot } from './slots.js';
+
+/**
+ * Evaluate the slots' coders as they would be saved now (the optimizer's saved parameters,
+ * in copies: schedule-free's x) with the k of the next batch, on the held-out rows: no data,
+ * RNG or parameter of training changes.
+ */
+export async function evaluateAsSaved(
+  model: TrainableModel,
+  slots: readonly CoderSlot[],
+  data: { dataset: TokenDataset; rows: readonly [number, number] },
+  cfg: Pick<TrainConfig, 'batchSize' | 'excludeTokens'>,
+): Promise<EvalReport> {
+  const coders: EvalCoder[] = [];
+  for (const s of slots) {
+    const { params } = await runProgram(saveParamsProgram(structureOf(s.variant.sae), s.variant.optimizer), { params: s.coder.params, state: s.state });
+    coders.push({ name: s.name, hookpoint: s.hookpoint, coder: s.coder, params, k: s.k });
+  }
+  return evaluate(model, coders, data.dataset, { rows: data.rows, batchSize: cfg.batchSize, excludeTokens: cfg.excludeTokens });
+}
