@@ -100,18 +100,19 @@ def chunk_and_tokenize(data, tokenizer, *, num_proc: int, text_key: str, max_seq
 @op("data.load")
 def load(
     name_or_path: str,
-    split: str = "train",
-    data_args: dict | None = None,
-    tokenizer=None,
-    ctx_len: int = 2048,
-    text_column: str = "text",
-    num_proc: int = 1,
-    shuffle_seed: int = 42,
-    max_examples: int | None = None,
-    vocab_size: int | None = None,
+    split: str,
+    data_args: dict | None,
+    tokenizer,
+    ctx_len: int,
+    text_column: str,
+    num_proc: int,
+    shuffle_seed: int,
+    max_examples: int | None,
+    vocab_size: int | None,
 ):
     """Load and prepare a dataset; returns the rows object (a handle) and its size. With
-    `vocab_size`, token ids of a token file are checked against it."""
+    `vocab_size`, token ids of a token file are checked against it. Every argument comes
+    from TypeScript, whose config owns the defaults (src/config/data.ts)."""
     if name_or_path.endswith(".bin"):
         return _load_bin(name_or_path, ctx_len, max_examples, vocab_size)
 

@@ -18,7 +18,7 @@ import time
 
 import torch
 
-from . import activations, dist, program
+from . import activation_cache, dist, program
 from .core import UserError, op
 from .model import first, hook_input
 
@@ -88,7 +88,7 @@ class _Pass:
         self.logits = spec.get("logits")
         self.grad = bool(spec.get("grad", False))
         self.pairs, self.identity = [], []
-        if isinstance(model, activations.Reader):
+        if isinstance(model, activation_cache.Reader):
             if self.logits or any(s.get("replace") for specs in by_module.values() for s in specs):
                 raise UserError("cached activations can train with loss_fn fvu only: ce and kl need the model")
             return
@@ -121,7 +121,7 @@ def run_pass(model, input_ids, p: _Pass, state: _Batch) -> None:
     """One forward pass with its hooks. Without a logits program the base model runs (no LM
     head); with one, the whole model, and the program gets the logits. From cached
     activations, the hooks' programs run on the cache's tensors instead of a forward."""
-    if isinstance(model, activations.Reader):
+    if isinstance(model, activation_cache.Reader):
         with torch.set_grad_enabled(p.grad):
             for name, specs in p.by_module.items():
                 inputs = model.read(f"in/{name}") if model.has(f"in/{name}") else None
@@ -190,7 +190,7 @@ def run(
     """Run each batch of rows through the passes, then the `after` programs.
 
     batches: [[start, end] | {"rows": [i, ...]}, ...] rows of `rows` (several for gradient
-      accumulation). `model` may be an activations.Reader (then also `rows`): the hooks'
+      accumulation). `model` may be an activation_cache.Reader (then also `rows`): the hooks'
       programs run on its cached tensors.
     passes: [{"hooks": [...], "logits": {"key", "program", "args"} | None, "grad": bool}], run
       in order on every batch. hooks: [{"key", "module", "program", "args", "replace"?,

@@ -17,7 +17,7 @@ import traceback
 from .core import HANDLES, OPS, UserError, decode_args, encode_result
 
 # Register the ops: one module per op prefix.
-from . import activations, bundle, data, dist, hooks, model, program, runtime, safetensors, state, tensor, tokenizer, wandb  # noqa: E402,F401
+from . import activation_cache, bundle, data, dist, hooks, model, program, runtime, safetensors, state, tensor, tokenizer, wandb  # noqa: E402,F401
 
 if os.environ.get("SPARSIFY_TESTING") == "1":
     from . import testing  # noqa: F401

@@ -10,7 +10,7 @@ import { getRuntime } from '../bridge/runtime.js';
 import { benchOp } from '../bridge/ops.js';
 import { SparseCoder } from '../coder/sparse-coder.js';
 import { loadDataset } from '../data/dataset.js';
-import { buildLatentCache, readLatentCache } from '../explore/cache.js';
+import { buildLatentCache, readLatentCache } from '../explore/latent-cache.js';
 import { serveExplorer } from '../explore/server.js';
 import { CHUNK, SiteData } from '../explore/site.js';
 import { bundledDefault } from '../model/bundled.js';

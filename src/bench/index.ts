@@ -1,8 +1,9 @@
 /**
  * Benchmarks (`npm run bench`): the bridge's round-trip time, one SAE forward+backward through
- * the TS kernel path against the same torch code written directly in Python, and training
+ * the TS kernel path against the reference's own SparseCoder in Python, and training
  * throughput (train.ts), evaluation (eval.ts) and the latent cache (explore.ts) against their
  * parts, a sweep against separate runs (sweep.ts), and training from an activation cache (cache.ts). Measurements only: no test asserts on time.
+ * The parts timed alone run in the benchmarks' own runtime ops (runtime.ts, python/bench/bench_ops.py).
  */
 import { getRuntime, closeRuntime } from '../bridge/index.js';
 import { benchOp, runtimeInfo, type PyObject, type Tensor } from '../bridge/ops.js';

@@ -17,8 +17,8 @@ const hookWidth = z.object({ output: int, input: int.nullable() });
 
 /** Each op: its keyword arguments, and its reply. */
 export const OPS = {
-  'activations.open': { args: ['shards', 'ctx_len', 'device'], reply: handle },
-  'activations.stats': { args: ['reader'], reply: z.object({ seconds: z.number() }) },
+  'activation_cache.open': { args: ['shards', 'ctx_len', 'device'], reply: handle },
+  'activation_cache.stats': { args: ['reader'], reply: z.object({ seconds: z.number() }) },
   'bundle.copy_into': { args: ['dst', 'src'], reply: none },
   'bundle.get': { args: ['bundle', 'name'], reply: handle },
   'bundle.update': { args: ['dst', 'src'], reply: none },

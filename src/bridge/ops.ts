@@ -390,16 +390,16 @@ export interface ActivationShard {
 }
 
 /**
- * A reader over cached activation shards (`activations.open`): it stands in for the model
+ * A reader over cached activation shards (`activation_cache.open`): it stands in for the model
  * and the rows in `hooksRun`, memory-mapping each shard and asking the OS for the next.
  */
-export function activationsOpen(shards: readonly ActivationShard[], ctxLen: number, device: string, rt?: Runtime): Promise<PyObject> {
-  return (invoke(rt, 'activations.open', { shards, ctx_len: ctxLen, device }) as Promise<PyObject>);
+export function activationCacheOpen(shards: readonly ActivationShard[], ctxLen: number, device: string, rt?: Runtime): Promise<PyObject> {
+  return (invoke(rt, 'activation_cache.open', { shards, ctx_len: ctxLen, device }) as Promise<PyObject>);
 }
 
-/** Seconds a reader has spent reading, converting and moving activations (`activations.stats`). */
-export function activationsStats(reader: PyObject): Promise<{ seconds: number }> {
-  return (invoke(reader.runtime, 'activations.stats', { reader }) as Promise<{ seconds: number }>);
+/** Seconds a reader has spent reading, converting and moving activations (`activation_cache.stats`). */
+export function activationCacheStats(reader: PyObject): Promise<{ seconds: number }> {
+  return (invoke(reader.runtime, 'activation_cache.stats', { reader }) as Promise<{ seconds: number }>);
 }
 
 /** Rows [start, end) of a loaded dataset's token ids, as an int32 tensor on the CPU (`data.rows`). */
@@ -481,7 +481,7 @@ export interface PassSpec {
 export type BatchRows = readonly [number, number] | { readonly rows: readonly number[] };
 
 export interface HooksRunRequest {
-  /** A model, or an activation reader (`activationsOpen`): then the hooks' programs run on its cached tensors. */
+  /** A model, or an activation reader (`activationCacheOpen`): then the hooks' programs run on its cached tensors. */
   model: PyObject;
   rows: PyObject;
   /** Row ranges [start, end) of `rows`, or rows in any order (a shuffled epoch); several for gradient accumulation. */

@@ -13,7 +13,7 @@ import { snakeCase } from '../util/case.js';
 import { CacheOptionsSchema, type CacheOptions } from '../config/cache.js';
 import { ConfigError, parseWith } from '../config/errors.js';
 import { parseDataArgs } from '../config/train.js';
-import { defaultRowsPerShard, estimateBytes, gb, planIndex, writeActivationCache, type CachePlan } from '../cache/write.js';
+import { defaultRowsPerShard, estimateBytes, gb, planIndex, writeActivationCache, type CachePlan } from '../activation-cache/write.js';
 import { loadDataset } from '../data/dataset.js';
 import { bundledDefault } from '../model/bundled.js';
 import { loadModel } from '../model/language-model.js';

@@ -5,6 +5,8 @@
  */
 import { tokenizerLoad, tokenizerSpecialIds, type PyObject } from '../bridge/ops.js';
 import { SparsifyError } from '../bridge/errors.js';
+import { DATA_DEFAULTS } from '../config/data.js';
+import type { RunRecord } from '../config/run-record.js';
 import { parseDataArgs } from '../config/train.js';
 import { findCoderDirs, findRunConfig, type CoderDirEntry } from '../coder/discover.js';
 import { SparseCoder } from '../coder/sparse-coder.js';
@@ -44,8 +46,8 @@ export interface CoderRun {
   /** The coders are a local folder (else they came from the Hub). */
   local: boolean;
   entries: CoderDirEntry[];
-  /** The run's config.json, when the coders come with one. */
-  run: Record<string, unknown> | undefined;
+  /** The run's record (config.json), when the coders come with one. */
+  run: RunRecord | undefined;
   /** The run directory holding that config.json. */
   runDir: string | null;
   modelName: string;
@@ -53,8 +55,6 @@ export interface CoderRun {
   split: string;
   ctxLen: number;
 }
-
-const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
 /** Find the coders (downloading a Hub repo) and what their run says. */
 export async function findCoderRun(opts: CoderRunOptions): Promise<CoderRun> {
@@ -65,8 +65,8 @@ export async function findCoderRun(opts: CoderRunOptions): Promise<CoderRun> {
   if (entries.length === 0) throw new SparsifyError(`${opts.coders}: no coder directories${opts.hookpoints.length ? ` matching ${opts.hookpoints.join(' ')}` : ''} (a coder directory holds cfg.json and sae.safetensors)`);
   const found = local ? findRunConfig(root) : undefined;
   const run = found?.config;
-  const modelName = opts.model ?? str(run?.model);
-  const datasetName = opts.dataset ?? str(run?.dataset);
+  const modelName = opts.model ?? run?.model;
+  const datasetName = opts.dataset ?? run?.dataset;
   if (!modelName) throw new SparsifyError(`give MODEL: ${opts.coders} has no run config.json naming one`);
   if (!datasetName) throw new SparsifyError(`give DATASET: ${opts.coders} has no run config.json naming one`);
   return {
@@ -77,8 +77,8 @@ export async function findCoderRun(opts: CoderRunOptions): Promise<CoderRun> {
     runDir: found?.dir ?? null,
     modelName,
     datasetName,
-    split: opts.split ?? str(run?.split) ?? 'train',
-    ctxLen: opts.ctxLen ?? (typeof run?.ctx_len === 'number' ? run.ctx_len : 2048),
+    split: opts.split ?? run?.split ?? DATA_DEFAULTS.split,
+    ctxLen: opts.ctxLen ?? run?.ctxLen ?? DATA_DEFAULTS.ctxLen,
   };
 }
 
@@ -117,15 +117,15 @@ export async function loadCoderRun(found: CoderRun, opts: CoderRunOptions, say: 
   say(`Loading dataset ${datasetName}`);
   const dataset = await loadDataset(localPath(datasetName, 'dataset') ?? datasetName, {
     split,
-    dataArgs: parseDataArgs(str(run?.data_args) ?? ''),
+    dataArgs: parseDataArgs(run?.dataArgs ?? DATA_DEFAULTS.dataArgs),
     tokenizer: { nameOrPath: modelPath, revision: opts.revision, token: opts.hfToken },
     ctxLen,
-    textColumn: str(run?.text_column) ?? 'text',
-    shuffleSeed: typeof run?.shuffle_seed === 'number' ? run.shuffle_seed : 42,
+    textColumn: run?.textColumn ?? DATA_DEFAULTS.textColumn,
+    shuffleSeed: run?.shuffleSeed ?? DATA_DEFAULTS.shuffleSeed,
     ...(model.vocabSize ? { vocabSize: model.vocabSize } : {}),
   });
-  const heldOut = run !== undefined && datasetName === run.dataset && split === (str(run.split) ?? 'train') && ctxLen === run.ctx_len;
-  const start = heldOut ? trainingRows(dataset.numRows, { maxExamples: typeof run.max_examples === 'number' ? run.max_examples : undefined, holdout: typeof run.holdout === 'number' ? run.holdout : 0 }) : 0;
+  const heldOut = run !== undefined && datasetName === run.dataset && split === run.split && ctxLen === run.ctxLen;
+  const start = heldOut ? trainingRows(dataset.numRows, { maxExamples: run.maxExamples, holdout: run.holdout }) : 0;
   if (start >= dataset.numRows) {
     throw new SparsifyError(`the run trained on every row of ${datasetName} (split ${split}); ${verb} on another --split or DATASET, or train with --holdout`);
   }
@@ -136,7 +136,7 @@ export async function loadCoderRun(found: CoderRun, opts: CoderRunOptions, say: 
     model,
     tokenizer,
     specialTokenIds: specials,
-    excludeTokens: opts.excludeTokens ?? (Array.isArray(run?.exclude_tokens) ? (run.exclude_tokens as number[]) : []),
+    excludeTokens: opts.excludeTokens ?? run?.excludeTokens ?? [],
     dataset,
     rows: [start, end],
     heldOut,

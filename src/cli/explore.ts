@@ -13,7 +13,7 @@ import { runtimeConfigure } from '../bridge/ops.js';
 import { snakeCase } from '../util/case.js';
 import { parseWith } from '../config/errors.js';
 import { ExploreOptionsSchema, type ExploreOptions } from '../config/explore.js';
-import { buildLatentCache, coderHash, readLatentCache, type CacheIndex } from '../explore/cache.js';
+import { buildLatentCache, coderHash, readLatentCache, type CacheIndex } from '../explore/latent-cache.js';
 import { exportExplorer, serveExplorer } from '../explore/server.js';
 import { CODER_RUN_ARGUMENTS, findCoderRun, loadCoderRun, type CoderRun } from './coder-run.js';
 import { fieldsOf, readOptions } from './options.js';

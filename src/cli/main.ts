@@ -24,7 +24,7 @@ import { evalMain } from './eval.js';
 import { exploreMain } from './explore.js';
 import { createProgress } from './progress.js';
 import { cacheMain } from './cache.js';
-import { openActivationCache } from '../cache/read.js';
+import { openActivationCache } from '../activation-cache/read.js';
 import type { TokenDataset } from '../data/dataset.js';
 import type { TrainableModel } from '../model/language-model.js';
 import { ConfigError } from '../config/errors.js';

@@ -6,7 +6,17 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { naturalSort } from '../util/fnmatch.js';
+import { runRecordOf, type RunRecord } from '../config/run-record.js';
 import { CFG_FILE } from './files.js';
+
+/** A JSON file's contents, or undefined when it does not parse (a record cut short reads as none). */
+function readJson(file: string): unknown {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
 
 export interface CoderDirEntry {
   /** Its name in a run: the hookpoint, then `/configuration` (a sweep) and `/seedN` (several seeds). */
@@ -44,12 +54,12 @@ export function findCoderDirs(path: string): CoderDirEntry[] {
   return out;
 }
 
-/** The config.json of the run that `path` (a run, a coder, a seed, or best/) belongs to. */
-export function findRunConfig(path: string): { dir: string; config: Record<string, unknown> } | undefined {
+/** The record (config.json) of the run that `path` (a run, a coder, a seed, or best/) belongs to. */
+export function findRunConfig(path: string): { dir: string; config: RunRecord } | undefined {
   let dir = path;
   for (let up = 0; up < 3; up++) {
     const file = join(dir, 'config.json');
-    if (existsSync(file)) return { dir, config: JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown> };
+    if (existsSync(file)) return { dir, config: runRecordOf(readJson(file)) };
     const parent = dirname(dir);
     if (parent === dir) break;
     dir = parent;

@@ -10,6 +10,7 @@ import { SparsifyError } from '../bridge/errors.js';
 import { safetensorsHeader, saveTensors, type DType, type PyObject, type SafetensorsHeader } from '../bridge/ops.js';
 import { coderConfigFromJson, coderConfigToJson, numLatentsFor, checkCoderShape, type SparseCoderConfig } from '../config/sparse-coder.js';
 import { ConfigError } from '../config/errors.js';
+import { activation } from '../activations/index.js';
 import { writeFileAtomic } from '../util/files.js';
 
 export const CFG_FILE = 'cfg.json';
@@ -47,6 +48,7 @@ export function expectedShapes(cfg: SparseCoderConfig, dIn: number, decoder: boo
   const shapes: Record<string, number[]> = { 'encoder.weight': [m, dIn], 'encoder.bias': [m], b_dec: [dIn] };
   if (decoder) shapes.W_dec = [m, dIn];
   if (cfg.skipConnection) shapes.W_skip = [dIn, dIn];
+  for (const p of activation(cfg.activation).params) shapes[p.name] = p.shape(m, dIn);
   return shapes;
 }
 

@@ -1,5 +1,5 @@
-import { cpus } from 'node:os';
 import { z } from 'zod';
+import { DataOptionsShape } from './data.js';
 
 /**
  * Options of `sparsify cache [MODEL] [DATASET] --out DIR`: which activations to write, of
@@ -19,12 +19,7 @@ export const CacheOptionsSchema = z
     maxExamples: z.number().int().positive().optional().describe('Cache at most this many rows'),
     batchSize: z.number().int().positive().default(8).describe('Sequences per forward pass'),
     shardMb: z.number().positive().default(512).describe('Approximate size of each shard file in MiB'),
-    split: z.string().min(1).default('train').describe('Dataset split'),
-    ctxLen: z.number().int().positive().default(2048).describe('Context length (tokens per row)'),
-    textColumn: z.string().min(1).default('text').describe('Text column of the dataset'),
-    shuffleSeed: z.number().int().nonnegative().default(42).describe('Seed for shuffling the dataset'),
-    dataPreprocessingNumProc: z.number().int().positive().default(Math.max(1, Math.floor(cpus().length / 2))).describe('Processes for tokenizing the dataset'),
-    dataArgs: z.string().default('').describe('Arguments for load_dataset, as "k=v,k2=v2"'),
+    ...DataOptionsShape,
     hfToken: z.string().optional().describe('Hugging Face token'),
     revision: z.string().optional().describe('Model revision'),
   })

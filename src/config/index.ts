@@ -1,7 +1,9 @@
 /**
- * Configuration: one zod schema per config (the coder's, training's, a CLI run's), the single
- * source of truth for types, defaults, validation, CLI flags and --help. Not here: how the
- * CLI turns schemas into flags (src/cli/options.ts).
+ * Configuration: one zod schema per config (the coder's, training's, a CLI run's, the data
+ * fragment they share), the single source of truth for types, defaults, validation, CLI flags
+ * and --help; and the typed reader of a run's record (run-record.ts). Activation and optimizer
+ * choices come from their registries (src/activations, src/optimizers). Not here: how the CLI
+ * turns schemas into flags (src/cli/options.ts).
  */
 export * from './sparse-coder.js';
 export * from './train.js';

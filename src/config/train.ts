@@ -1,9 +1,9 @@
-import { cpus } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { z } from 'zod';
 import { activation } from '../activations/index.js';
 import { DEFAULT_OPTIMIZER, OPTIMIZERS, OPTIMIZER_NAMES } from '../optimizers/index.js';
 import { snakeCase } from '../util/case.js';
+import { DataOptionsShape } from './data.js';
 import { ConfigError, parseWith } from './errors.js';
 import { SparseCoderConfigSchema } from './sparse-coder.js';
 import { sweepVariants, type FieldSchemas, type Variant } from './sweep.js';
@@ -160,8 +160,8 @@ export const RunOptionsSchema = z
   .object({
     model: z.string().min(1).default('HuggingFaceTB/SmolLM2-135M').describe('Model name on the Hub, or a local path'),
     dataset: z.string().min(1).default('EleutherAI/SmolLM2-135M-10B').describe('Dataset name, local path, saved dataset, or .bin token file'),
-    split: z.string().min(1).default('train').describe('Dataset split'),
-    ctxLen: z.number().int().positive().default(2048).describe('Context length (tokens per row)'),
+    split: DataOptionsShape.split,
+    ctxLen: DataOptionsShape.ctxLen,
     hfToken: z.string().optional().describe('Hugging Face token'),
     revision: z.string().optional().describe('Model revision'),
     loadIn8bit: z.boolean().default(false).describe('Load the model in 8-bit (needs bitsandbytes)'),
@@ -170,10 +170,10 @@ export const RunOptionsSchema = z
     resume: z.boolean().default(false).describe('Resume from save_dir/run_name'),
     fromCache: z.string().min(1).optional().describe('Train from an activation cache written by `sparsify cache` instead of running the model (loss_fn fvu only)'),
     overwrite: z.boolean().default(false).describe('If save_dir/run_name holds an earlier run, move it aside (to <run>.old-<time>) and start a new one'),
-    textColumn: z.string().min(1).default('text').describe('Text column of the dataset'),
-    shuffleSeed: z.number().int().nonnegative().default(42).describe('Seed for shuffling the dataset'),
-    dataPreprocessingNumProc: z.number().int().positive().default(Math.max(1, Math.floor(cpus().length / 2))).describe('Processes for tokenizing the dataset'),
-    dataArgs: z.string().default('').describe('Arguments for load_dataset, as "k=v,k2=v2"'),
+    textColumn: DataOptionsShape.textColumn,
+    shuffleSeed: DataOptionsShape.shuffleSeed,
+    dataPreprocessingNumProc: DataOptionsShape.dataPreprocessingNumProc,
+    dataArgs: DataOptionsShape.dataArgs,
   })
   .strict();
 

@@ -5,6 +5,7 @@
  * (src/model).
  */
 import { dataLoad, type PyObject, type TokenizerSource } from '../bridge/ops.js';
+import { DATA_DEFAULTS } from '../config/data.js';
 import { localPath } from '../util/paths.js';
 
 /** A dataset of fixed-length token rows (prepared, shuffled and truncated). */
@@ -44,13 +45,13 @@ export interface LoadDatasetOptions {
 export async function loadDataset(nameOrPath: string, options: LoadDatasetOptions = {}): Promise<TokenDataset> {
   return dataLoad({
     nameOrPath: localPath(nameOrPath, 'dataset') ?? nameOrPath,
-    split: options.split ?? 'train',
+    split: options.split ?? DATA_DEFAULTS.split,
     dataArgs: options.dataArgs ?? {},
     tokenizer: options.tokenizer ?? null,
-    ctxLen: options.ctxLen ?? 2048,
-    textColumn: options.textColumn ?? 'text',
+    ctxLen: options.ctxLen ?? DATA_DEFAULTS.ctxLen,
+    textColumn: options.textColumn ?? DATA_DEFAULTS.textColumn,
     numProc: options.numProc ?? 1,
-    shuffleSeed: options.shuffleSeed ?? 42,
+    shuffleSeed: options.shuffleSeed ?? DATA_DEFAULTS.shuffleSeed,
     maxExamples: options.maxExamples ?? null,
     vocabSize: options.vocabSize,
   });

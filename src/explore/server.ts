@@ -7,14 +7,15 @@
 import { createAdaptorServer } from '@hono/node-server';
 import { Hono } from 'hono';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { basename, dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { SparsifyError } from '../bridge/errors.js';
 import { packageRoot } from '../bridge/paths.js';
 import { findRunConfig } from '../coder/discover.js';
-import { readLatentCache, type LatentCache } from './cache.js';
+import { readLatentCache, type LatentCache } from './latent-cache.js';
 import { SiteData } from './site.js';
+import { stageFolder } from '../util/staging.js';
 
 const APP_DIR = join(packageRoot, 'dist', 'explore-app');
 
@@ -141,9 +142,8 @@ export async function exportExplorer(cache: LatentCache | string, out: string, o
   if (existsSync(target) && !existsSync(join(target, 'index.html'))) {
     throw new SparsifyError(`${out} exists and is not an explorer export; give a new or empty --out folder`);
   }
-  const staging = join(dirname(target), `.${basename(target)}.writing-${process.pid}`);
-  await rm(staging, { recursive: true, force: true });
-  await mkdir(staging, { recursive: true });
+  const staged = await stageFolder(target, 'writing');
+  const staging = staged.path;
   await writeFile(join(staging, 'index.html'), INDEX_HTML);
   await writeFile(join(staging, 'app.js'), appFile('app.js'));
   await writeFile(join(staging, 'app.css'), appFile('app.css'));
@@ -154,7 +154,6 @@ export async function exportExplorer(cache: LatentCache | string, out: string, o
     await writeFile(file, site.script(path)!);
     options.onFile?.(i + 1, paths.length);
   }
-  if (existsSync(target)) await rm(target, { recursive: true, force: true });
-  await rename(staging, target);
+  await staged.commit();
   return { index: join(target, 'index.html'), files: paths.length + 3 };
 }

@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { densityHistogram } from '../eval/evaluate.js';
 import { CODER_METRICS, SPLICE_METRICS, type Column } from '../eval/metrics/index.js';
-import type { LatentCache, LatentExample } from './cache.js';
+import type { LatentCache, LatentExample } from './latent-cache.js';
 import type { ExamplePayload, LatentChunkPayload, LatentPayload, OverviewPayload, TablePayload } from './payloads.js';
 
 /** Latents per data file of latent details. */

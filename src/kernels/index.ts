@@ -4,10 +4,11 @@
  * one bridge round trip. Stages, one file each: values and shape rules (values.ts, shapes.ts),
  * the statement builder (builder.ts), the intermediate form (ir.ts), the op vocabulary
  * (vocabulary.ts), readable names (names.ts), the printer (printer.ts), autograd functions
- * (autograd.ts), signatures (signature.ts), programs (program.ts) and running them (runner.ts).
+ * (autograd.ts), signatures (signature.ts), programs (program.ts), the program cache
+ * (program-cache.ts: specs built once per structure) and running them (runner.ts).
  *
- * Not here: what the programs compute. The sparse-coder math and optimizers are in src/math,
- * the trainer's programs in src/trainer.
+ * Not here: what the programs compute. The sparse-coder math is in src/math, activations in
+ * src/activations, optimizers in src/optimizers, the trainer's programs in src/trainer.
  */
 export { KernelBuildError, type Dim, type Shape, type KernelDType } from './types.js';
 export { SymTensor, SymScalar, SymBundle, SymObject, type ScalarLike, type TensorOrScalar } from './values.js';
@@ -16,6 +17,6 @@ export { defineAutogradFunction, type AutogradFunctionSpec } from './autograd.js
 export { defineProgram, type ProgramSpec, type ProgramOptions, type ProgramResult } from './program.js';
 export { In, provided, withScalars, HOOK_INPUTS, LOGITS_INPUTS, type WithScalars, type ArgsOf, type InputSpec, type Signature, type ScalarValue } from './signature.js';
 export { bind, compileProgram, runPasses, runProgram, type BoundProgram, type ResultOf, type Pass, type PassHook, type PassesRequest } from './runner.js';
-export { cachedProgram } from './memo.js';
+export { cachedProgram } from './program-cache.js';
 export { pyLiteral } from './printer.js';
 export { PROGRAM_GLOBALS, type ProgramGlobal } from './globals.js';

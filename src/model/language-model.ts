@@ -14,7 +14,7 @@ export interface TrainableModel {
   /** BOS, EOS and pad ids from its config. */
   readonly specialTokenIds?: readonly number[] | undefined;
   /**
-   * Set when `model` is a reader of cached activations (src/cache), not a model: the
+   * Set when `model` is a reader of cached activations (src/activation-cache), not a model: the
    * hookpoints it holds and their widths (there are no modules to look into).
    */
   readonly cached?: { readonly hookpoints: readonly string[]; readonly widths: Readonly<Record<string, HookWidth>> } | undefined;

@@ -6,6 +6,7 @@
 import { existsSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import { writeFileAtomic } from '../util/files.js';
+import { processAlive } from '../util/process.js';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { SparsifyError } from '../bridge/errors.js';
@@ -28,15 +29,6 @@ function readLock(path: string): LockInfo | undefined {
     return JSON.parse(readFileSync(path, 'utf8')) as LockInfo;
   } catch {
     return undefined; // vanished, or half written by a process that died: stale
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'; // alive, someone else's
   }
 }
 

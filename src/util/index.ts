@@ -1,4 +1,8 @@
-/** Small helpers shared by several folders: fnmatch patterns, natural sorting, local paths vs Hub names, camelCase/snake_case. Nothing domain-specific. */
+/**
+ * Small helpers shared by several folders: fnmatch patterns, natural sorting, local paths vs
+ * Hub names, camelCase/snake_case, atomic files and folders (files.ts, staging.ts), file
+ * hashes, whether a process lives. Nothing domain-specific.
+ */
 export { fnmatcher, naturalSort } from './fnmatch.js';
 export { expandHome, looksLocal, localPath } from './paths.js';
 export { snakeCase, camelCase, snakeKeys } from './case.js';

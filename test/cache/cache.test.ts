@@ -9,7 +9,7 @@ import { Trainer } from '../../src/trainer/index.js';
 import { SparseCoder } from '../../src/coder/index.js';
 import { closeRuntime } from '../../src/bridge/index.js';
 import { hookWidths } from '../../src/bridge/ops.js';
-import { estimateBytes, openActivationCache, readCacheIndex, writeActivationCache, type CachePlan } from '../../src/cache/index.js';
+import { estimateBytes, openActivationCache, readCacheIndex, writeActivationCache, type CachePlan } from '../../src/activation-cache/index.js';
 import type { TrainConfigInput } from '../../src/config/index.js';
 import { tinyFixture, type Fixture } from '../helpers/train-fixtures.js';
 import { maxAbsDiff } from '../helpers/python.js';

@@ -4,10 +4,9 @@
  * tokenizer's decoded vocabulary). Built in a staging folder and moved into place when
  * complete, so an interrupted pass never leaves a cache that loads as whole.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { dataRows, outputEmbeddings, saveTensors, tokenizerDecodeIds, type PyObject } from '../bridge/ops.js';
 import { SparsifyError } from '../bridge/errors.js';
@@ -17,7 +16,9 @@ import type { TokenDataset } from '../data/dataset.js';
 import type { EvalCoder } from '../eval/evaluate.js';
 import { bind, runPasses, runProgram, type PassHook } from '../kernels/index.js';
 import type { TrainableModel } from '../model/language-model.js';
+import { sha256Files } from '../util/hash.js';
 import { SafetensorsFile } from '../util/safetensors.js';
+import { stageFolder } from '../util/staging.js';
 import { LAYOUT, WINDOW, exploreHookProgram, finishProgram, stateProgram } from './programs.js';
 
 export const CacheIndexSchema = z.object({
@@ -51,17 +52,8 @@ export const CacheIndexSchema = z.object({
 export type CacheIndex = z.infer<typeof CacheIndexSchema>;
 
 /** sha256 of a coder directory's cfg.json and weights: which coders a cache was built for. */
-export async function coderHash(dir: string): Promise<string> {
-  const hash = createHash('sha256');
-  for (const file of [CFG_FILE, WEIGHTS_FILE]) {
-    await new Promise<void>((resolve, reject) => {
-      createReadStream(join(dir, file))
-        .on('data', (d) => hash.update(d))
-        .on('end', resolve)
-        .on('error', reject);
-    });
-  }
-  return hash.digest('hex');
+export function coderHash(dir: string): Promise<string> {
+  return sha256Files(join(dir, CFG_FILE), join(dir, WEIGHTS_FILE));
 }
 
 /** The evaluated rows' token ids ([rows, ctx_len] int32), in the cache folder. */
@@ -119,9 +111,8 @@ export async function buildLatentCache(model: TrainableModel, coders: readonly E
     options.onBatch?.(b + 1, total);
   }
   const unembed = await outputEmbeddings(model.model);
-  const staging = join(dirname(dir), `.${basename(dir)}.building-${process.pid}`);
-  await removeAbandoned(dir);
-  await rm(staging, { recursive: true, force: true });
+  const staged = await stageFolder(dir, 'building');
+  const staging = staged.path;
   await mkdir(join(staging, 'coders'), { recursive: true });
   const index: CacheIndex = {
     version: 1,
@@ -160,30 +151,8 @@ export async function buildLatentCache(model: TrainableModel, coders: readonly E
   await writeFile(join(staging, 'vocab.json'), JSON.stringify(vocab));
   await writeFile(join(staging, 'index.json'), JSON.stringify(index, null, 2));
   // Into place: the earlier cache moves out only after the new one is whole.
-  const old = `${dir}.old-${process.pid}`;
-  if (existsSync(dir)) await rename(dir, old);
-  await rename(staging, dir);
-  await rm(old, { recursive: true, force: true });
+  await staged.commit();
   return index;
-}
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
-
-/** Staging folders of builds whose process is gone (killed mid-write). */
-async function removeAbandoned(dir: string): Promise<void> {
-  const parent = dirname(dir);
-  if (!existsSync(parent)) return;
-  const prefix = `.${basename(dir)}.building-`;
-  for (const name of readdirSync(parent)) {
-    if (name.startsWith(prefix) && !alive(Number(name.slice(prefix.length)))) await rm(join(parent, name), { recursive: true, force: true });
-  }
 }
 
 /** One example of a latent: where it fired and its activations around there. */

@@ -1,4 +1,4 @@
-"""activations.*: cached activations read back for training: shards of safetensors files,
+"""activation_cache.*: cached activations read back for training: shards of safetensors files,
 memory-mapped, the next shard's pages requested from the OS while the current one is read.
 
 A reader stands in for both the model and the rows of hooks.run: `rows(start, end)` and
@@ -116,13 +116,13 @@ class Reader:
         return out
 
 
-@op("activations.open")
+@op("activation_cache.open")
 def open_reader(shards: list, ctx_len: int, device: str = "cpu") -> Reader:
     """A reader over activation shards [{path, start, end}] of rows of ctx_len tokens."""
     return Reader(shards, ctx_len, device)
 
 
-@op("activations.stats")
+@op("activation_cache.stats")
 def stats(reader: Reader) -> dict:
     """Seconds the reader has spent reading, converting and moving activations."""
     return {"seconds": reader.seconds}

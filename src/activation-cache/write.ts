@@ -5,10 +5,10 @@
  * `complete: true` only after the last shard; an interrupted cache resumes after its last
  * whole shard when asked again with the same settings.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, statSync, statfsSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, statfsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { writeFileAtomic } from '../util/files.js';
+import { sha256Files } from '../util/hash.js';
 import { join } from 'node:path';
 import { bundleGet, dataRows, saveTensors, type Tensor } from '../bridge/ops.js';
 import { SparsifyError } from '../bridge/errors.js';
@@ -19,17 +19,6 @@ import { captureProgram, shardBuffersProgram } from './programs.js';
 import { ActivationCacheIndexSchema, bytesPerRow, cacheSettingsKey, type ActivationCacheIndex, type CacheDType, type Shard } from './schema.js';
 
 export const INDEX_FILE = 'index.json';
-
-/** sha256 of a file, streamed. */
-export function sha256File(path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const hash = createHash('sha256');
-    createReadStream(path)
-      .on('data', (d) => hash.update(d))
-      .on('end', () => resolve(hash.digest('hex')))
-      .on('error', reject);
-  });
-}
 
 /** The bytes of a safetensors header for these tensors (8-byte length, JSON padded to 8). */
 function headerBytes(entries: readonly { name: string; shape: number[]; dtype: string }[]): number {
@@ -144,7 +133,7 @@ export async function writeActivationCache(model: TrainableModel, dataset: Token
     const kept: Shard[] = [];
     for (const s of parsed.data.shards) {
       const path = join(dir, s.file);
-      if (!existsSync(path) || statSync(path).size !== s.bytes || (await sha256File(path)) !== s.sha256) break;
+      if (!existsSync(path) || statSync(path).size !== s.bytes || (await sha256Files(path)) !== s.sha256) break;
       kept.push(s);
     }
     index = { ...parsed.data, shards: kept };
@@ -178,7 +167,7 @@ export async function writeActivationCache(model: TrainableModel, dataset: Token
     const file = shardFile(s);
     await saveTensors(join(dir, file), tensors, { format: 'pt' });
     const path = join(dir, file);
-    index.shards.push({ file, start, end, bytes: statSync(path).size, sha256: await sha256File(path) });
+    index.shards.push({ file, start, end, bytes: statSync(path).size, sha256: await sha256Files(path) });
     await writeIndex(dir, index);
     options.onShard?.(s + 1, shards, index.shards.reduce((n, x) => n + x.bytes, 0));
   }

@@ -5,12 +5,13 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { activationsOpen } from '../bridge/ops.js';
+import { activationCacheOpen } from '../bridge/ops.js';
 import { SparsifyError } from '../bridge/errors.js';
 import type { TokenDataset } from '../data/dataset.js';
 import type { TrainableModel } from '../model/language-model.js';
 import { ActivationCacheIndexSchema, type ActivationCacheIndex } from './schema.js';
-import { INDEX_FILE, sha256File } from './write.js';
+import { INDEX_FILE } from './write.js';
+import { sha256Files } from '../util/hash.js';
 
 /** A cache opened for training. */
 export interface OpenedActivationCache {
@@ -66,13 +67,13 @@ export async function openActivationCache(dir: string, options: { device?: strin
     await Promise.all(
       Array.from({ length: 4 }, async () => {
         for (let s = queue.shift(); s; s = queue.shift()) {
-          if ((await sha256File(join(root, s.file))) !== s.sha256) throw new SparsifyError(`${dir}: shard ${s.file} does not match the cache's index (sha256 differs); write the cache again`);
+          if ((await sha256Files(join(root, s.file))) !== s.sha256) throw new SparsifyError(`${dir}: shard ${s.file} does not match the cache's index (sha256 differs); write the cache again`);
         }
       }),
     );
   }
   const device = options.device ?? 'cpu';
-  const reader = await activationsOpen(
+  const reader = await activationCacheOpen(
     index.shards.map((s) => ({ path: join(root, s.file), start: s.start, end: s.end })),
     index.ctx_len,
     device,
