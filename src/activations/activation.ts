@@ -44,11 +44,13 @@ export interface Activation<N extends string = string, P extends string = string
   /** Training's selection from the pre-activations (after the relu) [N, M]. */
   select(f: ProgramBuilder, preacts: SymTensor, k: SymScalar | number): LatentSelection;
   /**
-   * How the gradient of the kept values reaches the encoder. 'kept-entries': as is, to the
-   * kept entries' pre-activations only, without the relu's mask (the reference's fused
-   * encoder: a kept entry clipped to 0 still passes gradient).
+   * How the gradient of the kept values reaches the encoder (only ever through the kept
+   * entries' pre-activations). 'kept-entries': as is, without the relu's mask (the
+   * reference's fused encoder: a kept entry clipped to 0 still passes gradient).
+   * 'positive-entries': only where the kept value is above zero, as autograd of the relu
+   * gives it; what a selection whose rows are padded with zero slots needs.
    */
-  readonly backward: 'kept-entries';
+  readonly backward: 'kept-entries' | 'positive-entries';
   /** Parameters of its own, beyond the coder's encoder and decoder. */
   readonly params: readonly ActivationParam<P>[];
   /**

@@ -6,7 +6,7 @@
  * pre-activations pass none.
  */
 import { activation as activationOf, type Activation, type ActivationName } from '../activations/index.js';
-import { KernelBuildError, defineAutogradFunction, type AutogradFunction, type ProgramBuilder, type ScalarLike, type SymScalar, type SymTensor } from '../kernels/index.js';
+import { defineAutogradFunction, type AutogradFunction, type ProgramBuilder, type ScalarLike, type SymScalar, type SymTensor } from '../kernels/index.js';
 
 type Encoder = AutogradFunction<'input' | 'weight' | 'bias', 'k', 'values' | 'indices' | 'preacts'>;
 type CentredEncoder = AutogradFunction<'x' | 'b_dec' | 'weight' | 'bias', 'k', 'values' | 'indices' | 'preacts'>;
@@ -44,10 +44,22 @@ function sparseTransposedProduct(b: ProgramBuilder, indices: SymTensor, values: 
   return product;
 }
 
-/** These encoders implement one gradient rule: the kept entries' gradients, as they are. */
-function checkBackward(activation: Activation): void {
-  if (activation.backward !== 'kept-entries') throw new KernelBuildError(`activation ${activation.name}: the fused encoder has no '${activation.backward}' backward`);
+/**
+ * The gradient of the kept values as it reaches the pre-activations: as it is for every slot
+ * ('kept-entries', the reference's rule), or only for slots whose value is above zero
+ * ('positive-entries': autograd of the relu, and no gradient into a padded row's unused slots).
+ */
+function keptGradient(activation: Activation, saved: Record<string, SymTensor | undefined>, grad: SymTensor): SymTensor {
+  switch (activation.backward) {
+    case 'kept-entries':
+      return grad;
+    case 'positive-entries':
+      return grad.mul(saved.values!.gt(0).typeAs(grad)).named('grad_kept');
+  }
 }
+
+/** What the forward saves for the backward, by the activation's rule. */
+const savedForRule = (activation: Activation, values: SymTensor): Record<string, SymTensor> => (activation.backward === 'positive-entries' ? { values } : {});
 
 // The backward rules, shared by the encoders below.
 /** d input = sum over the selected latents of grad * W[idx] (an embedding bag). */
@@ -70,7 +82,6 @@ function gradWeight(b: ProgramBuilder, indices: SymTensor, weight: SymTensor, in
 }
 
 function fusedEncoder(activation: Activation, backward: SparseBackward): Encoder {
-  checkBackward(activation);
   const base = `FusedEncoder${activation.className}`;
   return defineAutogradFunction({
     name: backward === 'gemm' ? `${base}Gemm` : base,
@@ -83,12 +94,12 @@ function fusedEncoder(activation: Activation, backward: SparseBackward): Encoder
     materializeGrads: false,
     forward(f, { input, weight, bias }, { k }) {
       const outputs = select(f, input, weight, bias, k, activation, backward);
-      return { outputs, save: { input, weight, bias, indices: outputs.indices } };
+      return { outputs, save: { input, weight, bias, indices: outputs.indices, ...savedForRule(activation, outputs.values) } };
     },
     backward: {
-      input: (b, s, g) => gradInput(b, s.indices!, s.weight!, g.values),
-      weight: (b, s, g) => gradWeight(b, s.indices!, s.weight!, s.input!, g.values, backward),
-      bias: (b, s, g) => gradBias(s.indices!, b.zerosLike(s.bias!).named('grad_bias'), g.values),
+      input: (b, s, g) => gradInput(b, s.indices!, s.weight!, keptGradient(activation, s, g.values)),
+      weight: (b, s, g) => gradWeight(b, s.indices!, s.weight!, s.input!, keptGradient(activation, s, g.values), backward),
+      bias: (b, s, g) => gradBias(s.indices!, b.zerosLike(s.bias!).named('grad_bias'), keptGradient(activation, s, g.values)),
     },
     inferShapes: (t, sc) => encoderShapes(t.input, t.weight, sc.k),
   });
@@ -112,7 +123,6 @@ function encoderShapes(input: SymTensor, weight: SymTensor, kArg: ScalarLike) {
  * gathered unless x itself needs one (end-to-end training through earlier coders).
  */
 function centredEncoderGemm(activation: Activation): CentredEncoder {
-  checkBackward(activation);
   return defineAutogradFunction({
     name: `CentredEncoder${activation.className}Gemm`,
     tensorInputs: ['x', 'b_dec', 'weight', 'bias'],
@@ -123,16 +133,16 @@ function centredEncoderGemm(activation: Activation): CentredEncoder {
     forward(f, { x, b_dec, weight, bias }, { k }) {
       const centred = x.sub(b_dec).named('centred');
       const outputs = select(f, centred, weight, bias, k, activation, 'gemm');
-      return { outputs, save: { centred, weight, bias, indices: outputs.indices } };
+      return { outputs, save: { centred, weight, bias, indices: outputs.indices, ...savedForRule(activation, outputs.values) } };
     },
     backward: {
-      x: (b, s, g) => gradInput(b, s.indices!, s.weight!, g.values),
+      x: (b, s, g) => gradInput(b, s.indices!, s.weight!, keptGradient(activation, s, g.values)),
       b_dec: (_b, s, g) => {
-        const perLatent = gradBias(s.indices!, s.weight!.newZeros([s.weight!.size(0)]).named('grad_per_latent'), g.values);
+        const perLatent = gradBias(s.indices!, s.weight!.newZeros([s.weight!.size(0)]).named('grad_per_latent'), keptGradient(activation, s, g.values));
         return perLatent.matmul(s.weight!).neg().named('grad_b_dec');
       },
-      weight: (b, s, g) => gradWeight(b, s.indices!, s.weight!, s.centred!, g.values, 'gemm'),
-      bias: (b, s, g) => gradBias(s.indices!, b.zerosLike(s.bias!).named('grad_bias'), g.values),
+      weight: (b, s, g) => gradWeight(b, s.indices!, s.weight!, s.centred!, keptGradient(activation, s, g.values), 'gemm'),
+      bias: (b, s, g) => gradBias(s.indices!, b.zerosLike(s.bias!).named('grad_bias'), keptGradient(activation, s, g.values)),
     },
     inferShapes: (t, sc) => encoderShapes(t.x, t.weight, sc.k),
   });
@@ -144,14 +154,19 @@ const memo = <T extends Encoder | CentredEncoder>(key: string, make: () => T): T
   return encoders.get(key) as T;
 };
 
-/** The fused encoder of an activation (relu(input W^T + b), then its selection) with `backward`'s weight gradients. */
-export function fusedEncoderOf(name: ActivationName, backward: SparseBackward): Encoder {
-  return memo(`fused:${name}:${backward}`, () => fusedEncoder(activationOf(name), backward));
+/**
+ * The fused encoder of an activation (relu(input W^T + b), then its selection) with
+ * `backward`'s weight gradients: a registered one by name, or any {@link Activation}.
+ */
+export function fusedEncoderOf(which: ActivationName | Activation, backward: SparseBackward): Encoder {
+  const act = typeof which === 'string' ? activationOf(which) : which;
+  return memo(`fused:${act.name}:${backward}`, () => fusedEncoder(act, backward));
 }
 
 /** An SAE's encoder with the centring inside (the gemm backward's b_dec gradient), for an activation. */
-export function centredEncoderOf(name: ActivationName): CentredEncoder {
-  return memo(`centred:${name}`, () => centredEncoderGemm(activationOf(name)));
+export function centredEncoderOf(which: ActivationName | Activation): CentredEncoder {
+  const act = typeof which === 'string' ? activationOf(which) : which;
+  return memo(`centred:${act.name}`, () => centredEncoderGemm(act));
 }
 
 /**
