@@ -109,10 +109,12 @@ def load(
     shuffle_seed: int,
     max_examples: int | None,
     vocab_size: int | None,
+    offline: bool,
 ):
     """Load and prepare a dataset; returns the rows object (a handle) and its size. With
     `vocab_size`, token ids of a token file are checked against it. Every argument comes
-    from TypeScript, whose config owns the defaults (src/config/data.ts)."""
+    from TypeScript, whose config owns the defaults (src/config/data.ts). `offline` (the Hub
+    cannot be reached): a Hub dataset comes from the local cache only."""
     if name_or_path.endswith(".bin"):
         return _load_bin(name_or_path, ctx_len, max_examples, vocab_size)
 
@@ -130,6 +132,8 @@ def load(
     elif os.path.isfile(name_or_path) and name_or_path.rsplit(".", 1)[-1] in FILE_BUILDERS:
         data = _load_file(name_or_path, split, data_args)
     else:
+        was_offline = datasets.config.HF_HUB_OFFLINE
+        datasets.config.HF_HUB_OFFLINE = was_offline or offline
         try:
             data = datasets.load_dataset(name_or_path, split=split, **_parse_data_args(data_args))
         except ValueError as exc:
@@ -142,9 +146,13 @@ def load(
         except FileNotFoundError as exc:
             raise UserError(f"could not load dataset '{name_or_path}': {str(exc).splitlines()[0]}") from exc
         except Exception as exc:  # noqa: BLE001 - connection errors and the like
+            if offline and type(exc).__name__ in ("DatasetNotFoundError", "ConnectionError", "OfflineModeIsEnabled", "HfHubHTTPError"):
+                raise UserError(f"could not load dataset '{name_or_path}': it is not in the Hugging Face cache and the Hub cannot be reached (offline); connect, or give a local path") from exc
             if type(exc).__name__ in ("DatasetNotFoundError", "ConnectionError", "OfflineModeIsEnabled", "HfHubHTTPError"):
                 raise UserError(f"could not load dataset '{name_or_path}': {str(exc).splitlines()[0]}") from exc
             raise
+        finally:
+            datasets.config.HF_HUB_OFFLINE = was_offline
     if "input_ids" not in data.column_names:
         if tokenizer is None:
             raise UserError("the dataset is not tokenized (no input_ids column) and no tokenizer was given")

@@ -1,6 +1,8 @@
 """model.*: Hugging Face models: load, describe, find module widths, run."""
 from __future__ import annotations
 
+import os
+
 import torch
 
 from .core import UserError, op
@@ -25,7 +27,9 @@ def load(
     revision: str | None = None,
     token: str | None = None,
     load_in_8bit: bool = False,
+    local_files_only: bool = False,
 ):
+    """Load a model; with `local_files_only` (the Hub cannot be reached), from the cache only."""
     from transformers import AutoModel, AutoModelForCausalLM
 
     cls = {"causal_lm": AutoModelForCausalLM, "base": AutoModel}.get(kind)
@@ -48,8 +52,10 @@ def load(
     hf_logging.set_verbosity_error()
     apply_progress_bars("transformers", "huggingface_hub")
     try:
-        model, info = cls.from_pretrained(name_or_path, dtype=_resolve_dtype(dtype, device), revision=revision, token=token, output_loading_info=True, **extra)
+        model, info = cls.from_pretrained(name_or_path, dtype=_resolve_dtype(dtype, device), revision=revision, token=token, output_loading_info=True, local_files_only=local_files_only, **extra)
     except OSError as exc:
+        if local_files_only and not os.path.isdir(name_or_path):
+            raise UserError(f"could not load model '{name_or_path}': it is not in the Hugging Face cache and the Hub cannot be reached (offline); connect, or give a local path") from exc
         raise UserError(f"could not load model '{name_or_path}': {str(exc).splitlines()[0]}") from exc
     finally:
         hf_logging.set_verbosity(verbosity)

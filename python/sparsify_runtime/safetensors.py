@@ -87,6 +87,10 @@ def save(path: str, tensors: dict, metadata: dict | None = None) -> None:
     plain = {k: v.detach().contiguous() for k, v in tensors.items()}
     try:
         save_file(plain, tmp, metadata=metadata)
+        # safetensors writes its files 0600: give them the mode every other file gets (the umask's).
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -1,16 +1,21 @@
 """tokenizer.*: Hugging Face tokenizers."""
 from __future__ import annotations
 
+import os
+
 from .core import UserError, op
 
 
 @op("tokenizer.load")
-def load(name_or_path: str, revision: str | None = None, token: str | None = None):
+def load(name_or_path: str, revision: str | None = None, token: str | None = None, local_files_only: bool = False):
+    """A model's tokenizer; with `local_files_only` (the Hub cannot be reached), from the cache only."""
     from transformers import AutoTokenizer
 
     try:
-        return AutoTokenizer.from_pretrained(name_or_path, revision=revision, token=token)
+        return AutoTokenizer.from_pretrained(name_or_path, revision=revision, token=token, local_files_only=local_files_only)
     except OSError as exc:
+        if local_files_only and not os.path.isdir(name_or_path):
+            raise UserError(f"could not load tokenizer '{name_or_path}': it is not in the Hugging Face cache and the Hub cannot be reached (offline); connect, or give a local path") from exc
         raise UserError(f"could not load tokenizer '{name_or_path}': {str(exc).splitlines()[0]}") from exc
 
 

@@ -12,7 +12,7 @@ def init(project: str, name: str | None, config: dict) -> dict:
     try:
         import wandb
     except ImportError:
-        return {"ok": False, "reason": "wandb is not installed"}
+        return {"ok": False, "reason": "wandb is not installed", "missing": True}
     try:
         _run = wandb.init(project=project, name=name, config=config, save_code=False)
     except Exception as exc:  # noqa: BLE001 - no login, no network: training goes on

@@ -30,6 +30,14 @@ export const ActivationCacheIndexSchema = z.object({
   ctx_len: z.number().int().positive(),
   /** Dataset preparation, so a run from the cache can say what it trains on. */
   shuffle_seed: z.number().int(),
+  text_column: z.string().optional(),
+  data_args: z.string().optional(),
+  /**
+   * The rows cached are the first `rows` of the prepared (shuffled) dataset of `dataset_rows`;
+   * `holdout` is the share of them left uncached at the end (for evaluating on unseen rows).
+   */
+  dataset_rows: z.number().int().positive().optional(),
+  holdout: z.number().min(0).optional(),
   rows: z.number().int().positive(),
   tokens: z.number().int().positive(),
   dtype: z.enum(CACHE_DTYPES),
@@ -42,8 +50,10 @@ export const ActivationCacheIndexSchema = z.object({
 export type ActivationCacheIndex = z.infer<typeof ActivationCacheIndexSchema>;
 
 /** The settings that decide a cache's contents: a half-written cache resumes only under the same. */
-export function cacheSettingsKey(i: Pick<ActivationCacheIndex, 'model' | 'dataset' | 'split' | 'ctx_len' | 'shuffle_seed' | 'rows' | 'dtype' | 'transcode' | 'hookpoints' | 'rows_per_shard'>): string {
-  return JSON.stringify([i.model, i.dataset, i.split, i.ctx_len, i.shuffle_seed, i.rows, i.dtype, i.transcode, i.hookpoints, i.rows_per_shard]);
+export function cacheSettingsKey(
+  i: Pick<ActivationCacheIndex, 'model' | 'dataset' | 'split' | 'ctx_len' | 'shuffle_seed' | 'text_column' | 'data_args' | 'rows' | 'dtype' | 'transcode' | 'hookpoints' | 'rows_per_shard'>,
+): string {
+  return JSON.stringify([i.model, i.dataset, i.split, i.ctx_len, i.shuffle_seed, i.text_column ?? null, i.data_args ?? null, i.rows, i.dtype, i.transcode, i.hookpoints, i.rows_per_shard]);
 }
 
 /** Bytes per row of a shard's data (activations, and the row's token ids as int32). */

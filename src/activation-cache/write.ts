@@ -58,6 +58,12 @@ export interface CachePlan {
   split: string;
   ctxLen: number;
   shuffleSeed: number;
+  /** How the text was prepared, for a run from the cache to record (and eval to redo). */
+  textColumn?: string;
+  dataArgs?: string;
+  /** Rows of the prepared dataset (the cache holds its first `rows`), and the share left out at its end. */
+  datasetRows?: number;
+  holdout?: number;
   rows: number;
   dtype: CacheDType;
   transcode: boolean;
@@ -82,6 +88,10 @@ export function planIndex(plan: CachePlan): ActivationCacheIndex {
     split: plan.split,
     ctx_len: plan.ctxLen,
     shuffle_seed: plan.shuffleSeed,
+    ...(plan.textColumn !== undefined ? { text_column: plan.textColumn } : {}),
+    ...(plan.dataArgs !== undefined ? { data_args: plan.dataArgs } : {}),
+    ...(plan.datasetRows !== undefined ? { dataset_rows: plan.datasetRows } : {}),
+    ...(plan.holdout !== undefined ? { holdout: plan.holdout } : {}),
     rows: plan.rows,
     tokens: plan.rows * plan.ctxLen,
     dtype: plan.dtype,

@@ -8,3 +8,4 @@ export { getRuntime, runningRuntime, closeRuntime, onInterrupt, choosePython, Ru
 export { PyObject, Tensor, type DType, type TensorData } from './ops.js';
 export { SparsifyError, PythonError, PythonProcessError } from './errors.js';
 export { packageRoot } from './paths.js';
+export { setupPython, type SetupPythonOptions } from './setup.js';

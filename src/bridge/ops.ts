@@ -251,6 +251,8 @@ export interface ModelLoadRequest {
   revision?: string | undefined;
   token?: string | undefined;
   loadIn8bit?: boolean | undefined;
+  /** From the Hugging Face cache only (the Hub cannot be reached). */
+  localFilesOnly?: boolean | undefined;
 }
 
 /** Load a Hugging Face model in eval mode with frozen weights (`model.load`). */
@@ -263,6 +265,7 @@ export function modelLoad(req: ModelLoadRequest, rt?: Runtime): Promise<PyObject
     revision: req.revision ?? null,
     token: req.token ?? null,
     load_in_8bit: req.loadIn8bit ?? false,
+    local_files_only: req.localFilesOnly ?? false,
   }) as Promise<PyObject>);
 }
 
@@ -339,8 +342,8 @@ export function hiddenStates(model: PyObject, inputIds: Tensor): Promise<Tensor[
 }
 
 /** Load a model's tokenizer (`tokenizer.load`). */
-export function tokenizerLoad(nameOrPath: string, options: { revision?: string | undefined; token?: string | undefined } = {}, rt?: Runtime): Promise<PyObject> {
-  return (invoke(rt, 'tokenizer.load', { name_or_path: nameOrPath, revision: options.revision ?? null, token: options.token ?? null }) as Promise<PyObject>);
+export function tokenizerLoad(nameOrPath: string, options: { revision?: string | undefined; token?: string | undefined; localFilesOnly?: boolean | undefined } = {}, rt?: Runtime): Promise<PyObject> {
+  return invoke(rt, 'tokenizer.load', { name_or_path: nameOrPath, revision: options.revision ?? null, token: options.token ?? null, local_files_only: options.localFilesOnly ?? false }) as Promise<PyObject>;
 }
 
 /** The ids of a tokenizer's special tokens (`tokenizer.special_ids`). */
@@ -365,6 +368,8 @@ export interface TokenizerSource {
   nameOrPath: string;
   revision?: string | undefined;
   token?: string | undefined;
+  /** From the Hugging Face cache only. */
+  localFilesOnly?: boolean | undefined;
 }
 
 export interface DataLoadRequest {
@@ -380,6 +385,8 @@ export interface DataLoadRequest {
   maxExamples: number | null;
   /** Check a token file's ids against this vocabulary size. */
   vocabSize?: number | undefined;
+  /** A Hub dataset from the cache only (the Hub cannot be reached). */
+  offline?: boolean | undefined;
 }
 
 /** One shard of cached activations: its file and its rows [start, end). */
@@ -416,13 +423,14 @@ export async function dataLoad(req: DataLoadRequest, rt?: Runtime): Promise<{ ro
     tokenizer:
       req.tokenizer === null || req.tokenizer instanceof PyObject
         ? req.tokenizer
-        : { name_or_path: req.tokenizer.nameOrPath, revision: req.tokenizer.revision ?? null, token: req.tokenizer.token ?? null },
+        : { name_or_path: req.tokenizer.nameOrPath, revision: req.tokenizer.revision ?? null, token: req.tokenizer.token ?? null, local_files_only: req.tokenizer.localFilesOnly ?? false },
     ctx_len: req.ctxLen,
     text_column: req.textColumn,
     num_proc: req.numProc,
     shuffle_seed: req.shuffleSeed,
     max_examples: req.maxExamples,
     vocab_size: req.vocabSize ?? null,
+    offline: req.offline ?? false,
   }) as Promise<{ rows: PyObject; num_rows: number; ctx_len: number }>);
   return { rows: r.rows, numRows: r.num_rows, ctxLen: r.ctx_len };
 }
@@ -567,9 +575,9 @@ export function loadState(path: string, device: string, rt?: Runtime): Promise<R
 
 // ================================================================ Weights & Biases
 
-/** Start a wandb run; ok false (with why) when wandb is missing or cannot start (`wandb.init`). */
-export function wandbInit(project: string, name: string | null, config: Record<string, unknown>, rt?: Runtime): Promise<{ ok: boolean; reason?: string; url?: string | null }> {
-  return invoke(rt, 'wandb.init', { project, name, config }) as Promise<{ ok: boolean; reason?: string; url?: string | null }>;
+/** Start a wandb run; ok false (with why; `missing` when wandb is not installed) when it cannot start (`wandb.init`). */
+export function wandbInit(project: string, name: string | null, config: Record<string, unknown>, rt?: Runtime): Promise<{ ok: boolean; reason?: string; missing?: boolean; url?: string | null }> {
+  return invoke(rt, 'wandb.init', { project, name, config }) as Promise<{ ok: boolean; reason?: string; missing?: boolean; url?: string | null }>;
 }
 
 /** Log metrics at a step of the current wandb run (`wandb.log`). */

@@ -10,3 +10,6 @@ export const pythonRuntimeDir: string = join(packageRoot, 'python');
 
 /** The project's own virtual environment, created by `npm install`. */
 export const venvPython: string = join(packageRoot, '.venv', 'bin', 'python');
+
+/** Where `sparsify setup --python PATH` records the interpreter to use instead of .venv. */
+export const pythonRecord: string = join(packageRoot, '.sparsify-python');

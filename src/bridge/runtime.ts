@@ -4,11 +4,11 @@
  * process lifecycle. One runtime per Node process, started on first use, ended at exit.
  * The ops themselves, typed, are in ops.ts: nothing else calls {@link Runtime.call}.
  */
-import { accessSync, constants, existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { delimiter, isAbsolute, join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { PythonError, PythonProcessError, SparsifyError } from './errors.js';
-import { packageRoot, pythonRuntimeDir, venvPython } from './paths.js';
+import { packageRoot, pythonRecord, pythonRuntimeDir, venvPython } from './paths.js';
 import { decodeReply, encodeRequest, type WireHandle } from './wire.js';
 
 /** What the runtime reports about itself. */
@@ -39,9 +39,12 @@ interface Reply {
 }
 
 /** What sets up (or repairs) the Python environment: only the Python packages, nothing of npm's. */
-const setupCommand = `node ${join(packageRoot, 'scripts', 'setup-python.mjs')}`;
+const setupCommand = 'npx sparsify setup';
 
-/** Resolve which Python to run: SPARSIFY_PYTHON, else the project's .venv. */
+/**
+ * Resolve which Python to run, at every start: SPARSIFY_PYTHON, else the interpreter `sparsify
+ * setup --python` recorded, else the package's .venv.
+ */
 export function choosePython(env: NodeJS.ProcessEnv = process.env): string {
   const chosen = env.SPARSIFY_PYTHON;
   if (chosen) {
@@ -53,9 +56,15 @@ export function choosePython(env: NodeJS.ProcessEnv = process.env): string {
     }
     return resolved;
   }
+  if (existsSync(pythonRecord)) {
+    const recorded = readFileSync(pythonRecord, 'utf8').trim();
+    const resolved = recorded ? resolveExecutable(recorded, env) : undefined;
+    if (resolved) return resolved;
+    throw new PythonProcessError(`${recorded} (recorded in ${pythonRecord} by \`${setupCommand} --python\`) is not an executable Python; run \`${setupCommand}\` again`);
+  }
   if (!existsSync(venvPython)) {
     throw new PythonProcessError(
-      `no Python environment for sparsify: ${venvPython} does not exist; run \`${setupCommand}\` (it creates .venv from requirements.txt) or set SPARSIFY_PYTHON=/path/to/python`,
+      `no Python environment for sparsify: run \`${setupCommand}\` (it creates ${join(packageRoot, '.venv')} from requirements.txt), or \`${setupCommand} --python /path/to/python\` to use a Python with torch`,
     );
   }
   return venvPython;
@@ -129,7 +138,7 @@ export class Runtime {
     if (!started.ok || !started.info) {
       runtime.close();
       throw new PythonProcessError(
-        `the Python runtime could not start in ${python}: ${started.message}. Run \`${setupCommand}\` to (re)create .venv, or set SPARSIFY_PYTHON to a Python with torch, transformers and safetensors`,
+        `the Python runtime could not start in ${python}: ${started.message}. Run \`${setupCommand}\` to (re)create .venv, or \`${setupCommand} --python /path/to/python\` for a Python with torch, transformers, datasets and safetensors`,
       );
     }
     runtime.info = started.info;

@@ -3,18 +3,19 @@
  * directories (local, or downloaded from the Hub), the run they come from, and - loaded only
  * when needed - the model, its special tokens, the data and the rows the run did not train on.
  */
-import { tokenizerLoad, tokenizerSpecialIds, type PyObject } from '../bridge/ops.js';
+import { tokenizerSpecialIds, type PyObject } from '../bridge/ops.js';
 import { SparsifyError } from '../bridge/errors.js';
 import { DATA_DEFAULTS } from '../config/data.js';
 import type { RunRecord } from '../config/run-record.js';
 import { parseDataArgs } from '../config/train.js';
-import { findCoderDirs, findRunConfig, type CoderDirEntry } from '../coder/discover.js';
+import { findCoderDirs, findRunConfig, noCodersMessage, type CoderDirEntry } from '../coder/discover.js';
 import { SparseCoder } from '../coder/sparse-coder.js';
+import { readCoderConfig } from '../coder/files.js';
 import { loadDataset, type TokenDataset } from '../data/dataset.js';
-import { trainingRows } from '../data/split.js';
-import { hookpointOf, type EvalCoder } from '../eval/evaluate.js';
+import { rowsWithin, trainingRows } from '../data/split.js';
+import { checkCodersFit, hookpointOf, type EvalCoder } from '../eval/evaluate.js';
 import { downloadCoderFiles } from '../hub/download.js';
-import { loadModel, type LanguageModel } from '../model/language-model.js';
+import { loadModel, loadTokenizer, type LanguageModel } from '../model/language-model.js';
 import { fnmatcher } from '../util/fnmatch.js';
 import { localPath } from '../util/paths.js';
 
@@ -62,7 +63,9 @@ export async function findCoderRun(opts: CoderRunOptions): Promise<CoderRun> {
   const root = local ?? (await downloadCoderFiles(opts.coders, { subdirPattern: '*', ...(opts.hfToken ? { token: opts.hfToken } : {}) }));
   const patterns = opts.hookpoints.map((p) => fnmatcher(p));
   const entries = findCoderDirs(root).filter((e) => patterns.length === 0 || patterns.some((m) => m(e.name) || m(hookpointOf(e.name))));
-  if (entries.length === 0) throw new SparsifyError(`${opts.coders}: no coder directories${opts.hookpoints.length ? ` matching ${opts.hookpoints.join(' ')}` : ''} (a coder directory holds cfg.json and sae.safetensors)`);
+  if (entries.length === 0) throw new SparsifyError(noCodersMessage(opts.coders, opts.hookpoints));
+  // Each coder's cfg.json is read now, before any model loads: a broken one costs a second.
+  for (const e of entries) readCoderConfig(e.path);
   const found = local ? findRunConfig(root) : undefined;
   const run = found?.config;
   const modelName = opts.model ?? run?.model;
@@ -106,10 +109,14 @@ export async function loadCoderRun(found: CoderRun, opts: CoderRunOptions, say: 
   say(`Loading model ${modelName}`);
   const modelPath = localPath(modelName, 'model') ?? modelName;
   const model = await loadModel(modelPath, { kind: 'causal_lm', ...(opts.revision ? { revision: opts.revision } : {}), ...(opts.hfToken ? { token: opts.hfToken } : {}) });
+  const coders: EvalCoder[] = [];
+  for (const e of found.entries) coders.push({ name: e.name, hookpoint: hookpointOf(e.name), coder: await SparseCoder.loadFromDisk(e.path, { device: model.device }), path: e.path });
+  // Before the data is prepared: the coders fit this model (eval and explore alike).
+  await checkCodersFit(model, coders);
   let specials = [...(model.specialTokenIds ?? [])];
   let tokenizer: PyObject | null = null;
   try {
-    tokenizer = await tokenizerLoad(modelPath, { revision: opts.revision, token: opts.hfToken });
+    tokenizer = await loadTokenizer(modelPath, { ...(opts.revision ? { revision: opts.revision } : {}), ...(opts.hfToken ? { token: opts.hfToken } : {}) });
     specials = [...new Set([...specials, ...(await tokenizerSpecialIds(tokenizer))])];
   } catch {
     // no tokenizer files: the model config's BOS/EOS/pad ids
@@ -129,9 +136,7 @@ export async function loadCoderRun(found: CoderRun, opts: CoderRunOptions, say: 
   if (start >= dataset.numRows) {
     throw new SparsifyError(`the run trained on every row of ${datasetName} (split ${split}); ${verb} on another --split or DATASET, or train with --holdout`);
   }
-  const end = Math.min(dataset.numRows, start + Math.ceil(opts.maxTokens / dataset.ctxLen));
-  const coders: EvalCoder[] = [];
-  for (const e of found.entries) coders.push({ name: e.name, hookpoint: hookpointOf(e.name), coder: await SparseCoder.loadFromDisk(e.path, { device: model.device }), path: e.path });
+  const end = Math.min(dataset.numRows, start + rowsWithin(opts.maxTokens, dataset.ctxLen));
   return {
     model,
     tokenizer,

@@ -4,12 +4,11 @@
  * and write eval.json (and density.safetensors) beside them.
  */
 import { Command } from 'commander';
-import cliProgress from 'cli-progress';
+import { existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { closeRuntime, getRuntime } from '../bridge/runtime.js';
 import { runtimeConfigure } from '../bridge/ops.js';
-import { snakeCase } from '../util/case.js';
-import { parseWith } from '../config/errors.js';
+import { ConfigError, parseFlags } from '../config/errors.js';
 import { EvalOptionsSchema, type EvalOptions } from '../config/eval.js';
 import { evaluate, type CoderEval, type EvalReport, type SpliceMetrics } from '../eval/index.js';
 import { CODER_METRICS, SPLICE_METRICS, type Column } from '../eval/metrics/index.js';
@@ -17,8 +16,10 @@ import { checkSaveDir } from '../trainer/run-dir.js';
 import { writeFileAtomic } from '../util/files.js';
 import { writeSafetensors } from '../util/safetensors.js';
 import { CODER_RUN_ARGUMENTS, findCoderRun, loadCoderRun } from './coder-run.js';
+import { rowsWithin } from '../data/split.js';
 import { fieldsOf, readOptions } from './options.js';
 import { argumentErrorExit, runErrorExit, subcommand } from './subcommand.js';
+import { Terminal, type Bar } from './terminal.js';
 
 const FIELDS = fieldsOf(EvalOptionsSchema.shape, 'eval', ['coders', 'model', 'dataset']);
 
@@ -36,7 +37,7 @@ export function parseEvalArgs(argv: string[]): EvalOptions {
   const command = buildEvalCommand().exitOverride();
   command.parse(argv, { from: 'user' });
   const [coders, model, dataset] = command.processedArgs as [string, string | undefined, string | undefined];
-  return parseWith(EvalOptionsSchema, { ...readOptions(command.opts<Record<string, unknown>>(), FIELDS), coders, model, dataset }, 'sparsify eval', snakeCase);
+  return parseFlags(EvalOptionsSchema, { ...readOptions(command.opts<Record<string, unknown>>(), FIELDS), coders, model, dataset }, 'sparsify eval');
 }
 
 /** The report as a table for the terminal: a column per metric that has one (the metric registry's). */
@@ -63,23 +64,24 @@ export async function evalMain(argv: string[]): Promise<number> {
   } catch (err) {
     return argumentErrorExit(err, 'eval');
   }
-  const say = (m: string): void => {
-    if (!opts.json) process.stderr.write(`${m}\n`);
-  };
+  const terminal = new Terminal({ quiet: opts.json });
+  const say = (m: string): void => terminal.say(m);
   try {
     const found = await findCoderRun(opts);
+    rowsWithin(opts.maxTokens, found.ctxLen); // a budget of less than a row is said before anything loads
     const out = resolve(opts.out ?? (found.local ? join(found.root, 'eval.json') : 'eval.json'));
+    // Where the report goes is checked before anything loads.
+    if (existsSync(out) && statSync(out).isDirectory()) throw new ConfigError(`--out ${out} is a folder; give the report's file name (e.g. ${join(out, 'eval.json')})`);
     checkSaveDir(dirname(out));
     const rt = await getRuntime();
-    if (!opts.json) await runtimeConfigure({ progressBars: true }, rt);
+    if (!opts.json && opts.verbose) await runtimeConfigure({ progressBars: true }, rt);
     const loaded = await loadCoderRun(found, opts, say, 'evaluate');
     const { model, coders, dataset: full } = loaded;
     const [start, end] = loaded.rows;
     say(`Evaluating ${coders.length} coder(s) on rows ${start}..${end} of ${full.numRows}${loaded.heldOut ? ' (not trained on)' : ''}`);
 
     const densities: Record<string, Float64Array> = {};
-    const bar = !opts.json && process.stderr.isTTY ? new cliProgress.SingleBar({ format: 'eval |{bar}| {value}/{total} batches | ETA {eta_formatted}', stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic) : undefined;
-    let last = 0;
+    let bar: Bar | undefined;
     const report = await evaluate(model, coders, full, {
       rows: [start, end],
       batchSize: opts.batchSize,
@@ -89,16 +91,11 @@ export async function evalMain(argv: string[]): Promise<number> {
       describe: { model: found.modelName, dataset: found.datasetName, split: found.split },
       onDensity: (name, d) => (densities[name] = d),
       onBatch: (done, total) => {
-        if (bar) {
-          if (done === 1) bar.start(total, 0);
-          bar.update(done);
-        } else if (!opts.json && (Date.now() - last > 2000 || done === total)) {
-          last = Date.now();
-          say(`eval batch ${done}/${total}`);
-        }
+        bar ??= terminal.bar({ format: 'eval |{bar}| {value}/{total} batches | ETA {eta_formatted}', total, line: (value, all) => `eval batch ${value}/${all}` });
+        bar.update(done);
       },
     });
-    bar?.stop();
+    terminal.stopBar();
     for (const w of report.warnings) say(`warning: ${w}`);
     // Written only now, when the pass finished: an interrupted run leaves any earlier report.
     await writeSafetensors(join(dirname(out), 'density.safetensors'), densities, { format: 'pt', tokens: String(report.tokens) });
@@ -110,6 +107,7 @@ export async function evalMain(argv: string[]): Promise<number> {
     }
     return 0;
   } catch (err) {
+    terminal.stopBar();
     return runErrorExit(err, 'eval');
   } finally {
     closeRuntime();

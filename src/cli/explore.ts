@@ -4,20 +4,20 @@
  * the explorer on localhost, or write it as a static site with --out.
  */
 import { Command } from 'commander';
-import cliProgress from 'cli-progress';
 import { execa } from 'execa';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { closeRuntime, getRuntime } from '../bridge/runtime.js';
 import { runtimeConfigure } from '../bridge/ops.js';
-import { snakeCase } from '../util/case.js';
-import { parseWith } from '../config/errors.js';
+import { ConfigError, parseFlags } from '../config/errors.js';
 import { ExploreOptionsSchema, type ExploreOptions } from '../config/explore.js';
 import { buildLatentCache, coderHash, readLatentCache, type CacheIndex } from '../explore/latent-cache.js';
-import { exportExplorer, serveExplorer } from '../explore/server.js';
+import { checkExportTarget, exportExplorer, serveExplorer } from '../explore/server.js';
 import { CODER_RUN_ARGUMENTS, findCoderRun, loadCoderRun, type CoderRun } from './coder-run.js';
+import { rowsWithin } from '../data/split.js';
 import { fieldsOf, readOptions } from './options.js';
 import { argumentErrorExit, runErrorExit, subcommand } from './subcommand.js';
+import { Terminal, type Bar } from './terminal.js';
 
 const FIELDS = fieldsOf(ExploreOptionsSchema.shape, 'explore', ['coders', 'model', 'dataset']);
 
@@ -35,7 +35,7 @@ export function parseExploreArgs(argv: string[]): ExploreOptions {
   const command = buildExploreCommand().exitOverride();
   command.parse(argv, { from: 'user' });
   const [coders, model, dataset] = command.processedArgs as [string, string | undefined, string | undefined];
-  return parseWith(ExploreOptionsSchema, { ...readOptions(command.opts<Record<string, unknown>>(), FIELDS), coders, model, dataset }, 'sparsify explore', snakeCase);
+  return parseFlags(ExploreOptionsSchema, { ...readOptions(command.opts<Record<string, unknown>>(), FIELDS), coders, model, dataset }, 'sparsify explore');
 }
 
 /** Why the cache in `dir` cannot serve these coders and settings, or null when it can. */
@@ -74,10 +74,15 @@ export async function exploreMain(argv: string[]): Promise<number> {
   } catch (err) {
     return argumentErrorExit(err, 'explore');
   }
-  const say = (m: string): void => void process.stderr.write(`${m}\n`);
+  const terminal = new Terminal();
+  const say = (m: string): void => terminal.say(m);
   try {
     const found = await findCoderRun(opts);
+    rowsWithin(opts.maxTokens, found.ctxLen); // a budget of less than a row is said before anything loads
     const cacheDir = resolve(opts.cacheDir ?? (found.local ? join(found.root, 'explore') : 'explore'));
+    // Where things go is checked before anything loads.
+    if (existsSync(cacheDir) && !statSync(cacheDir).isDirectory()) throw new ConfigError(`--cache_dir ${cacheDir} is a file; give a folder`);
+    if (opts.out) checkExportTarget(resolve(opts.out));
     let build = opts.rebuild;
     if (!build && existsSync(join(cacheDir, 'index.json'))) {
       let reason: string | null;
@@ -93,12 +98,11 @@ export async function exploreMain(argv: string[]): Promise<number> {
 
     if (build) {
       const rt = await getRuntime();
-      await runtimeConfigure({ progressBars: true }, rt);
+      if (opts.verbose) await runtimeConfigure({ progressBars: true }, rt);
       const loaded = await loadCoderRun(found, opts, say, 'explore');
       const [start, end] = loaded.rows;
       say(`Caching ${loaded.coders.length} coder(s) on rows ${start}..${end} of ${loaded.dataset.numRows}${loaded.heldOut ? ' (not trained on)' : ''} into ${cacheDir}`);
-      const bar = process.stderr.isTTY ? new cliProgress.SingleBar({ format: 'explore |{bar}| {value}/{total} batches | ETA {eta_formatted}', stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic) : undefined;
-      let last = 0;
+      let bar: Bar | undefined;
       await buildLatentCache(loaded.model, loaded.coders, loaded.dataset, cacheDir, {
         rows: loaded.rows,
         batchSize: opts.batchSize,
@@ -107,16 +111,11 @@ export async function exploreMain(argv: string[]): Promise<number> {
         tokenizer: loaded.tokenizer,
         describe: { model: found.modelName, dataset: found.datasetName, split: found.split, maxTokens: opts.maxTokens },
         onBatch: (done, total) => {
-          if (bar) {
-            if (done === 1) bar.start(total, 0);
-            bar.update(done);
-          } else if (Date.now() - last > 2000 || done === total) {
-            last = Date.now();
-            say(`explore batch ${done}/${total}`);
-          }
+          bar ??= terminal.bar({ format: 'explore |{bar}| {value}/{total} batches | ETA {eta_formatted}', total, line: (value, all) => `explore batch ${value}/${all}` });
+          bar.update(done);
         },
       });
-      bar?.stop();
+      terminal.stopBar();
       closeRuntime(); // serving needs no Python
     }
 
@@ -142,6 +141,7 @@ export async function exploreMain(argv: string[]): Promise<number> {
     });
     return 0;
   } catch (err) {
+    terminal.stopBar();
     return runErrorExit(err, 'explore');
   } finally {
     closeRuntime();

@@ -7,24 +7,27 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { SparsifyError } from '../bridge/errors.js';
 import { onInterrupt, getRuntime, closeRuntime } from '../bridge/runtime.js';
-import { distInit, runtimeConfigure } from '../bridge/ops.js';
-import { parseWith } from '../config/errors.js';
+import { distInit, hookWidths, runtimeConfigure } from '../bridge/ops.js';
+import { parseFlags } from '../config/errors.js';
 import { snakeCase, snakeKeys } from '../util/case.js';
 import { SparseCoderConfigSchema } from '../config/sparse-coder.js';
 import { RunOptionsSchema, TrainConfigObject, TrainConfigSchema, type RunOptions, type TrainConfig } from '../config/train.js';
 import { loadDataset } from '../data/dataset.js';
-import { trainingRows } from '../data/split.js';
+import { rowsWithin, trainingRows } from '../data/split.js';
 import { loadModel } from '../model/language-model.js';
 import { bundledDefault } from '../model/bundled.js';
 import { Trainer } from '../trainer/trainer.js';
 import { modelHookpoints } from '../model/hookpoints.js';
 import { addOptions, fieldsOf, readOptions } from './options.js';
-import { preflight, type Preflight } from './preflight.js';
+import { checkCoderWidths, preflight, type Preflight } from './preflight.js';
 import { evalMain } from './eval.js';
 import { exploreMain } from './explore.js';
 import { createProgress } from './progress.js';
 import { cacheMain } from './cache.js';
-import { openActivationCache } from '../activation-cache/read.js';
+import { setupMain } from './setup.js';
+import { Terminal } from './terminal.js';
+import { VERSION } from './version.js';
+import { openActivationCache, readCacheIndex } from '../activation-cache/read.js';
 import type { TokenDataset } from '../data/dataset.js';
 import type { TrainableModel } from '../model/language-model.js';
 import { ConfigError } from '../config/errors.js';
@@ -48,10 +51,21 @@ export function buildCommand(): Command {
     .argument('[dataset]', 'dataset name, local path, saved dataset or .bin tokens (default: EleutherAI/SmolLM2-135M-10B, or the bundled text with the bundled model)')
     .allowExcessArguments(false)
     .showHelpAfterError(false)
-    .configureOutput({ outputError: (str, write) => write(str) });
+    .version(VERSION, '-V, --version', 'Print the version')
+    .configureOutput({ outputError: (str, write) => write(str) })
+    .addHelpText('beforeAll', `Commands (\`sparsify COMMAND --help\` for each):\n${COMMANDS.map(([name, about]) => `  ${name.padEnd(8)} ${about}`).join('\n')}\n`);
   addOptions(program, [...SAE_FIELDS, ...TRAIN_FIELDS, ...RUN_FIELDS]);
   return program;
 }
+
+/** The subcommands, each in one line (the main --help lists them). */
+const COMMANDS: readonly [string, string][] = [
+  ['train', 'train coders on a model\'s activations (the default: `sparsify MODEL ...` is `sparsify train MODEL ...`)'],
+  ['eval', 'evaluate coders inside the model: reconstruction, sparsity, CE and KL with them spliced in'],
+  ['explore', "cache coders' latents on held-out text and browse them (a local server, or a static site)"],
+  ['cache', 'write a model\'s activations to disk once, to train from them without the model'],
+  ['setup', 'set up (or repair) the Python environment sparsify computes in'],
+];
 
 export interface ParsedArgs {
   train: TrainConfig;
@@ -83,8 +97,8 @@ export function parseArgs(argv: string[]): ParsedArgs {
   } else if (dataset) {
     runInput.dataset = dataset;
   }
-  const run = parseWith(RunOptionsSchema, runInput, 'sparsify', snakeCase);
-  const train = parseWith(TrainConfigSchema, trainInput, 'sparsify', snakeCase);
+  const run = parseFlags(RunOptionsSchema, runInput, 'sparsify');
+  const train = parseFlags(TrainConfigSchema, trainInput, 'sparsify');
   return { train, run, bundled };
 }
 
@@ -92,8 +106,8 @@ interface TrainingSource {
   model: TrainableModel;
   data: TokenDataset;
   evalData?: { dataset: TokenDataset; rows: readonly [number, number] };
-  /** What the run records as its model and dataset. */
-  describe: { model: string; dataset: string };
+  /** What the run records beyond its options (a cache's model and data). */
+  record: Partial<RunOptions>;
 }
 
 /** The model and its prepared data (the rows the run trains on, and held-out rows for --eval_every). */
@@ -107,7 +121,10 @@ async function modelSource(checked: Preflight, run: RunOptions, train: TrainConf
     ...(run.hfToken ? { token: run.hfToken } : {}),
     loadIn8bit: run.loadIn8bit,
   });
-  await modelHookpoints(model, train); // a bad --hookpoints fails here, before the data is prepared
+  // A bad --hookpoints, or a k the coders' widths cannot take, fails here, before the data is prepared.
+  const hookpoints = await modelHookpoints(model, train);
+  const widths = await hookWidths(model.model, hookpoints);
+  checkCoderWidths(train, Object.fromEntries(hookpoints.map((h) => [h, widths[h]!.output])));
   log(`Loading dataset ${run.dataset}`);
   // The tokenizer is loaded only if the data is text: a pre-tokenized dataset needs none.
   const tokenizer = { nameOrPath: checked.model, revision: run.revision, token: run.hfToken };
@@ -127,22 +144,41 @@ async function modelSource(checked: Preflight, run: RunOptions, train: TrainConf
   const data = { ...full, numRows: rows };
   const heldOut = full.numRows - rows;
   log(`${rows} rows of ${data.ctxLen} tokens${heldOut ? ` (${heldOut} more not trained on${run.holdout ? ', held out for evaluation' : ''})` : ''}`);
-  const evalData = train.evalEvery > 0 && heldOut > 0 ? { dataset: full, rows: [rows, Math.min(full.numRows, rows + Math.ceil(train.evalTokens / full.ctxLen))] as const } : undefined;
+  const evalData = train.evalEvery > 0 && heldOut > 0 ? { dataset: full, rows: [rows, Math.min(full.numRows, rows + rowsWithin(train.evalTokens, full.ctxLen, '--eval_tokens'))] as const } : undefined;
   if (train.evalEvery > 0 && !evalData) throw new SparsifyError(`--eval_every needs rows the run does not train on: give --holdout (a share of the rows) or --max_examples below ${full.numRows}`);
-  return { model, data, ...(evalData ? { evalData } : {}), describe: { model: run.model, dataset: run.dataset } };
+  return { model, data, ...(evalData ? { evalData } : {}), record: {} };
 }
 
 /** Cached activations standing in for the model and data (its first --max_examples rows). */
 async function cacheSource(run: RunOptions, train: TrainConfig, device: string, log: (m: string) => void): Promise<TrainingSource> {
   if (train.lossFn !== 'fvu') throw new ConfigError(`--from_cache trains with loss_fn fvu only (got ${train.lossFn}): ce and kl need the model's forward`);
   if (train.evalEvery > 0) throw new ConfigError('--eval_every needs the model (spliced evaluation); train from the model, or evaluate afterwards with `sparsify eval`');
-  if (run.holdout > 0) throw new ConfigError('--holdout with --from_cache: a cache holds only the rows it was written for; write a cache of fewer rows instead');
   const dir = localPath(run.fromCache!, 'from_cache')!;
+  // Before the shards' hashes are checked (a second per GB): k against the cached widths.
+  checkCoderWidths(train, Object.fromEntries(Object.entries(readCacheIndex(dir).hookpoints).map(([h, w]) => [h, w.output])));
   const t0 = Date.now();
   const cache = await openActivationCache(dir, { device });
-  const rows = Math.min(cache.index.rows, run.maxExamples ?? Infinity);
-  log(`Training from the activation cache in ${dir} (${cache.index.shards.length} shards checked in ${((Date.now() - t0) / 1000).toFixed(1)} s): ${rows} rows of ${cache.index.ctx_len} tokens of ${cache.index.model} on ${cache.index.dataset}, ${cache.index.dtype}`);
-  return { model: cache.source, data: { ...cache.dataset, numRows: rows }, describe: { model: cache.index.model, dataset: cache.index.dataset } };
+  const i = cache.index;
+  // The cache's first rows (--max_examples), less the held-out share of them (--holdout).
+  const rows = trainingRows(i.rows, { maxExamples: run.maxExamples, holdout: run.holdout });
+  if (rows === 0) throw new SparsifyError(`${dir}: no rows left to train on (${i.rows} cached rows, --holdout ${run.holdout})`);
+  const unseen = (i.dataset_rows ?? i.rows) - rows;
+  log(
+    `Training from the activation cache in ${dir} (${i.shards.length} shards checked in ${((Date.now() - t0) / 1000).toFixed(1)} s): ${rows} rows of ${i.ctx_len} tokens of ${i.model} on ${i.dataset}, ${i.dtype}${unseen > 0 ? ` (${unseen} more rows of the data not trained on, for \`sparsify eval\`)` : ''}`,
+  );
+  // The run is recorded as what it trained on: the cache's model and data, prepared as the
+  // cache prepared them, its first `rows` rows (so evaluation finds the rows after them).
+  const record: Partial<RunOptions> = {
+    model: i.model,
+    dataset: i.dataset,
+    split: i.split,
+    ctxLen: i.ctx_len,
+    shuffleSeed: i.shuffle_seed,
+    ...(i.text_column !== undefined ? { textColumn: i.text_column } : {}),
+    ...(i.data_args !== undefined ? { dataArgs: i.data_args } : {}),
+    maxExamples: rows,
+  };
+  return { model: cache.source, data: { ...cache.dataset, numRows: rows }, record };
 }
 
 /** Run the CLI; resolves with the process exit code. `sparsify eval ...` evaluates coders, `sparsify explore ...` shows their latents. */
@@ -150,6 +186,13 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   if (argv[0] === 'eval') return evalMain(argv.slice(1));
   if (argv[0] === 'explore') return exploreMain(argv.slice(1));
   if (argv[0] === 'cache') return cacheMain(argv.slice(1));
+  if (argv[0] === 'setup') return setupMain(argv.slice(1));
+  if (argv[0] === 'train') return trainMain(argv.slice(1));
+  return trainMain(argv);
+}
+
+/** `sparsify [train] [MODEL] [DATASET] [options]`. */
+async function trainMain(argv: string[]): Promise<number> {
   let parsed: ParsedArgs;
   try {
     parsed = parseArgs(argv);
@@ -165,9 +208,8 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   const launched = process.env.WORLD_SIZE !== undefined && process.env.RANK !== undefined;
   const rankTag = launched ? `[rank ${process.env.RANK}] ` : '';
   const isMain = !launched || process.env.RANK === '0';
-  const log = (m: string): void => {
-    if (isMain) process.stderr.write(`${m}\n`);
-  };
+  const terminal = new Terminal({ quiet: !isMain });
+  const log = (m: string): void => terminal.say(m);
   if (bundled) {
     if (!existsSync(BUNDLED.model)) {
       log(`sparsify: the bundled model is missing (${BUNDLED.model}); run \`npm run make:default-model\` or give a MODEL`);
@@ -180,8 +222,8 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     const checked = preflight(train, run, launched ? Number(process.env.RANK) : 0);
     runDir = checked.runDir;
     const rt = await getRuntime();
-    // A terminal user sees the libraries' own progress (tokenizing a large dataset takes a while).
-    if (isMain) await runtimeConfigure({ progressBars: true }, rt);
+    // The libraries' own progress bars and warnings only with --verbose: one line per phase otherwise.
+    if (isMain && run.verbose) await runtimeConfigure({ progressBars: true }, rt);
     let device = rt.info.cuda ? 'cuda' : 'cpu';
     let distributed: { rank: number; worldSize: number } | undefined;
     if (launched) {
@@ -196,7 +238,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     const trainer = new Trainer(train, data, model, {
       runDir,
       log: (m) => log(m),
-      runConfig: snakeKeys({ ...(run.fromCache ? { ...run, model: source.describe.model, dataset: source.describe.dataset } : run), ...train }) as Record<string, unknown>,
+      runConfig: snakeKeys({ ...run, ...source.record, ...train }) as Record<string, unknown>,
       onStep: (report) => progress?.update(report),
       overwrite: run.overwrite,
       ...(evalData ? { evalData } : {}),
@@ -204,14 +246,14 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     });
     if (run.resume) await trainer.loadState(runDir);
     await trainer.init();
-    if (isMain) progress = createProgress(trainer.totalSteps, trainer.globalStep, trainer.tokensSeen);
+    if (isMain) progress = createProgress(trainer.totalSteps, trainer.globalStep, trainer.tokensSeen, terminal);
     let fitting: Promise<unknown> | undefined;
     const removeHandler = onInterrupt(async (signal) => {
-      progress?.stop();
+      terminal.stopBar();
       // Under torchrun, SIGTERM means the launcher is stopping the run (another rank
       // failed): collectives would not complete, so leave at once; the last checkpoint stands.
       if (launched && signal === 'SIGTERM') return;
-      log('\nInterrupted: saving a checkpoint before exiting (Ctrl-C again to quit at once)');
+      log('Interrupted: saving a checkpoint before exiting (Ctrl-C again to quit at once)');
       trainer.requestStop();
       await fitting?.catch(() => undefined);
       log(`Checkpoint saved to ${runDir} at step ${trainer.globalStep}`);
@@ -219,10 +261,11 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     fitting = trainer.fit();
     const result = (await fitting) as Awaited<ReturnType<Trainer['fit']>>;
     removeHandler();
-    progress?.stop();
+    terminal.stopBar();
     log(`Done: ${result.steps} steps. Coders saved to ${runDir}${train.saveBest ? ` (best under ${join(runDir, 'best')})` : ''}`);
     return 0;
   } catch (err) {
+    terminal.stopBar();
     const e = err as Error & { pythonTraceback?: string };
     process.stderr.write(`sparsify: ${rankTag}${e instanceof SparsifyError ? e.message : (e.stack ?? e.message)}\n`);
     if (process.env.SPARSIFY_DEBUG && e.pythonTraceback) process.stderr.write(`${e.pythonTraceback}\n`);

@@ -1,10 +1,17 @@
 /**
  * What the CLI checks before it starts Python or loads a model, so that a mistake costs a
  * second, not a model load: local paths exist, --data_args parse, the save directory is
- * writable, and the run directory is free (or holds the checkpoint --resume asks for).
+ * writable, the run directory is free (or holds the checkpoint --resume asks for), the coders
+ * to finetune from read, and -k fits the coders' widths where a local model's config tells them.
  */
-import { resolve } from 'node:path';
-import { parseDataArgs, type RunOptions, type TrainConfig } from '../config/train.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { activation } from '../activations/index.js';
+import { findCoderDirs } from '../coder/discover.js';
+import { readCoderConfig } from '../coder/files.js';
+import { ConfigError } from '../config/errors.js';
+import { numLatentsFor } from '../config/sparse-coder.js';
+import { parseDataArgs, variantsOf, type RunOptions, type TrainConfig } from '../config/train.js';
 import { checkResumable } from '../trainer/run-state.js';
 import { checkNotLocked, checkSaveDir, holdsRun, RunDirError } from '../trainer/run-dir.js';
 import { expandHome, localPath } from '../util/paths.js';
@@ -23,7 +30,12 @@ export function preflight(train: TrainConfig, run: RunOptions, rank: number): Pr
   const model = run.fromCache ? '' : (localPath(run.model, 'model') ?? run.model);
   const dataset = run.fromCache ? '' : (localPath(run.dataset, 'dataset') ?? run.dataset);
   if (run.fromCache) localPath(run.fromCache, 'from_cache');
-  if (train.finetune) localPath(train.finetune, 'finetune');
+  const finetune = train.finetune ? localPath(train.finetune, 'finetune') : undefined;
+  // The coders to start from are read now (a broken cfg.json costs a second, not a model load).
+  if (finetune) for (const e of findCoderDirs(finetune)) readCoderConfig(e.path);
+  // The layers' width, where a local model's config.json says it: -k is checked against it now.
+  const width = model && !train.hookpoints.length ? localHiddenSize(model) : undefined;
+  if (width !== undefined) checkCoderWidths(train, { layers: width });
   const dataArgs = parseDataArgs(run.dataArgs);
   const saveDir = expandHome(train.saveDir);
   checkSaveDir(saveDir);
@@ -36,4 +48,33 @@ export function preflight(train: TrainConfig, run: RunOptions, rank: number): Pr
     }
   }
   return { runDir, model, dataset, dataArgs };
+}
+
+/** A local model folder's hidden size from its config.json (the width of its layers' outputs), if it says one. */
+function localHiddenSize(model: string): number | undefined {
+  const file = join(model, 'config.json');
+  if (!existsSync(file)) return undefined;
+  try {
+    const cfg = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    const size = cfg.hidden_size ?? cfg.n_embd ?? cfg.d_model;
+    return typeof size === 'number' && Number.isInteger(size) && size > 0 ? size : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Fail unless every configuration's k fits the coders it makes on hookpoints of these widths
+ * (the activation's own rule: k at most the latents, groupmax's k dividing them): checked as
+ * soon as the widths are known, before the data is prepared.
+ */
+export function checkCoderWidths(train: TrainConfig, widths: Readonly<Record<string, number>>): void {
+  for (const v of variantsOf(train)) {
+    for (const [hookpoint, width] of Object.entries(widths)) {
+      const m = numLatentsFor(v.sae, width);
+      const where = `${hookpoint === 'layers' ? 'the layers' : `'${hookpoint}'`} (width ${width}${v.sae.numLatents ? '' : ` x expansion_factor ${v.sae.expansionFactor}`}${v.name ? `, configuration ${v.name}` : ''})`;
+      const problem = activation(v.sae.activation).check(v.sae.k, m, `the ${m} latents of ${where}`);
+      if (problem) throw new ConfigError(problem);
+    }
+  }
 }

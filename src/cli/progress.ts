@@ -1,6 +1,6 @@
-/** Progress: a bar with tokens/s, loss and ETA on a terminal; plain lines otherwise. */
-import cliProgress from 'cli-progress';
+/** Training progress: a bar with tokens/s, loss and ETA on a terminal; plain lines otherwise. */
 import type { StepReport } from '../trainer/trainer.js';
+import type { Terminal } from './terminal.js';
 
 export interface Progress {
   update(report: StepReport): void;
@@ -25,35 +25,24 @@ export function mainLoss(report: Pick<StepReport, 'metrics'>): string {
   return `fvu ${[...byConfig].map(([config, fvus]) => `${config} ${mean(fvus).toFixed(3)}`).join(', ')}`;
 }
 
-/** Progress over `total` batches, starting at `startStep` with `startTokens` already seen (resume). */
-export function createProgress(total: number, startStep: number, startTokens: number, tty: boolean = Boolean(process.stderr.isTTY)): Progress {
+/** Training progress over `total` batches, starting at `startStep` with `startTokens` already seen (resume). */
+export function createProgress(total: number, startStep: number, startTokens: number, terminal: Terminal): Progress {
   const started = Date.now();
-  const tokensPerSecond = (report: StepReport): number => {
-    const secs = (Date.now() - started) / 1000;
-    return secs > 0 ? (report.tokens - startTokens) / secs : 0;
-  };
-  if (tty) {
-    const bar = new cliProgress.SingleBar(
-      { format: 'training |{bar}| {value}/{total} steps | {tokps} tok/s | {loss} | ETA {eta_formatted}', stream: process.stderr, hideCursor: true, etaBuffer: 20 },
-      cliProgress.Presets.shades_classic,
-    );
-    bar.start(total, startStep, { tokps: '-', loss: '' });
-    return {
-      update: (report) => bar.update(report.step, { tokps: Math.round(tokensPerSecond(report)).toString(), loss: mainLoss(report) }),
-      stop: () => bar.stop(),
-    };
-  }
-  let lastPrint = 0;
+  const bar = terminal.bar({
+    format: 'training |{bar}| {value}/{total} steps | {tokps} tok/s | {loss} | ETA {eta_formatted}',
+    total,
+    start: startStep,
+    fields: { tokps: '-', loss: '', eta: '0' },
+    line: (step, all, f) => `step ${step}/${all} | ${f.tokps} tok/s | ${f.loss} | ETA ${f.eta}s`,
+  });
   return {
     update(report) {
-      const now = Date.now();
-      const first = report.step === startStep + 1;
-      if (now - lastPrint < 2000 && report.step !== report.totalSteps && !first) return;
-      lastPrint = now;
+      const secs = (Date.now() - started) / 1000;
+      const tokps = secs > 0 ? (report.tokens - startTokens) / secs : 0;
       const done = report.step - startStep;
-      const eta = done > 0 ? ((report.totalSteps - report.step) * (now - started)) / 1000 / done : 0;
-      process.stderr.write(`step ${report.step}/${report.totalSteps} | ${Math.round(tokensPerSecond(report))} tok/s | ${mainLoss(report)} | ETA ${eta.toFixed(0)}s\n`);
+      const eta = done > 0 ? ((report.totalSteps - report.step) * secs) / done : 0;
+      bar.update(report.step, { tokps: Math.round(tokps).toString(), loss: mainLoss(report), eta: eta.toFixed(0) });
     },
-    stop: () => undefined,
+    stop: () => bar.stop(),
   };
 }

@@ -26,10 +26,13 @@ export function argumentErrorExit(err: unknown, name: string): number {
   return 2;
 }
 
-/** The exit code for an error while running: our errors as their one line, others with their stack. */
-export function runErrorExit(err: unknown, name: string): number {
+/**
+ * The exit code for an error while running: our errors as their one line, others with their
+ * stack. `said`: the message was printed already (as the command's last line of output).
+ */
+export function runErrorExit(err: unknown, name: string, said = false): number {
   const e = err as Error & { pythonTraceback?: string };
-  process.stderr.write(`sparsify ${name}: ${e instanceof SparsifyError ? e.message : (e.stack ?? e.message)}\n`);
+  if (!said || !(e instanceof SparsifyError)) process.stderr.write(`sparsify ${name}: ${e instanceof SparsifyError ? e.message : (e.stack ?? e.message)}\n`);
   if (process.env.SPARSIFY_DEBUG && e.pythonTraceback) process.stderr.write(`${e.pythonTraceback}\n`);
   return 1;
 }

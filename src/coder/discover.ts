@@ -54,6 +54,11 @@ export function findCoderDirs(path: string): CoderDirEntry[] {
   return out;
 }
 
+/** Why nothing was found at `where` (the same line for the CLI and the API). */
+export function noCodersMessage(where: string, patterns: readonly string[] = []): string {
+  return `${where}: no coder directories${patterns.length ? ` matching ${patterns.join(' ')}` : ''} (a coder directory holds ${CFG_FILE} and sae.safetensors)`;
+}
+
 /** The record (config.json) of the run that `path` (a run, a coder, a seed, or best/) belongs to. */
 export function findRunConfig(path: string): { dir: string; config: RunRecord } | undefined {
   let dir = path;

@@ -13,7 +13,7 @@ import { fnmatcher } from '../util/fnmatch.js';
 import { localPath } from '../util/paths.js';
 import { downloadCoderFiles, type HubOptions } from '../hub/download.js';
 import { WEIGHTS_FILE, checkWeights, readCoderConfig, writeCoderDir } from './files.js';
-import { findCoderDirs } from './discover.js';
+import { findCoderDirs, noCodersMessage } from './discover.js';
 import * as programs from './programs.js';
 
 /** Where and how a coder lives. */
@@ -216,6 +216,7 @@ export class SparseCoder {
       const missing = [...wanted].filter((n) => !entries.some((e) => e.name === n || hookpoint(e.name) === n));
       if (missing.length) throw new SparsifyError(`${root}: no coder for ${missing.join(', ')} (found: ${findCoderDirs(root).map((e) => e.name).join(', ') || 'none'})`);
     }
+    if (entries.length === 0) throw new SparsifyError(noCodersMessage(nameOrPath, options.pattern ? [options.pattern] : []));
     const out = new Map<string, SparseCoder>();
     for (const e of entries) out.set(e.name, await SparseCoder.loadFromDisk(e.path, options));
     return out;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { OutputOptionsShape } from './output.js';
 import { DataOptionsShape } from './data.js';
 
 /**
@@ -20,8 +21,10 @@ export const CacheOptionsSchema = z
     batchSize: z.number().int().positive().default(8).describe('Sequences per forward pass'),
     shardMb: z.number().positive().default(512).describe('Approximate size of each shard file in MiB'),
     ...DataOptionsShape,
+    holdout: DataOptionsShape.holdout.describe('Share of the (shuffled) rows left out of the cache, the last ones, for evaluating coders trained from it'),
     hfToken: z.string().optional().describe('Hugging Face token'),
     revision: z.string().optional().describe('Model revision'),
+    ...OutputOptionsShape,
   })
   .strict();
 

@@ -1,6 +1,6 @@
 /**
  * How a dataset is prepared (split, context length, text column, shuffle seed, worker
- * processes, load_dataset arguments): one zod fragment that owns these defaults, shared by
+ * processes, load_dataset arguments, the share held out): one zod fragment that owns these defaults, shared by
  * training's run options, `sparsify cache`, `loadDataset` and the reader of a run's record.
  */
 import { cpus } from 'node:os';
@@ -19,6 +19,7 @@ export const DataOptionsShape = {
     .default(Math.max(1, Math.floor(cpus().length / 2)))
     .describe('Processes for tokenizing the dataset'),
   dataArgs: z.string().default('').describe('Arguments for load_dataset, as "k=v,k2=v2"'),
+  holdout: z.number().min(0).max(0.9).default(0).describe('Share of the (shuffled) rows left out of training, the last ones, for evaluation'),
 };
 
 export const DataOptionsSchema = z.object(DataOptionsShape);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { OutputOptionsShape } from './output.js';
 
 /**
  * Options of `sparsify eval CODERS [MODEL] [DATASET]`. What is left unset comes from the
@@ -20,6 +21,7 @@ export const EvalOptionsSchema = z
     json: z.boolean().default(false).describe('Print the report as JSON only'),
     hfToken: z.string().optional().describe('Hugging Face token'),
     revision: z.string().optional().describe('Model revision'),
+    ...OutputOptionsShape,
   })
   .strict();
 

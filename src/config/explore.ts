@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { OutputOptionsShape } from './output.js';
 
 /**
  * Options of `sparsify explore CODERS [MODEL] [DATASET]`. The coders, model and data are
@@ -24,6 +25,7 @@ export const ExploreOptionsSchema = z
     open: z.boolean().default(true).describe('Open the explorer in a browser'),
     hfToken: z.string().optional().describe('Hugging Face token'),
     revision: z.string().optional().describe('Model revision'),
+    ...OutputOptionsShape,
   })
   .strict();
 

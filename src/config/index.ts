@@ -13,3 +13,5 @@ export { EvalOptionsSchema, type EvalOptions } from './eval.js';
 export { ExploreOptionsSchema, type ExploreOptions } from './explore.js';
 export { sweepVariants, SWEEPABLE, type Variant, type VariantSettings } from './sweep.js';
 export { CacheOptionsSchema, type CacheOptions } from './cache.js';
+export { SetupOptionsSchema, type SetupOptions } from './setup.js';
+export { DataOptionsSchema, DATA_DEFAULTS, type DataOptions } from './data.js';

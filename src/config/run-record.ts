@@ -6,7 +6,6 @@
  */
 import { z } from 'zod';
 import { DATA_DEFAULTS } from './data.js';
-import { RunOptionsSchema } from './train.js';
 
 const lenient = <T extends z.ZodType>(t: T) => t.optional().catch(undefined);
 
@@ -54,7 +53,7 @@ export function runRecordOf(json: unknown): RunRecord {
     shuffleSeed: f.shuffle_seed ?? DATA_DEFAULTS.shuffleSeed,
     dataArgs: f.data_args ?? DATA_DEFAULTS.dataArgs,
     maxExamples: f.max_examples ?? undefined,
-    holdout: f.holdout ?? RunOptionsSchema.shape.holdout.parse(undefined),
+    holdout: f.holdout ?? DATA_DEFAULTS.holdout,
     excludeTokens: f.exclude_tokens ?? [],
   };
 }

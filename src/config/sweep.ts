@@ -83,13 +83,24 @@ function parseEntries(entries: readonly string[], schemas: FieldSchemas): [strin
     for (const raw of raws) {
       const value = parseValue(raw);
       const checked = schema.safeParse(value);
-      if (!checked.success) throw new ConfigError(`sweep: ${key}=${raw}: ${checked.error.issues[0]?.message ?? 'not allowed'}`);
+      if (!checked.success) throw new ConfigError(`sweep: ${key}=${raw}: ${key} takes ${valuesOf(schema)}`);
       if (values.includes(checked.data as Value)) throw new ConfigError(`sweep: ${key} lists ${raw} twice`);
       values.push(checked.data as Value);
     }
     out.push([key, values]);
   }
   return out;
+}
+
+/** What values a setting's schema takes, in words (probed: whole numbers, numbers, true or false, one of a list). */
+function valuesOf(schema: z.ZodType): string {
+  const ok = (v: unknown): boolean => schema.safeParse(v).success;
+  const options = (schema as unknown as { unwrap?: () => { options?: readonly string[] }; options?: readonly string[] }).options ?? (schema as unknown as { unwrap?: () => { options?: readonly string[] } }).unwrap?.().options;
+  if (options) return `one of ${options.join(', ')}`;
+  if (ok(true) && !ok(1)) return 'true or false';
+  if (ok(2) && !ok(2.5)) return ok(0) ? 'whole numbers, 0 or more' : 'whole numbers above 0';
+  if (ok(2.5)) return ok(0) ? 'numbers, 0 or more' : 'numbers above 0';
+  return 'other values';
 }
 
 const nameOf = (key: string, value: Value): string => {

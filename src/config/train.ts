@@ -4,6 +4,7 @@ import { activation } from '../activations/index.js';
 import { DEFAULT_OPTIMIZER, OPTIMIZERS, OPTIMIZER_NAMES } from '../optimizers/index.js';
 import { snakeCase } from '../util/case.js';
 import { DataOptionsShape } from './data.js';
+import { OutputOptionsShape } from './output.js';
 import { ConfigError, parseWith } from './errors.js';
 import { SparseCoderConfigSchema } from './sparse-coder.js';
 import { sweepVariants, type FieldSchemas, type Variant } from './sweep.js';
@@ -64,7 +65,7 @@ export const TrainConfigObject = z
     wandbLogFrequency: z.number().int().positive().default(1).describe('Log metrics every this many optimizer steps'),
     saveDir: z.string().min(1).default('checkpoints').describe('Directory for checkpoints'),
     evalEvery: z.number().int().nonnegative().default(0).describe('Evaluate the coders on held-out rows every this many optimizer steps (0: never)'),
-    evalTokens: z.number().int().positive().default(16_384).describe('Tokens of held-out rows each --eval_every evaluation uses'),
+    evalTokens: z.number().int().positive().default(16_384).describe('Evaluate each --eval_every on at most this many tokens (whole rows) of held-out rows'),
   })
   .strict();
 
@@ -166,7 +167,7 @@ export const RunOptionsSchema = z
     revision: z.string().optional().describe('Model revision'),
     loadIn8bit: z.boolean().default(false).describe('Load the model in 8-bit (needs bitsandbytes)'),
     maxExamples: z.number().int().positive().optional().describe('Train on at most this many rows'),
-    holdout: z.number().min(0).max(0.9).default(0).describe('Share of the (shuffled) rows left out of training, the last ones, for evaluation'),
+    holdout: DataOptionsShape.holdout,
     resume: z.boolean().default(false).describe('Resume from save_dir/run_name'),
     fromCache: z.string().min(1).optional().describe('Train from an activation cache written by `sparsify cache` instead of running the model (loss_fn fvu only)'),
     overwrite: z.boolean().default(false).describe('If save_dir/run_name holds an earlier run, move it aside (to <run>.old-<time>) and start a new one'),
@@ -174,6 +175,7 @@ export const RunOptionsSchema = z
     shuffleSeed: DataOptionsShape.shuffleSeed,
     dataPreprocessingNumProc: DataOptionsShape.dataPreprocessingNumProc,
     dataArgs: DataOptionsShape.dataArgs,
+    ...OutputOptionsShape,
   })
   .strict();
 

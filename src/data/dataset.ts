@@ -4,7 +4,8 @@
  * go into which batch is decided in TypeScript (the trainer). Not here: tokenizers and models
  * (src/model).
  */
-import { dataLoad, type PyObject, type TokenizerSource } from '../bridge/ops.js';
+import { PyObject, dataLoad, type TokenizerSource } from '../bridge/ops.js';
+import { hubOffline } from '../hub/reach.js';
 import { DATA_DEFAULTS } from '../config/data.js';
 import { localPath } from '../util/paths.js';
 
@@ -43,16 +44,21 @@ export interface LoadDatasetOptions {
  * const data = await loadDataset('data/my-text', { tokenizer, ctxLen: 256 });
  */
 export async function loadDataset(nameOrPath: string, options: LoadDatasetOptions = {}): Promise<TokenDataset> {
+  const local = localPath(nameOrPath, 'dataset');
+  // Hub names with the Hub out of reach come from the cache, at once.
+  const tokenizer = options.tokenizer;
+  const source = tokenizer && !(tokenizer instanceof PyObject) ? { ...tokenizer, localFilesOnly: localPath(tokenizer.nameOrPath, 'tokenizer') === undefined && (await hubOffline()) } : (tokenizer ?? null);
   return dataLoad({
-    nameOrPath: localPath(nameOrPath, 'dataset') ?? nameOrPath,
+    nameOrPath: local ?? nameOrPath,
     split: options.split ?? DATA_DEFAULTS.split,
     dataArgs: options.dataArgs ?? {},
-    tokenizer: options.tokenizer ?? null,
+    tokenizer: source,
     ctxLen: options.ctxLen ?? DATA_DEFAULTS.ctxLen,
     textColumn: options.textColumn ?? DATA_DEFAULTS.textColumn,
     numProc: options.numProc ?? 1,
     shuffleSeed: options.shuffleSeed ?? DATA_DEFAULTS.shuffleSeed,
     maxExamples: options.maxExamples ?? null,
     vocabSize: options.vocabSize,
+    offline: local === undefined && (await hubOffline()),
   });
 }

@@ -52,6 +52,22 @@ export interface EvaluateOptions {
   describe?: { model?: string; dataset?: string; split?: string | null };
 }
 
+/**
+ * Fail unless the coders fit the model: each hookpoint is a module of it, of the coder's
+ * width (a transcoder's: the module's input). One line naming the coder and both widths.
+ */
+export async function checkCodersFit(model: TrainableModel, coders: readonly Pick<EvalCoder, 'name' | 'hookpoint' | 'coder'>[]): Promise<void> {
+  const moduleNames = new Set((await modelModules(model.model)).map((m) => m.name));
+  const missing = [...new Set(coders.map((c) => c.hookpoint))].filter((h) => !moduleNames.has(h));
+  if (missing.length) throw new SparsifyError(`the model has no module ${missing.map((h) => `'${h}'`).join(', ')} (a coder's hookpoint)`);
+  const widths = await hookWidths(model.model, [...new Set(coders.map((c) => c.hookpoint))]);
+  for (const c of coders) {
+    const w = widths[c.hookpoint]!;
+    const width = c.coder.cfg.transcode ? (w.input ?? w.output) : w.output;
+    if (c.coder.dIn !== width) throw new SparsifyError(`coder ${c.name} has d_in=${c.coder.dIn} but '${c.hookpoint}' of this model has width ${width}`);
+  }
+}
+
 /** The hookpoint a coder's name in a run stands for (`layers.3/k64-ef16/seed0` -> `layers.3`). */
 export function hookpointOf(name: string): string {
   return name.split('/')[0]!;
@@ -92,16 +108,7 @@ export async function evaluate(
   }
   const batchSize = options.batchSize ?? 8;
 
-  // The coders fit the model: their hookpoints exist and have their width.
-  const moduleNames = new Set((await modelModules(model.model)).map((m) => m.name));
-  const missing = [...new Set(list.map((c) => c.hookpoint))].filter((h) => !moduleNames.has(h));
-  if (missing.length) throw new SparsifyError(`the model has no module ${missing.map((h) => `'${h}'`).join(', ')} (a coder's hookpoint)`);
-  const widths = await hookWidths(model.model, [...new Set(list.map((c) => c.hookpoint))]);
-  for (const c of list) {
-    const w = widths[c.hookpoint]!;
-    const width = c.coder.cfg.transcode ? (w.input ?? w.output) : w.output;
-    if (c.coder.dIn !== width) throw new SparsifyError(`coder ${c.name} has d_in=${c.coder.dIn} but '${c.hookpoint}' of this model has width ${width}`);
-  }
+  await checkCodersFit(model, list);
 
   // Programs and sums.
   const keep = splice === 'each' || splice === 'both';

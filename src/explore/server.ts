@@ -6,7 +6,7 @@
  */
 import { createAdaptorServer } from '@hono/node-server';
 import { Hono } from 'hono';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
@@ -136,12 +136,17 @@ export async function serveExplorer(cache: LatentCache | string, options: ServeE
  * @example
  * const { index } = await exportExplorer('checkpoints/default/explore', 'site');
  */
+/** Fail unless `target` can take a static export: new, empty, or an earlier export (which it replaces). */
+export function checkExportTarget(target: string): void {
+  if (!existsSync(target)) return;
+  if (!statSync(target).isDirectory()) throw new SparsifyError(`--out ${target} is a file; give a new or empty folder for the explorer`);
+  if (readdirSync(target).length > 0 && !existsSync(join(target, 'index.html'))) throw new SparsifyError(`${target} exists and is not an explorer export; give a new or empty --out folder`);
+}
+
 export async function exportExplorer(cache: LatentCache | string, out: string, options: ExplorerOptions & { onFile?: (done: number, total: number) => void } = {}): Promise<{ index: string; files: number }> {
   const site = await openSite(cache, options);
   const target = resolve(out);
-  if (existsSync(target) && !existsSync(join(target, 'index.html'))) {
-    throw new SparsifyError(`${out} exists and is not an explorer export; give a new or empty --out folder`);
-  }
+  checkExportTarget(target);
   const staged = await stageFolder(target, 'writing');
   const staging = staged.path;
   await writeFile(join(staging, 'index.html'), INDEX_HTML);

@@ -5,6 +5,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SparsifyError } from '../bridge/errors.js';
 import { fnmatcher, naturalSort } from '../util/fnmatch.js';
+import { offlineByEnv } from './reach.js';
 
 /** Where and how to reach the Hub. */
 export interface HubOptions {
@@ -79,9 +80,7 @@ export async function downloadCoderFiles(
   }
 }
 
-function isOffline(): boolean {
-  return ['1', 'true', 'yes', 'on'].includes((process.env.HF_HUB_OFFLINE ?? '').toLowerCase());
-}
+const isOffline = offlineByEnv;
 
 /** The local directory for the request, when the cache holds it at this revision. */
 function fromCache(repo: string, s: ReturnType<typeof settings>, want: { hookpoint?: string | undefined; subdirPattern?: string | undefined }): string | undefined {

@@ -3,4 +3,4 @@
  * one-line report of a rank that failed. Not here: the collectives themselves (the runtime's
  * torch.distributed, python/sparsify_runtime/dist.py).
  */
-export { launch, splitArgs, describeFailure, type LaunchPlan } from './launch.js';
+export { launch, launchHelp, splitArgs, describeFailure, type LaunchPlan } from './launch.js';

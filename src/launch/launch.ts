@@ -9,26 +9,45 @@ import { join } from 'node:path';
 import { choosePython } from '../bridge/runtime.js';
 import { packageRoot } from '../bridge/paths.js';
 
-/** torchrun options that take a value, spelled with underscores or dashes. */
-const VALUE_FLAGS = new Set([
-  'nproc_per_node',
-  'nnodes',
-  'node_rank',
-  'rdzv_backend',
-  'rdzv_endpoint',
-  'rdzv_id',
-  'rdzv_conf',
-  'master_addr',
-  'master_port',
-  'max_restarts',
-  'monitor_interval',
-  'local_addr',
-  'log_dir',
-  'redirects',
-  'tee',
-  'role',
-]);
-const BOOL_FLAGS = new Set(['standalone']);
+/** The torchrun options sparsify-launch takes (spelled with underscores or dashes), and what each is. */
+const TORCHRUN_OPTIONS: Record<string, { value: string | null; about: string }> = {
+  nproc_per_node: { value: 'N', about: 'ranks on this node: a number, or gpu (one per GPU) (default: 1)' },
+  nnodes: { value: 'N', about: 'nodes, or MIN:MAX for an elastic range' },
+  node_rank: { value: 'N', about: "this node's rank (static rendezvous)" },
+  rdzv_backend: { value: 'NAME', about: 'rendezvous backend: c10d, static, ...' },
+  rdzv_endpoint: { value: 'HOST:PORT', about: 'rendezvous address' },
+  rdzv_id: { value: 'ID', about: "the job's id, the same on every node" },
+  rdzv_conf: { value: 'K=V,...', about: 'rendezvous settings' },
+  master_addr: { value: 'HOST', about: "rank 0's address (static rendezvous)" },
+  master_port: { value: 'PORT', about: "rank 0's port (static rendezvous)" },
+  max_restarts: { value: 'N', about: 'restarts of the workers before the job fails' },
+  monitor_interval: { value: 'SECONDS', about: 'how often torchrun checks its workers' },
+  local_addr: { value: 'HOST', about: "this node's address" },
+  log_dir: { value: 'DIR', about: "where torchrun writes the workers' logs" },
+  redirects: { value: 'N', about: "redirect the workers' output streams into log_dir" },
+  tee: { value: 'N', about: "copy the workers' output streams into log_dir" },
+  role: { value: 'NAME', about: 'the workers\' role name' },
+  standalone: { value: null, about: 'one node, a local rendezvous (the default without --nnodes or a rendezvous address)' },
+};
+const VALUE_FLAGS = new Set(Object.entries(TORCHRUN_OPTIONS).filter(([, o]) => o.value !== null).map(([n]) => n));
+const BOOL_FLAGS = new Set(Object.entries(TORCHRUN_OPTIONS).filter(([, o]) => o.value === null).map(([n]) => n));
+
+/** What `sparsify-launch --help` prints. */
+export function launchHelp(): string {
+  const rows = Object.entries(TORCHRUN_OPTIONS).map(([name, o]) => [`--${name}${o.value ? ` ${o.value}` : ''}`, o.about] as const);
+  const width = Math.max(...rows.map(([flag]) => flag.length));
+  return [
+    'Usage: sparsify-launch [torchrun options] [MODEL] [DATASET] [sparsify options]',
+    '',
+    'Start one `sparsify` per rank through PyTorch\'s torchrun (from the Python environment sparsify uses),',
+    'so several GPUs and hosts train together (NCCL on GPUs, gloo on CPUs).',
+    '',
+    'torchrun options it takes:',
+    ...rows.map(([flag, about]) => `  ${flag.padEnd(width)}  ${about}`),
+    '',
+    'Everything else goes to `sparsify` on every rank: see `sparsify --help`.',
+  ].join('\n');
+}
 
 export interface LaunchPlan {
   torchrunArgs: string[];
@@ -83,10 +102,20 @@ export function describeFailure(torchrunStderr: string): string | undefined {
 
 /** Run the launch; resolves with the exit code. */
 export async function launch(argv: string[] = process.argv.slice(2)): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`${launchHelp()}\n`);
+    return 0;
+  }
   const { torchrunArgs, sparsifyArgs } = splitArgs(argv);
   if (!torchrunArgs.includes('--nproc_per_node')) torchrunArgs.push('--nproc_per_node', '1');
   if (!torchrunArgs.some((a) => a === '--standalone' || a === '--rdzv_endpoint' || a === '--master_addr' || a === '--nnodes')) torchrunArgs.push('--standalone');
-  const python = choosePython();
+  let python: string;
+  try {
+    python = choosePython();
+  } catch (err) {
+    process.stderr.write(`sparsify-launch: ${(err as Error).message}\n`);
+    return 1;
+  }
   const cli = join(packageRoot, 'bin', 'sparsify.js');
   const child = execa(python, ['-m', 'torch.distributed.run', ...torchrunArgs, '--no-python', process.execPath, cli, ...sparsifyArgs], {
     stdin: 'inherit',

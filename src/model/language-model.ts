@@ -1,6 +1,7 @@
 /** Loading a Hugging Face model for training (the runtime holds it). */
 import { getRuntime } from '../bridge/runtime.js';
 import { modelConfig, modelLoad, tokenizerLoad, type HookWidth, type PyObject } from '../bridge/ops.js';
+import { hubOffline } from '../hub/reach.js';
 import { localPath } from '../util/paths.js';
 
 /** What the trainer needs of a model. */
@@ -47,15 +48,18 @@ export async function loadModel(nameOrPath: string, options: LoadModelOptions = 
   const rt = await getRuntime();
   const device = options.device ?? (rt.info.cuda ? 'cuda' : 'cpu');
   rt.checkDevice(device);
+  const local = localPath(nameOrPath, 'model');
   const model = await modelLoad(
     {
-      nameOrPath: localPath(nameOrPath, 'model') ?? nameOrPath,
+      nameOrPath: local ?? nameOrPath,
       kind: options.kind ?? 'causal_lm',
       device,
       dtype: options.loadIn8bit ? 'float16' : (options.dtype ?? 'auto'),
       revision: options.revision,
       token: options.token,
       loadIn8bit: options.loadIn8bit ?? false,
+      // A Hub name with the Hub out of reach: from the cache, at once (no half minute of retries).
+      localFilesOnly: local === undefined && (await hubOffline()),
     },
     rt,
   );
@@ -73,5 +77,6 @@ export async function loadModel(nameOrPath: string, options: LoadModelOptions = 
 
 /** The tokenizer of a model. */
 export async function loadTokenizer(nameOrPath: string, options: { revision?: string; token?: string } = {}): Promise<PyObject> {
-  return tokenizerLoad(localPath(nameOrPath, 'tokenizer') ?? nameOrPath, options);
+  const local = localPath(nameOrPath, 'tokenizer');
+  return tokenizerLoad(local ?? nameOrPath, { ...options, localFilesOnly: local === undefined && (await hubOffline()) });
 }

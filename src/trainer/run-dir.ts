@@ -3,56 +3,28 @@
  * lock is taken over), no training into a directory that holds another run unless resuming
  * it or moving it aside (--overwrite), and no metrics from steps a resumed run will redo.
  */
-import { existsSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { existsSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { writeFileAtomic } from '../util/files.js';
-import { processAlive } from '../util/process.js';
-import { hostname } from 'node:os';
+import { LOCK_FILE, checkFolderFree, lockFolder, type FolderLock } from '../util/lock.js';
 import { basename, dirname, join } from 'node:path';
 import { SparsifyError } from '../bridge/errors.js';
 
-export const LOCK_FILE = '.lock';
+export { LOCK_FILE };
+/** The lock this process holds on a run directory. */
+export type RunLock = FolderLock;
 
 /** Another process holds the run directory, or it holds a run that would be mixed with this one. */
 export class RunDirError extends SparsifyError {
   override name = 'RunDirError';
 }
 
-interface LockInfo {
-  pid: number;
-  host: string;
-  started: string;
-}
-
-function readLock(path: string): LockInfo | undefined {
-  try {
-    return JSON.parse(readFileSync(path, 'utf8')) as LockInfo;
-  } catch {
-    return undefined; // vanished, or half written by a process that died: stale
-  }
-}
-
-/** Whether a lock is held by a live process (a lock from another host is taken as held). */
-function held(lock: LockInfo | undefined): lock is LockInfo {
-  if (!lock) return false;
-  if (lock.host !== hostname()) return true;
-  return lock.pid !== process.pid && processAlive(lock.pid);
-}
-
-function heldMessage(runDir: string, lock: LockInfo): string {
-  const where = lock.host === hostname() ? `process ${lock.pid}` : `process ${lock.pid} on ${lock.host}`;
-  return `${runDir} is in use by ${where} (since ${lock.started}); wait for it to finish, or train into another --run_name${lock.host === hostname() ? '' : ` (if that process is gone, delete ${join(runDir, LOCK_FILE)})`}`;
-}
+/** What to do when another process holds a run directory. */
+const RUN_BUSY = 'wait for it to finish, or train into another --run_name';
 
 /** Fail when a live process holds `runDir`'s lock. */
 export function checkNotLocked(runDir: string): void {
-  const lock = readLock(join(runDir, LOCK_FILE));
-  if (held(lock)) throw new RunDirError(heldMessage(runDir, lock));
-}
-
-/** The lock this process holds on a run directory. */
-export interface RunLock {
-  release(): void;
+  checkFolderFree(runDir, RUN_BUSY, (m) => new RunDirError(m));
 }
 
 /**
@@ -60,42 +32,8 @@ export interface RunLock {
  * process holds it; a dead process's lock is taken over. Released by `release()` or when
  * this process exits.
  */
-export async function lockRunDir(runDir: string): Promise<RunLock> {
-  await mkdir(runDir, { recursive: true });
-  const path = join(runDir, LOCK_FILE);
-  const mine: LockInfo = { pid: process.pid, host: hostname(), started: new Date().toISOString() };
-  for (let attempt = 0; attempt < 5; attempt++) {
-    try {
-      const handle = await open(path, 'wx');
-      try {
-        await handle.writeFile(JSON.stringify(mine));
-      } finally {
-        await handle.close();
-      }
-      let released = false;
-      const release = (): void => {
-        if (released) return;
-        released = true;
-        process.off('exit', release);
-        const current = readLock(path);
-        if (current && current.pid === process.pid && current.host === mine.host) rmSync(path, { force: true });
-      };
-      process.on('exit', release);
-      return { release };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const lock = readLock(path);
-      if (held(lock)) throw new RunDirError(heldMessage(runDir, lock));
-      // Stale: move it out of the way (only one of several racing processes can), then retry.
-      try {
-        await rename(path, `${path}.stale-${process.pid}`);
-        rmSync(`${path}.stale-${process.pid}`, { force: true });
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      }
-    }
-  }
-  throw new RunDirError(`could not take the lock on ${runDir}: other processes keep taking it`);
+export function lockRunDir(runDir: string): Promise<RunLock> {
+  return lockFolder(runDir, RUN_BUSY, (m) => new RunDirError(m));
 }
 
 /** Whether `runDir` holds a run (anything besides our lock). */

@@ -170,7 +170,8 @@ export class Trainer implements RunStateSource {
     if (this.cfg.logToWandb && this.isMain) {
       const run = await wandbInit('sparsify', this.cfg.runName ?? null, this.runConfig);
       this.wandb = run.ok;
-      if (!run.ok) this.log(`Not logging to wandb: ${run.reason}`);
+      // wandb not installed: skipped quietly (log_to_wandb is on by default); installed but failing: said.
+      if (!run.ok && !run.missing) this.log(`Not logging to wandb: ${run.reason}`);
     }
     if (this.globalStep === 0 && this.cfg.lossFn === 'ce' && this.isMain) this.log(`Initial CE loss: ${(await this.steps.cleanCe()).toFixed(4)}`);
     const sink: MetricsSink = {

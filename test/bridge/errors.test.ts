@@ -66,7 +66,7 @@ describe('choosing the interpreter', () => {
     expect(line).toContain('PythonProcessError');
     expect(line).toMatch(/No module named 'torch'/);
     // The repair installs only the Python packages (not npm's dev dependencies).
-    expect(line).toMatch(/Run `node .*scripts\/setup-python\.mjs`/);
+    expect(line).toMatch(/Run `npx sparsify setup`/);
     expect((await exited(child)).code).toBe(3);
   });
 });

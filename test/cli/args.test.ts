@@ -45,8 +45,8 @@ describe('flags', () => {
   });
 
   it('bad values are one-line errors naming the value and what is allowed', () => {
-    expect(() => parseArgs(['gpt2', '--layers', '1', '--layer_stride', '2'])).toThrow('sparsify: layers: give layers or layer_stride, not both');
-    expect(() => parseArgs(['gpt2', '--batch_size', '0'])).toThrow(/sparsify: batch_size: Too small: expected number to be >0 \(got 0\)/);
+    expect(() => parseArgs(['gpt2', '--layers', '1', '--layer_stride', '2'])).toThrow('sparsify: --layers: give layers or layer_stride, not both');
+    expect(() => parseArgs(['gpt2', '--batch_size', '0'])).toThrow('sparsify: --batch_size must be more than 0 (got 0)');
     expect(() => parseArgs(['gpt2', '--batch_size', 'abc'])).toThrow(/--batch_size takes a number, not "abc"/);
     expect(() => parseArgs(['gpt2', '--activation', 'relu'])).toThrow(/argument 'relu' is invalid. Allowed choices are topk, groupmax/);
     expect(() => parseArgs(['gpt2', '--save_best', 'maybe'])).toThrow(/--save_best takes true or false, not "maybe"/);

@@ -91,7 +91,7 @@ describe('checked before Python starts', () => {
 
   it('config values: --data_args, k against --num_latents, repeated seeds, a run name outside save_dir', async () => {
     await refusedEarly([modelDir, '--data_args', 'name'], 'data_args: "name" is not key=value (expected "k=v,k2=v2")');
-    await refusedEarly([modelDir, '-k', '100', '--num_latents', '64'], 'k: k=100 is larger than num_latents=64; use k <= 64');
+    await refusedEarly([modelDir, '-k', '100', '--num_latents', '64'], '-k: k=100 is larger than num_latents=64; use k <= 64');
     await refusedEarly([modelDir, '--init_seeds', '0', '0'], /init_seeds: seed 0 is given twice/);
     await refusedEarly([modelDir, '--run_name', '../outside'], /run_name: "..\/outside" would leave save_dir/);
   });
