@@ -51,6 +51,12 @@ export interface Activation<N extends string = string, P extends string = string
    * gives it; what a selection whose rows are padded with zero slots needs.
    */
   readonly backward: 'kept-entries' | 'positive-entries';
+  /**
+   * Its rows are padded: only slots whose value is above zero are selected (counted as
+   * fired, passed gradient). Unpadded selections count every slot, as the reference's topk
+   * marks every selected latent as fired even when its activation is 0.
+   */
+  readonly padded: boolean;
   /** Parameters of its own, beyond the coder's encoder and decoder. */
   readonly params: readonly ActivationParam<P>[];
   /**

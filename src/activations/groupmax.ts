@@ -18,5 +18,6 @@ export const groupmax: Activation<'groupmax', never> = {
     return { values: grouped.values, indices: offsets.add(grouped.indices) };
   },
   backward: 'kept-entries',
+  padded: false,
   params: [],
 };

@@ -11,5 +11,6 @@ export const topk: Activation<'topk', never> = {
   check: (k, numLatents, latents) => (k > numLatents ? `k=${k} is larger than ${latents}; use k <= ${numLatents}` : undefined),
   select: (_f, preacts, k) => preacts.topk(k, { dim: -1, sorted: false }),
   backward: 'kept-entries',
+  padded: false,
   params: [],
 };

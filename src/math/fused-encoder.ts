@@ -6,7 +6,7 @@
  * pre-activations pass none.
  */
 import { activation as activationOf, type Activation, type ActivationName } from '../activations/index.js';
-import { defineAutogradFunction, type AutogradFunction, type ProgramBuilder, type ScalarLike, type SymScalar, type SymTensor } from '../kernels/index.js';
+import { KernelBuildError, defineAutogradFunction, type AutogradFunction, type ProgramBuilder, type ScalarLike, type SymScalar, type SymTensor } from '../kernels/index.js';
 
 type Encoder = AutogradFunction<'input' | 'weight' | 'bias', 'k', 'values' | 'indices' | 'preacts'>;
 type CentredEncoder = AutogradFunction<'x' | 'b_dec' | 'weight' | 'bias', 'k', 'values' | 'indices' | 'preacts'>;
@@ -38,7 +38,8 @@ function select(f: ProgramBuilder, input: SymTensor, weight: SymTensor, bias: Sy
  */
 function sparseTransposedProduct(b: ProgramBuilder, indices: SymTensor, values: SymTensor, y: SymTensor, like: SymTensor): SymTensor {
   const dense = b.zeroScratch(values.size(0), like.size(0), values).named('dense');
-  dense.scatter_(1, indices, values);
+  // Added, not set: a padded selection's unused slots (value 0) may repeat an index.
+  dense.scatterAdd_(1, indices, values);
   const product = dense.mT.matmul(y.typeAs(dense)).typeAs(like).named('product');
   dense.scatter_(1, indices, 0);
   return product;
@@ -56,6 +57,11 @@ function keptGradient(activation: Activation, saved: Record<string, SymTensor | 
     case 'positive-entries':
       return grad.mul(saved.values!.gt(0).typeAs(grad)).named('grad_kept');
   }
+}
+
+/** A padded selection's unused slots must pass no gradient: only the positive-entries rule does that. */
+function checkRule(activation: Activation): void {
+  if (activation.padded && activation.backward !== 'positive-entries') throw new KernelBuildError(`activation ${activation.name}: a padded selection needs the 'positive-entries' gradient rule`);
 }
 
 /** What the forward saves for the backward, by the activation's rule. */
@@ -82,6 +88,7 @@ function gradWeight(b: ProgramBuilder, indices: SymTensor, weight: SymTensor, in
 }
 
 function fusedEncoder(activation: Activation, backward: SparseBackward): Encoder {
+  checkRule(activation);
   const base = `FusedEncoder${activation.className}`;
   return defineAutogradFunction({
     name: backward === 'gemm' ? `${base}Gemm` : base,
@@ -123,6 +130,7 @@ function encoderShapes(input: SymTensor, weight: SymTensor, kArg: ScalarLike) {
  * gathered unless x itself needs one (end-to-end training through earlier coders).
  */
 function centredEncoderGemm(activation: Activation): CentredEncoder {
+  checkRule(activation);
   return defineAutogradFunction({
     name: `CentredEncoder${activation.className}Gemm`,
     tensorInputs: ['x', 'b_dec', 'weight', 'bias'],

@@ -7,6 +7,7 @@
 import { HOOK_INPUTS, In, LOGITS_INPUTS, cachedProgram, defineProgram, withScalars, type ProgramBuilder, type SymBundle, type SymScalar, type SymTensor } from '../kernels/index.js';
 import * as sc from '../math/sparse-coder.js';
 import { MATRIX_PARAMS, paramNames, structureTag as tag, type CoderParamName, type CoderParams, type CoderStructure } from '../math/structure.js';
+import { activation } from '../activations/index.js';
 import { optimizer as optimizerOf, type OptimizerName } from '../optimizers/index.js';
 
 /** What every hook program of a coder takes: its parameters, state and k, and the step's flags. */
@@ -95,11 +96,21 @@ function hookStart(g: ProgramBuilder, s: CoderStructure, io: CoderHookSyms) {
   return { deadMask, ...prepared };
 }
 
-/** Mark the latents a step selected, for the dead-latent counters. */
-function markFired(g: ProgramBuilder, state: SymBundle, latentIndices: SymTensor): void {
+/**
+ * Mark the latents a step selected, for the dead-latent counters: every slot of the
+ * selection (the reference's rule), or only those above zero for a padded one.
+ */
+function markFired(g: ProgramBuilder, state: SymBundle, out: { latentIndices: SymTensor; latentActs: SymTensor }, s: CoderStructure): void {
   g.noGrad(() => {
-    // index_fill_, not did_fire[idx] = True: the latter copies True from the host, a sync on CUDA.
-    state.get('did_fire').indexFill_(0, latentIndices.flatten(), true);
+    const didFire = state.get('did_fire');
+    if (!activation(s.activation).padded) {
+      // index_fill_, not did_fire[idx] = True: the latter copies True from the host, a sync on CUDA.
+      didFire.indexFill_(0, out.latentIndices.flatten(), true);
+      return;
+    }
+    const fired = g.zerosLike(state.get('tokens_since_fired')).named('fired_count');
+    fired.indexAdd_(0, out.latentIndices.flatten(), out.latentActs.gt(0).flatten().to('int64'));
+    didFire.maskedFill_(fired.gt(0), true);
   });
 }
 
@@ -136,7 +147,7 @@ export function fvuHookProgram(s: CoderStructure, losses: sc.LossOptions = sc.RE
           g.autocast(autocast, () => {
             out = sc.forward(g, params, xc, yc, deadMask, k, s, losses);
           });
-          markFired(g, state, out.latentIndices);
+          markFired(g, state, out, s);
           const loss = out.fvu.add(out.auxkLoss.mul(auxkAlpha)).add(out.multiTopkFvu.div(8)).named('loss');
           loss.div(accSteps).backward();
           fvuSum.add_(out.fvu.detach());
@@ -163,7 +174,7 @@ export function replaceHookProgram(s: CoderStructure, losses: sc.LossOptions = s
         const { params, state, k, mask, outputs } = io;
         const { deadMask, x, y, yAll } = hookStart(g, s, io);
         const out = sc.forward(g, params, x, y, deadMask, k, s, losses);
-        markFired(g, state, out.latentIndices);
+        markFired(g, state, out, s);
         const recon = out.saeOut.typeAs(outputs).named('reconstruction');
         const { patched } = g.ifElse(
           g.isNone(mask),

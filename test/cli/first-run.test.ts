@@ -79,7 +79,7 @@ describe('sparsify cache into one folder', () => {
     expect(second.out.trim().split('\n').pop()).toMatch(new RegExp(`^sparsify cache: ${acts} is in use by process ${first.pid} \\(since .*\\); another \`sparsify cache\` is writing it; wait for it to finish, or choose another --out$`));
     expect(second.out).not.toContain('Loading model');
     // Interrupt the first mid-write: the shards it finished stay, nothing half-written does.
-    await new Promise((r) => setTimeout(r, 1500));
+    await new Promise((r) => setTimeout(r, 1000));
     first.kill('SIGINT');
     expect((await exited(first)).code).not.toBe(0);
     expect(first.output()).toContain('Interrupted: the shards written so far are kept');
