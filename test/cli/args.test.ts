@@ -4,6 +4,7 @@ import { buildCommand, parseArgs, BUNDLED } from '../../src/cli/main.js';
 import { SparseCoderConfigSchema } from '../../src/config/sparse-coder.js';
 import { RunOptionsSchema, TrainConfigObject, parseDataArgs } from '../../src/config/train.js';
 import { snakeCase } from '../../src/util/case.js';
+import { ACTIVATION_NAMES } from '../../src/activations/index.js';
 
 describe('flags', () => {
   it('--help lists every option with its default and doc', () => {
@@ -48,7 +49,7 @@ describe('flags', () => {
     expect(() => parseArgs(['gpt2', '--layers', '1', '--layer_stride', '2'])).toThrow('sparsify: --layers: give layers or layer_stride, not both');
     expect(() => parseArgs(['gpt2', '--batch_size', '0'])).toThrow('sparsify: --batch_size must be more than 0 (got 0)');
     expect(() => parseArgs(['gpt2', '--batch_size', 'abc'])).toThrow(/--batch_size takes a number, not "abc"/);
-    expect(() => parseArgs(['gpt2', '--activation', 'relu'])).toThrow(/argument 'relu' is invalid. Allowed choices are topk, groupmax/);
+    expect(() => parseArgs(['gpt2', '--activation', 'relu'])).toThrow(`argument 'relu' is invalid. Allowed choices are ${ACTIVATION_NAMES.join(', ')}.`);
     expect(() => parseArgs(['gpt2', '--save_best', 'maybe'])).toThrow(/--save_best takes true or false, not "maybe"/);
     expect(() => parseArgs(['gpt2', '--no_such_flag'])).toThrow(/unknown option '--no_such_flag'/);
   });

@@ -11,6 +11,7 @@ import { SparseCoder } from '../../src/coder/sparse-coder.js';
 import { makeTinyLM } from '../helpers/python.js';
 import { repoRoot } from '../helpers/processes.js';
 import { CORPUS } from '../helpers/train-fixtures.js';
+import { ACTIVATION_NAMES } from '../../src/activations/index.js';
 
 let work: string;
 let modelDir: string;
@@ -54,9 +55,9 @@ describe('mistakes, in the words of the flags', () => {
     writeFileSync(join(broken, 'cfg.json'), '{"k": 4, "d_in": 32, "activation": "relu"}');
     writeFileSync(join(work, 'broken', 'config.json'), JSON.stringify({ model: modelDir, dataset: CORPUS }));
     const line = oneLine(cli(['eval', join(work, 'broken')]), 1);
-    expect(line).toBe(`sparsify eval: ${join(broken, 'cfg.json')}: activation: invalid value "relu" (allowed: topk, groupmax)`);
+    expect(line).toBe(`sparsify eval: ${join(broken, 'cfg.json')}: activation: invalid value "relu" (allowed: ${ACTIVATION_NAMES.join(', ')})`);
     const ft = cli([modelDir, CORPUS, '--finetune', join(work, 'broken'), '--save_dir', work, '--run_name', 'ft']);
-    expect(oneLine(ft, 1)).toBe(`sparsify: ${join(broken, 'cfg.json')}: activation: invalid value "relu" (allowed: topk, groupmax)`);
+    expect(oneLine(ft, 1)).toBe(`sparsify: ${join(broken, 'cfg.json')}: activation: invalid value "relu" (allowed: ${ACTIVATION_NAMES.join(', ')})`);
   }, 60_000);
 
   it('explore with a model of another width names the mismatch, as eval does (test/cli/eval.test.ts)', async () => {
