@@ -12,14 +12,16 @@ def get(bundle: dict, name: str):
 
 
 @op("bundle.copy_into")
-def copy_into(dst: dict, src: dict) -> None:
-    """Copy src's tensors into dst's tensors of the same names, in place (no autograd)."""
-    missing = [k for k in dst if k not in src]
+def copy_into(dst: dict, src: dict, names: list[str] | None = None) -> None:
+    """Copy src's tensors into dst's tensors of the same names (`names`, or all of dst's), in
+    place (no autograd)."""
+    keys = list(dst) if names is None else names
+    missing = [k for k in keys if k not in src]
     if missing:
         raise UserError(f"cannot restore {', '.join(missing)}: not in the saved state")
     with torch.no_grad():
-        for k, t in dst.items():
-            t.copy_(src[k])
+        for k in keys:
+            dst[k].copy_(src[k])
 
 
 @op("bundle.update")

@@ -63,7 +63,9 @@ def read_header(path: str) -> dict:
 
 
 @op("safetensors.load")
-def load(path: str, device: str = "cpu", names: list[str] | None = None, requires_grad: bool = False) -> Bundle:
+def load(path: str, device: str = "cpu", names: list[str] | None = None, requires_grad: bool | list[str] = False) -> Bundle:
+    """The tensors `names` (all by default); floating ones require grad when `requires_grad`
+    is true or names them."""
     from safetensors import safe_open
 
     out = Bundle()
@@ -71,7 +73,8 @@ def load(path: str, device: str = "cpu", names: list[str] | None = None, require
         keys = names if names is not None else list(f.keys())
         for k in keys:
             t = f.get_tensor(k)
-            if requires_grad and t.is_floating_point():
+            wanted = k in requires_grad if isinstance(requires_grad, list) else requires_grad
+            if wanted and t.is_floating_point():
                 t.requires_grad_(True)
             out[k] = t
     return out

@@ -64,4 +64,18 @@ export interface Activation<N extends string = string, P extends string = string
    * `select` when not given.
    */
   infer?(f: ProgramBuilder, preacts: SymTensor, k: SymScalar | number): LatentSelection;
+  /**
+   * It can learn an inference threshold (`--inference_threshold`): while training, theta
+   * follows an exponential average of this statistic of each batch's selection; a coder that
+   * has learned one then encodes `pre * (pre > theta)` at inference.
+   */
+  readonly learnedThreshold?: LearnedThreshold;
+}
+
+/** How an activation's selections feed a learned inference threshold. */
+export interface LearnedThreshold {
+  /** Whether coders learn one unless told (`--inference_threshold` off/on). */
+  readonly byDefault: boolean;
+  /** The batch's value (a float32 scalar) that theta is averaged towards. */
+  sample(f: ProgramBuilder, kept: LatentSelection): SymTensor;
 }

@@ -3,7 +3,9 @@
  * so a token keeps a varying number of latents, k on average: dictionary_learning's
  * `BatchTopKSAE.encode(use_threshold=False)`. The selection is returned padded: each row holds
  * its token's latents, then zero slots up to the batch's largest count (its width is read off
- * the device, one sync per step). Under data parallel the batch is each rank's own.
+ * the device, one sync per step). Under data parallel the batch is each rank's own. By default
+ * it learns an inference threshold, the batch's smallest kept activation averaged over steps,
+ * so that a coder encodes each token on its own at inference.
  */
 import type { Activation } from './activation.js';
 import { topk } from './topk.js';
@@ -34,4 +36,14 @@ export const batchtopk: Activation<'batchtopk', never> = {
   backward: 'positive-entries',
   padded: true,
   params: [],
+  learnedThreshold: {
+    byDefault: true,
+    // dictionary_learning's BatchTopKTrainer.update_threshold: the smallest positive kept value
+    // of the batch, 0 when there is none.
+    sample(f, kept) {
+      const values = kept.values.detach().float().named('kept_float');
+      const lowest = f.where(values.gt(0), values, Infinity).amin(1).amin(0).named('batch_min');
+      return f.where(lowest.lt(Infinity), lowest, 0);
+    },
+  },
 };

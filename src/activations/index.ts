@@ -9,7 +9,7 @@
 import * as registered from './registry.js';
 import type { Activation } from './activation.js';
 
-export type { Activation, ActivationParam, LatentSelection } from './activation.js';
+export type { Activation, ActivationParam, LatentSelection, LearnedThreshold } from './activation.js';
 
 type Registered = (typeof registered)[keyof typeof registered];
 
@@ -35,4 +35,12 @@ export function activation(name: ActivationName): Activation<ActivationName, Act
   const found = ACTIVATIONS.find((a) => a.name === name);
   if (!found) throw new RangeError(`unknown activation '${name}' (registered: ${ACTIVATION_NAMES.join(', ')})`);
   return found;
+}
+
+/**
+ * Whether a coder of this activation learns an inference threshold: `setting` when given
+ * (`--inference_threshold`), else the activation's default (on for batchtopk).
+ */
+export function learnsThreshold(name: ActivationName, setting?: boolean): boolean {
+  return setting ?? activation(name).learnedThreshold?.byDefault ?? false;
 }

@@ -22,7 +22,7 @@ import { useBenchRuntime } from './runtime.js';
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** One training-style step: forward, fvu, backward, clear grads; returns the fvu. */
-const SAE = { activation: 'topk', transcode: false, skipConnection: false, multiTopk: false, normalizeDecoder: true } as const;
+const SAE = { activation: 'topk', transcode: false, skipConnection: false, multiTopk: false, normalizeDecoder: true, inferenceThreshold: false } as const;
 const trainStep = defineProgram(
   'bench_sae_step',
   { params: In.bundle<CoderParamName>(), x: In.tensor({ shape: ['N', 'D'] }), k: In.scalar() },

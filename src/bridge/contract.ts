@@ -19,7 +19,7 @@ const hookWidth = z.object({ output: int, input: int.nullable() });
 export const OPS = {
   'activation_cache.open': { args: ['shards', 'ctx_len', 'device'], reply: handle },
   'activation_cache.stats': { args: ['reader'], reply: z.object({ seconds: z.number() }) },
-  'bundle.copy_into': { args: ['dst', 'src'], reply: none },
+  'bundle.copy_into': { args: ['dst', 'src', 'names'], reply: none },
   'bundle.get': { args: ['bundle', 'name'], reply: handle },
   'bundle.update': { args: ['dst', 'src'], reply: none },
   'data.load': {

@@ -212,9 +212,9 @@ export function bundleGet(bundle: PyObject, name: string): Promise<Tensor> {
   return (invoke(bundle.runtime, 'bundle.get', { bundle, name }) as Promise<Tensor>);
 }
 
-/** Copy `src`'s tensors into `dst`'s tensors of the same names, in place; every name of dst must be in src (`bundle.copy_into`). */
-export async function bundleCopyInto(dst: PyObject, src: PyObject): Promise<void> {
-  await invoke(dst.runtime, 'bundle.copy_into', { dst, src });
+/** Copy `src`'s tensors into `dst`'s tensors of the same names (`names`, or all of dst's), in place; each must be in src (`bundle.copy_into`). */
+export async function bundleCopyInto(dst: PyObject, src: PyObject, names?: readonly string[]): Promise<void> {
+  await invoke(dst.runtime, 'bundle.copy_into', { dst, src, names: names ? [...names] : null });
 }
 
 /** Set `dst`'s entries to `src`'s tensors, replacing or adding (`bundle.update`). */
@@ -553,9 +553,9 @@ export function safetensorsHeader(path: string, rt?: Runtime): Promise<Safetenso
   return (invoke(rt, 'safetensors.header', { path }) as Promise<SafetensorsHeader>);
 }
 
-/** Load tensors (all, or `names`) from a safetensors file as a bundle (`safetensors.load`). */
-export function loadTensors(path: string, options: { device: string; names?: readonly string[]; requiresGrad?: boolean }, rt?: Runtime): Promise<PyObject> {
-  return (invoke(rt, 'safetensors.load', { path, device: options.device, names: options.names ?? null, requires_grad: options.requiresGrad ?? false }) as Promise<PyObject>);
+/** The tensors of a safetensors file (`names`, or all); floating ones require grad where `requiresGrad` is true or names them. */
+export function loadTensors(path: string, options: { device: string; names?: readonly string[]; requiresGrad?: boolean | readonly string[] }, rt?: Runtime): Promise<PyObject> {
+  return (invoke(rt, 'safetensors.load', { path, device: options.device, names: options.names ?? null, requires_grad: typeof options.requiresGrad === 'object' ? [...options.requiresGrad] : (options.requiresGrad ?? false) }) as Promise<PyObject>);
 }
 
 /** Write a bundle to a safetensors file atomically: temp file, fsync, rename (`safetensors.save`). */

@@ -102,7 +102,8 @@ function parseNumber(flag: string) {
 export function addOptions(command: Command, fields: FieldSpec[]): void {
   for (const f of fields) {
     const shortK = f.flag === 'k' ? '-k, ' : '';
-    const doc = f.description;
+    // A default only words can say (one that depends on other settings) goes in the description.
+    const doc = f.defaultValue === undefined && f.defaultLabel ? `${f.description} (default: ${f.defaultLabel})` : f.description;
     let option: Option;
     switch (f.kind) {
       case 'boolean':

@@ -10,7 +10,7 @@ import { SparsifyError } from '../bridge/errors.js';
 import { safetensorsHeader, saveTensors, type DType, type PyObject, type SafetensorsHeader } from '../bridge/ops.js';
 import { coderConfigFromJson, coderConfigToJson, numLatentsFor, checkCoderShape, type SparseCoderConfig } from '../config/sparse-coder.js';
 import { ConfigError } from '../config/errors.js';
-import { activation } from '../activations/index.js';
+import { activation, learnsThreshold } from '../activations/index.js';
 import { writeFileAtomic } from '../util/files.js';
 
 export const CFG_FILE = 'cfg.json';
@@ -49,6 +49,7 @@ export function expectedShapes(cfg: SparseCoderConfig, dIn: number, decoder: boo
   if (decoder) shapes.W_dec = [m, dIn];
   if (cfg.skipConnection) shapes.W_skip = [dIn, dIn];
   for (const p of activation(cfg.activation).params) shapes[p.name] = p.shape(m, dIn);
+  if (learnsThreshold(cfg.activation, cfg.inferenceThreshold)) shapes.threshold = [];
   return shapes;
 }
 

@@ -6,16 +6,17 @@ import { structureTag as tag, type CoderParamName, type CoderStructure } from '.
 
 const params = In.bundle<CoderParamName>();
 
-/** `SparseCoder.encode`: the selection inference makes. */
-export function encodeProgram(s: CoderStructure) {
-  return cachedProgram(`encode:${tag(s)}`, () =>
+/** `SparseCoder.encode`: the selection inference makes ('infer'), or the one asked for. */
+export function encodeProgram(s: CoderStructure, mode: 'infer' | 'selection' | 'threshold' = 'infer') {
+  const suffix = mode === 'infer' ? '' : `_${mode}`;
+  return cachedProgram(`encode:${tag(s)}${suffix}`, () =>
     defineProgram(
-      `coder_encode_${tag(s)}`,
+      `coder_encode_${tag(s)}${suffix}`,
       { params, x: In.tensor({ shape: ['N', 'D'] }), k: In.scalar() },
       (g, { params, x, k }) => {
         // Inputs of another float dtype (float64 from JS, bf16 from a model) in the coder's own.
         const xIn = x.typeAs(params.get('encoder.weight')).named('x_in');
-        const out: sc.EncoderOutput = sc.encode(g, params, xIn, k, s, 'index_add', 'infer');
+        const out: sc.EncoderOutput = sc.encode(g, params, xIn, k, s, 'index_add', mode);
         return { topActs: out.topActs, topIndices: out.topIndices, preActs: out.preActs };
       },
       { grad: 'input' },
@@ -45,8 +46,8 @@ export function forwardProgram(s: CoderStructure, losses: sc.LossOptions = sc.RE
         const xIn = x.typeAs(weight).named('x_in');
         // Without a distinct target, we are autoencoding.
         const target = g.orElse(y, xIn).typeAs(weight).named('target');
-        const out: sc.ForwardOutput = sc.forward(g, params, xIn, target, deadMask, k, s, losses);
-        return { ...out };
+        const { saeOut, latentActs, latentIndices, fvu, auxkLoss, multiTopkFvu } = sc.forward(g, params, xIn, target, deadMask, k, s, losses);
+        return { saeOut, latentActs, latentIndices, fvu, auxkLoss, multiTopkFvu };
       },
       { grad: 'input' },
     ),
@@ -75,7 +76,7 @@ export function removeParallelGradProgram() {
 export function initProgram(s: CoderStructure) {
   return cachedProgram(`init:${tag(s)}`, () =>
     defineProgram(
-      `init_coder_${s.transcode ? 'tc' : 'sae'}${s.skipConnection ? '_skip' : ''}${s.normalizeDecoder ? '_norm' : ''}${activation(s.activation).params.length ? `_${s.activation}` : ''}`,
+      `init_coder_${s.transcode ? 'tc' : 'sae'}${s.skipConnection ? '_skip' : ''}${s.normalizeDecoder ? '_norm' : ''}${activation(s.activation).params.length ? `_${s.activation}` : ''}${s.inferenceThreshold ? '_thr' : ''}`,
       { seed: In.scalar<number | null>(), dIn: In.scalar(), numLatents: In.scalar(), device: In.object<string>(), dtype: In.object<string>() },
       (g, inputs) => ({ params: sc.initParams(g, s, inputs) }),
     ),

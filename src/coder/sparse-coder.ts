@@ -6,7 +6,7 @@ import { SparsifyError } from '../bridge/errors.js';
 import { getRuntime } from '../bridge/runtime.js';
 import { checkCoderShape, numLatentsFor, sparseCoderConfig, type SparseCoderConfig, type SparseCoderConfigInput } from '../config/sparse-coder.js';
 import { ConfigError } from '../config/errors.js';
-import { structureOf, type CoderStructure } from '../math/structure.js';
+import { paramNames, structureOf, type CoderStructure } from '../math/structure.js';
 import type { EncoderOutput as MathEncoderOutput, ForwardOutput as MathForwardOutput } from '../math/sparse-coder.js';
 import { runProgram } from '../kernels/index.js';
 import { fnmatcher } from '../util/fnmatch.js';
@@ -57,6 +57,15 @@ export type ForwardOutput = MathForwardOutput<Tensor>;
 export interface RunOptions {
   /** Record autograd so results can be backpropagated (default false). */
   grad?: boolean;
+}
+
+export interface EncodeOptions extends RunOptions {
+  /**
+   * How to select: 'topk' by the activation's own selection (the k largest per token, group
+   * maxima, the batch's N*k largest), 'threshold' by the learned inference threshold
+   * (`pre * (pre > theta)`). Default: by the threshold when the coder has learned one.
+   */
+  mode?: 'topk' | 'threshold';
 }
 
 export interface ForwardOptions extends RunOptions {
@@ -129,10 +138,28 @@ export class SparseCoder {
     if (!this.hasDecoder) throw new SparsifyError(`${what} needs the decoder, but this coder was loaded with decoder: false`);
   }
 
-  /** Encode x [N, D] and select the top-k latents (or group maxima). */
-  async encode(x: Tensor, options: RunOptions = {}): Promise<EncoderOutput> {
+  /**
+   * Encode x [N, D] and select latents: by the learned inference threshold when the coder has
+   * one (each row then holds its token's latents, padded with zero slots), else by its
+   * activation (the top k, group maxima, the batch's top N*k); `mode` chooses.
+   */
+  async encode(x: Tensor, options: EncodeOptions = {}): Promise<EncoderOutput> {
     this.checkInput(x, 'x');
-    return runProgram(programs.encodeProgram(this.structure), { params: this.params, x, k: this.cfg.k, grad: options.grad ?? false });
+    if (options.mode === 'threshold') await this.requireThreshold();
+    const mode = options.mode === undefined ? 'infer' : options.mode === 'topk' ? 'selection' : 'threshold';
+    return runProgram(programs.encodeProgram(this.structure, mode), { params: this.params, x, k: this.cfg.k, grad: options.grad ?? false });
+  }
+
+  /** The learned inference threshold, or undefined when the coder has none (or has not learned it yet). */
+  async threshold(): Promise<number | undefined> {
+    if (!this.structure.inferenceThreshold) return undefined;
+    const theta = await (await bundleGet(this.params, 'threshold')).item();
+    return theta < 0 ? undefined : theta;
+  }
+
+  private async requireThreshold(): Promise<void> {
+    if (!this.structure.inferenceThreshold) throw new SparsifyError(`encode mode 'threshold': this ${this.cfg.activation} coder has no inference threshold (train it with --inference_threshold)`);
+    if ((await this.threshold()) === undefined) throw new SparsifyError(`encode mode 'threshold': this coder's threshold was never learned (it starts after threshold_start_step optimizer steps)`);
   }
 
   /** Decode selected latents back to [N, D]. */
@@ -190,7 +217,9 @@ export class SparseCoder {
     const { cfg, dIn } = readCoderConfig(dir);
     (await getRuntime()).checkDevice(device);
     const { dtype, names } = await checkWeights(dir, cfg, dIn, decoder);
-    const params = await loadTensors(join(dir, WEIGHTS_FILE), { device, names, requiresGrad: true });
+    // Parameters require grad; buffers (a learned threshold) do not.
+    const trained = new Set<string>(paramNames(structureOf(cfg)));
+    const params = await loadTensors(join(dir, WEIGHTS_FILE), { device, names, requiresGrad: names.filter((n) => trained.has(n)) });
     return new SparseCoder(cfg, dIn, params, device, dtype, decoder);
   }
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ACTIVATIONS, ACTIVATION_NAMES, DEFAULT_ACTIVATION, activation } from '../activations/index.js';
+import { ACTIVATIONS, ACTIVATION_NAMES, DEFAULT_ACTIVATION, activation, learnsThreshold } from '../activations/index.js';
 import { camelCase, snakeCase } from '../util/case.js';
 import { ConfigError, parseWith } from './errors.js';
 
@@ -20,8 +20,30 @@ export const SparseCoderConfigSchema = z
     multiTopk: z.boolean().default(false).describe('Also train with 4k latents (Multi-TopK loss)'),
     skipConnection: z.boolean().default(false).describe('Add a linear skip connection W_skip'),
     transcode: z.boolean().default(false).describe('Predict the module output from its input (a transcoder)'),
+    inferenceThreshold: z
+      .boolean()
+      .optional()
+      .describe(
+        `Learn a threshold while training and encode with pre * (pre > threshold) at inference, as dictionary_learning does (${ACTIVATIONS.filter((a) => a.learnedThreshold).map((a) => a.name).join(', ')}) (default: on for ${ACTIVATIONS.filter((a) => a.learnedThreshold?.byDefault).map((a) => a.name).join(', ')})`,
+      ),
   })
   .strict();
+
+/** A rule between a coder config's fields that a value breaks: the field and what is wrong. */
+export interface CoderConfigProblem {
+  field: keyof SparseCoderConfig;
+  message: string;
+}
+
+/** The rules between a coder config's fields (its activation's options); none when it is consistent. */
+export function coderConfigProblems(cfg: SparseCoderConfig): CoderConfigProblem[] {
+  const problems: CoderConfigProblem[] = [];
+  if (cfg.inferenceThreshold && !activation(cfg.activation).learnedThreshold) {
+    const can = ACTIVATIONS.filter((a) => a.learnedThreshold).map((a) => a.name);
+    problems.push({ field: 'inferenceThreshold', message: `${cfg.activation} does not learn an inference threshold (${can.join(' and ')} do)` });
+  }
+  return problems;
+}
 
 /** A complete coder config (every field set). */
 export type SparseCoderConfig = z.output<typeof SparseCoderConfigSchema>;
@@ -44,12 +66,19 @@ export type TranscoderConfig = z.output<typeof TranscoderConfigSchema>;
  * const cfg = sparseCoderConfig({ k: 64 }); // cfg.expansionFactor === 32
  */
 export function sparseCoderConfig(input: SparseCoderConfigInput = {}, where = 'sparse coder config'): SparseCoderConfig {
-  return parseWith(SparseCoderConfigSchema, input, where, snakeCase);
+  return checked(parseWith(SparseCoderConfigSchema, input, where, snakeCase), where);
 }
 
 /** A transcoder config with defaults filled (transcode: true). */
 export function transcoderConfig(input: SparseCoderConfigInput = {}, where = 'transcoder config'): TranscoderConfig {
-  return parseWith(TranscoderConfigSchema, input, where, snakeCase);
+  return checked(parseWith(TranscoderConfigSchema, input, where, snakeCase), where);
+}
+
+/** The rules between fields checked, and a setting left to its activation's default resolved. */
+function checked<C extends SparseCoderConfig>(cfg: C, where: string): C {
+  const problems = coderConfigProblems(cfg);
+  if (problems.length) throw new ConfigError(`${where}: ${problems.map((p) => `${snakeCase(p.field)}: ${p.message}`).join('; ')}`);
+  return { ...cfg, inferenceThreshold: learnsThreshold(cfg.activation, cfg.inferenceThreshold) };
 }
 
 /** The number of latents M for input width `dIn`. */
@@ -65,10 +94,20 @@ export function checkCoderShape(cfg: SparseCoderConfig, dIn: number, where: stri
   if (problem) throw new ConfigError(`${where}: ${problem}`);
 }
 
-/** The `cfg.json` contents: snake_case fields plus `d_in`. */
+/**
+ * Fields a `cfg.json` leaves out at their reference value, so that a coder of the reference's
+ * kind has exactly the reference's file; a file without them reads as that value.
+ */
+const ABSENT_MEANS: Partial<Record<keyof SparseCoderConfig, unknown>> = { inferenceThreshold: false };
+
+/** The `cfg.json` contents: snake_case fields (settings left to a default written as they resolve) plus `d_in`. */
 export function coderConfigToJson(cfg: SparseCoderConfig, dIn: number): Record<string, unknown> {
+  const resolved: SparseCoderConfig = { ...cfg, inferenceThreshold: learnsThreshold(cfg.activation, cfg.inferenceThreshold) };
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(cfg)) out[snakeCase(k)] = v;
+  for (const [k, v] of Object.entries(resolved)) {
+    if (k in ABSENT_MEANS && ABSENT_MEANS[k as keyof SparseCoderConfig] === v) continue;
+    out[snakeCase(k)] = v;
+  }
   out.d_in = dIn;
   return out;
 }
@@ -77,7 +116,7 @@ export function coderConfigToJson(cfg: SparseCoderConfig, dIn: number): Record<s
 export function coderConfigFromJson(json: unknown, where: string): { cfg: SparseCoderConfig; dIn: number } {
   if (!json || typeof json !== 'object' || Array.isArray(json)) throw new ConfigError(`${where}: expected a JSON object`);
   const known = new Set(Object.keys(SparseCoderConfigSchema.shape));
-  const fields: Record<string, unknown> = {};
+  const fields: Record<string, unknown> = { ...ABSENT_MEANS };
   for (const [k, v] of Object.entries(json as Record<string, unknown>)) {
     const key = camelCase(k);
     if (known.has(key)) fields[key] = v;

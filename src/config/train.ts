@@ -6,7 +6,7 @@ import { snakeCase } from '../util/case.js';
 import { DataOptionsShape } from './data.js';
 import { OutputOptionsShape } from './output.js';
 import { ConfigError, parseWith } from './errors.js';
-import { SparseCoderConfigSchema } from './sparse-coder.js';
+import { SparseCoderConfigSchema, coderConfigProblems } from './sparse-coder.js';
 import { sweepVariants, type FieldSchemas, type Variant } from './sweep.js';
 
 const intList = z.array(z.number().int());
@@ -44,6 +44,18 @@ export const TrainConfigObject = z
         "How the encoder and decoder weight gradients are computed: index_add (the reference's kernels, bit-identical to it on CPU), gemm (the selected gradients scattered densely, then matrix products on tensor cores), auto (gemm on CUDA, index_add elsewhere)",
       ),
     deadFeatureThreshold: z.number().int().nonnegative().default(10_000_000).describe('Tokens without firing after which a latent counts as dead'),
+    thresholdStartStep: z
+      .number()
+      .int()
+      .nonnegative()
+      .default(1000)
+      .describe('A learned inference threshold (inference_threshold) follows the batches after this many optimizer steps; the first value starts it'),
+    thresholdBeta: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(0.999)
+      .describe('The learned inference threshold moves as theta <- beta * theta + (1 - beta) * (the batch\'s smallest kept activation)'),
     excludeTokens: intList.default([]).describe('Token ids whose positions are left out of training (default: none)'),
     hookpoints: z.array(z.string().min(1)).default([]).describe('Module name patterns to train on (fnmatch: *, ?, [seq], [!seq]) (default: the layers)'),
     initSeeds: intList.default([0]).describe('Seeds: one coder per seed and hookpoint'),
@@ -108,6 +120,7 @@ export const TrainConfigSchema = TrainConfigObject.superRefine((cfg, ctx) => {
       const where = v.name ? ` (configuration ${v.name})` : '';
       const problem = numLatents > 0 ? activation(v.sae.activation).check(k, numLatents, `num_latents=${numLatents}${where}`) : undefined;
       if (problem) ctx.addIssue({ code: 'custom', path: ['sae', 'k'], message: problem });
+      for (const p of coderConfigProblems(v.sae)) ctx.addIssue({ code: 'custom', path: ['sae', p.field], message: `${p.message}${where}` });
     }
   });
 

@@ -3,7 +3,7 @@
  * SparseCoder), written with the kernel builder. These functions build graph, not run it: the
  * coder API wraps them in small programs and the trainer inlines them into its step programs.
  */
-import { activation } from '../activations/index.js';
+import { activation, type LatentSelection } from '../activations/index.js';
 import type { ProgramBuilder, SymObject, SymScalar, SymTensor } from '../kernels/index.js';
 import { DecoderGemm, centredEncoderOf, fusedEncoderOf, type SparseBackward } from './fused-encoder.js';
 import { paramNames, type CoderParams, type CoderParamName, type CoderStructure } from './structure.js';
@@ -20,18 +20,35 @@ export interface EncoderOutput<T = SymTensor> {
 }
 
 /**
- * `SparseCoder.encode`: SAEs subtract b_dec first; transcoders do not. 'train' selects as
- * training does, with the fused encoder's backward; 'infer' as the activation says inference
- * does (the same selection for topk and groupmax).
+ * How encode selects. 'train': as training does, with the fused encoder's backward. 'infer':
+ * as inference does: by the learned threshold when the coder has learned one, else as
+ * 'selection'. 'selection': the activation's own inference selection (the same as training's
+ * for topk, groupmax and batchtopk). 'threshold': `pre * (pre > theta)` by the learned threshold.
+ */
+export type EncodeMode = 'train' | 'infer' | 'selection' | 'threshold';
+
+/**
+ * The entries of `preacts` above `theta`, each row padded with zero slots to the batch's
+ * largest count (read off the device: one sync), at least one slot wide.
+ */
+export function thresholdSelection(g: ProgramBuilder, preacts: SymTensor, theta: SymTensor): LatentSelection {
+  const kept = preacts.gt(theta).named('above_threshold');
+  const width = g.max(kept.sum(-1).max(0).values.int(), 1);
+  return preacts.mul(kept.typeAs(preacts)).named('thresholded').topk(width, { dim: -1, sorted: false });
+}
+
+/**
+ * `SparseCoder.encode`: SAEs subtract b_dec first; transcoders do not. `mode`: see
+ * {@link EncodeMode}.
  */
 export function encode(
   g: ProgramBuilder,
   params: CoderParams,
   x: SymTensor,
   k: SymScalar | number,
-  s: Pick<CoderStructure, 'activation' | 'transcode'>,
+  s: Pick<CoderStructure, 'activation' | 'transcode' | 'inferenceThreshold'>,
   backward: SparseBackward = 'index_add',
-  mode: 'train' | 'infer' = 'train',
+  mode: EncodeMode = 'train',
 ): EncoderOutput {
   const act = activation(s.activation);
   const named = (out: { values: SymTensor; indices: SymTensor; preacts: SymTensor }): EncoderOutput => ({
@@ -44,11 +61,18 @@ export function encode(
     return named(g.apply(centredEncoderOf(s.activation), { x, b_dec: params.get('b_dec'), weight: params.get('encoder.weight'), bias: params.get('encoder.bias') }, { k }));
   }
   const input = s.transcode ? x : x.sub(params.get('b_dec')).named('centered');
-  if (mode === 'infer' && act.infer) {
-    const preacts = g.linear(input, params.get('encoder.weight'), params.get('encoder.bias')).relu().named('preacts');
-    return named({ ...act.infer(g, preacts, k), preacts });
+  const byThreshold = mode === 'threshold' || (mode === 'infer' && s.inferenceThreshold);
+  if (mode === 'train' || (!byThreshold && !act.infer)) {
+    return named(g.apply(fusedEncoderOf(s.activation, backward), { input, weight: params.get('encoder.weight'), bias: params.get('encoder.bias') }, { k }));
   }
-  return named(g.apply(fusedEncoderOf(s.activation, backward), { input, weight: params.get('encoder.weight'), bias: params.get('encoder.bias') }, { k }));
+  const preacts = g.linear(input, params.get('encoder.weight'), params.get('encoder.bias')).relu().named('preacts');
+  const own = (): LatentSelection => (act.infer ?? act.select)(g, preacts, k);
+  if (!byThreshold) return named({ ...own(), preacts });
+  const theta = params.get('threshold');
+  if (mode === 'threshold') return named({ ...thresholdSelection(g, preacts, theta), preacts });
+  // A threshold is learned after threshold_start_step steps; until then it is -1 and the
+  // coder encodes by its own selection.
+  return named({ ...g.ifElse(theta.item().lt(0).not(), () => ({ ...thresholdSelection(g, preacts, theta) }), () => ({ ...own() })), preacts });
 }
 
 /**
@@ -112,6 +136,11 @@ export interface ForwardOutput<T = SymTensor> {
   multiTopkFvu: T;
 }
 
+/** What training reads of a forward besides its output: the k selection (Multi-TopK's output reports the 4k one). */
+export interface TrainingForward extends ForwardOutput {
+  kept: LatentSelection;
+}
+
 /**
  * `SparseCoder.forward`: reconstruction of y (x when autoencoding) and its losses: fvu,
  * AuxK on dead latents when `deadMask` is given and marks some latent dead, and the
@@ -126,7 +155,7 @@ export function forward(
   k: SymScalar | number,
   s: CoderStructure,
   losses: LossOptions = REFERENCE_LOSSES,
-): ForwardOutput {
+): TrainingForward {
   const backward = losses.sparseBackward ?? 'index_add';
   const { topActs, topIndices, preActs } = encode(g, params, x, k, s, backward);
   let saeOut = decode(g, params, topActs, topIndices, { backward });
@@ -179,10 +208,35 @@ export function forward(
     const top = preActs.topk(typeof k === 'number' ? 4 * k : k.mul(4), { sorted: false });
     const out = decode(g, params, top.values, top.indices, { backward }).named('sae_out_4k');
     const multiTopkFvu = out.sub(y).pow(2).sum().div(totalVariance).named('multi_topk_fvu');
-    return { saeOut: out, latentActs: top.values, latentIndices: top.indices, fvu, auxkLoss, multiTopkFvu };
+    return { saeOut: out, latentActs: top.values, latentIndices: top.indices, fvu, auxkLoss, multiTopkFvu, kept: { values: topActs, indices: topIndices } };
   }
   const multiTopkFvu = g.scalarTensor(saeOut, 0.0).named('multi_topk_fvu');
-  return { saeOut, latentActs: topActs, latentIndices: topIndices, fvu, auxkLoss, multiTopkFvu };
+  return { saeOut, latentActs: topActs, latentIndices: topIndices, fvu, auxkLoss, multiTopkFvu, kept: { values: topActs, indices: topIndices } };
+}
+
+/**
+ * A learned inference threshold's step (dictionary_learning's update_threshold): theta
+ * <- beta * theta + (1 - beta) * the activation's statistic of the kept latents; the first
+ * value (theta still -1) starts it. Data-parallel ranks average their statistics first, so
+ * that every rank holds the same theta.
+ */
+export function updateThreshold(
+  g: ProgramBuilder,
+  params: CoderParams,
+  kept: LatentSelection,
+  s: Pick<CoderStructure, 'activation'>,
+  step: { beta: SymScalar; ddp: SymScalar },
+): void {
+  const rule = activation(s.activation).learnedThreshold;
+  if (!rule) return;
+  g.noGrad(() => {
+    const theta = params.get('threshold');
+    const sample = rule.sample(g, kept).named('threshold_sample');
+    g.when(step.ddp, () => g.allReduce_(sample, 'mean'));
+    // 1 - beta in Python floats, as dictionary_learning computes it.
+    const moved = theta.mul(step.beta).add(sample.mul(g.float(1).sub(step.beta))).named('threshold_moved');
+    theta.copy_(g.where(theta.lt(0), sample, moved));
+  });
 }
 
 /** `set_decoder_norm_to_unit_norm`: W_dec /= (row norm + eps), in place, without autograd. */
@@ -213,7 +267,7 @@ export function removeGradientParallelToDecoderDirections(g: ProgramBuilder, par
  */
 export function initParams(
   g: ProgramBuilder,
-  s: Pick<CoderStructure, 'transcode' | 'skipConnection' | 'normalizeDecoder' | 'activation'>,
+  s: Pick<CoderStructure, 'transcode' | 'skipConnection' | 'normalizeDecoder' | 'activation' | 'inferenceThreshold'>,
   inputs: { seed: SymScalar; dIn: SymScalar; numLatents: SymScalar; device: SymObject; dtype: SymObject },
 ): CoderParams {
   g.when(g.isNone(inputs.seed).not(), () => g.manualSeed(inputs.seed));
@@ -230,5 +284,7 @@ export function initParams(
   // The activation's own parameters, after the reference's (made without drawing random numbers first).
   for (const p of activation(s.activation).params) (entries as Record<string, SymTensor>)[p.name] = p.init(g, { encoderBias: bias }).named(p.name);
   for (const name of paramNames(s)) entries[name]!.requiresGrad_();
+  // A learned inference threshold starts unset (-1, as dictionary_learning's), in fp32.
+  if (s.inferenceThreshold) entries.threshold = g.full([], -1, 'float32', weight).named('threshold');
   return g.bundle(entries as Record<CoderParamName, SymTensor>).named('params');
 }

@@ -3,11 +3,13 @@
  * `sae.safetensors` (the reference's `SparseCoder` module attributes, sparsify/sparse_coder.py,
  * plus any its activation adds).
  */
-import { activation, type ActivationName, type ActivationParamName } from '../activations/index.js';
+import { activation, learnsThreshold, type ActivationName, type ActivationParamName } from '../activations/index.js';
 import type { SymBundle } from '../kernels/index.js';
 
 /** Parameter names, exactly as in `sae.safetensors`. */
-export type CoderParamName = 'encoder.weight' | 'encoder.bias' | 'W_dec' | 'b_dec' | 'W_skip' | ActivationParamName;
+export type CoderParamName = 'encoder.weight' | 'encoder.bias' | 'W_dec' | 'b_dec' | 'W_skip' | ActivationParamName | CoderBufferName;
+/** Tensors a coder keeps and saves but does not train. */
+export type CoderBufferName = 'threshold';
 export type CoderParams = SymBundle<CoderParamName>;
 
 /** The parts of a coder's config that change the shape of its programs. */
@@ -17,22 +19,34 @@ export interface CoderStructure {
   skipConnection: boolean;
   multiTopk: boolean;
   normalizeDecoder: boolean;
+  /** It learns an inference threshold (a `threshold` scalar in the coder file). */
+  inferenceThreshold: boolean;
 }
 
-/** The structure of a coder config (any object with the config's fields). */
-export function structureOf(cfg: CoderStructure): CoderStructure {
+/** The structure of a coder config (any object with the config's fields; an unset inference threshold is the activation's default). */
+export function structureOf(cfg: Omit<CoderStructure, 'inferenceThreshold'> & { inferenceThreshold?: boolean | undefined }): CoderStructure {
   const { activation, transcode, skipConnection, multiTopk, normalizeDecoder } = cfg;
-  return { activation, transcode, skipConnection, multiTopk, normalizeDecoder };
+  return { activation, transcode, skipConnection, multiTopk, normalizeDecoder, inferenceThreshold: learnsThreshold(activation, cfg.inferenceThreshold) };
 }
 
 /** A short, identifier-safe name for a structure (part of program names). */
 export function structureTag(s: CoderStructure): string {
-  return `${s.activation}_${s.transcode ? 'tc' : 'sae'}${s.skipConnection ? '_skip' : ''}${s.multiTopk ? '_mtk' : ''}${s.normalizeDecoder ? '_norm' : ''}`;
+  return `${s.activation}_${s.transcode ? 'tc' : 'sae'}${s.skipConnection ? '_skip' : ''}${s.multiTopk ? '_mtk' : ''}${s.normalizeDecoder ? '_norm' : ''}${s.inferenceThreshold ? '_thr' : ''}`;
 }
 
 /** Parameter names of a coder with this structure, in the reference's order (`SparseCoder.parameters()`), then its activation's. */
 export function paramNames(s: Pick<CoderStructure, 'skipConnection' | 'activation'>): CoderParamName[] {
   return ['encoder.weight', 'encoder.bias', 'W_dec', 'b_dec', ...(s.skipConnection ? (['W_skip'] as const) : []), ...activation(s.activation).params.map((p) => p.name)];
+}
+
+/** The tensors a coder with this structure keeps without training them (after its parameters in the file). */
+export function bufferNames(s: Pick<CoderStructure, 'inferenceThreshold'>): CoderBufferName[] {
+  return s.inferenceThreshold ? ['threshold'] : [];
+}
+
+/** Everything `sae.safetensors` holds for this structure: its parameters, then its buffers. */
+export function storedNames(s: Pick<CoderStructure, 'skipConnection' | 'activation' | 'inferenceThreshold'>): CoderParamName[] {
+  return [...paramNames(s), ...bufferNames(s)];
 }
 
 /** The >= 2-D parameters (Muon updates these; Adam the rest). */

@@ -6,7 +6,7 @@
  */
 import { HOOK_INPUTS, In, LOGITS_INPUTS, cachedProgram, defineProgram, withScalars, type ProgramBuilder, type SymBundle, type SymScalar, type SymTensor } from '../kernels/index.js';
 import * as sc from '../math/sparse-coder.js';
-import { MATRIX_PARAMS, paramNames, structureTag as tag, type CoderParamName, type CoderParams, type CoderStructure } from '../math/structure.js';
+import { MATRIX_PARAMS, bufferNames, paramNames, structureTag as tag, type CoderParamName, type CoderParams, type CoderStructure } from '../math/structure.js';
 import { activation } from '../activations/index.js';
 import { optimizer as optimizerOf, type OptimizerName } from '../optimizers/index.js';
 
@@ -20,8 +20,10 @@ const CODER_HOOK_INPUTS = {
   deadThreshold: In.scalar<number | null>(),
   /** The first batch: set b_dec (and a transcoder's encoder bias) from its activations. */
   initBiases: In.scalar<boolean>(),
-  /** Data parallel: the bias initialisation's means are all-reduced. */
+  /** Data parallel: the bias initialisation's means (and a learned threshold's statistic) are all-reduced. */
   ddp: In.scalar<boolean>(),
+  /** A learned inference threshold's beta when it moves with this batch (after threshold_start_step steps); null: it stays. */
+  thresholdBeta: In.scalar<number | null>(),
 };
 
 /**
@@ -81,7 +83,16 @@ type CoderHookSyms = {
   deadThreshold: SymScalar;
   initBiases: SymScalar;
   ddp: SymScalar;
+  thresholdBeta: SymScalar;
 };
+
+/** After a forward: mark the fired latents and move a learned inference threshold. */
+function afterForward(g: ProgramBuilder, s: CoderStructure, io: CoderHookSyms, out: sc.TrainingForward): void {
+  markFired(g, io.state, out, s);
+  if (s.inferenceThreshold) {
+    g.when(g.isNone(io.thresholdBeta).not(), () => sc.updateThreshold(g, io.params, out.kept, s, { beta: io.thresholdBeta, ddp: io.ddp }));
+  }
+}
 
 /** What every hook program starts from: the activations, the token count, the dead mask. */
 function hookStart(g: ProgramBuilder, s: CoderStructure, io: CoderHookSyms) {
@@ -134,7 +145,7 @@ export function fvuHookProgram(s: CoderStructure, losses: sc.LossOptions = sc.RE
         autocast: In.scalar<boolean>(),
       },
       (g, io) => {
-        const { params, state, k, auxkAlpha, accSteps, micro, autocast } = io;
+        const { params, k, auxkAlpha, accSteps, micro, autocast } = io;
         const { deadMask, x, y } = hookStart(g, s, io);
         const fvuSum = x.newZeros([]).named('fvu_sum');
         const auxkSum = x.newZeros([]).named('auxk_sum');
@@ -143,11 +154,11 @@ export function fvuHookProgram(s: CoderStructure, losses: sc.LossOptions = sc.RE
           const xc = x.chunkAt(micro, i).named('x_chunk');
           const yc = s.transcode ? y.chunkAt(micro, i).named('y_chunk') : xc;
           // As the reference: the coder's forward under bf16 autocast on GPUs that support it.
-          let out!: sc.ForwardOutput;
+          let out!: sc.TrainingForward;
           g.autocast(autocast, () => {
             out = sc.forward(g, params, xc, yc, deadMask, k, s, losses);
           });
-          markFired(g, state, out, s);
+          afterForward(g, s, io, out);
           const loss = out.fvu.add(out.auxkLoss.mul(auxkAlpha)).add(out.multiTopkFvu.div(8)).named('loss');
           loss.div(accSteps).backward();
           fvuSum.add_(out.fvu.detach());
@@ -171,10 +182,10 @@ export function replaceHookProgram(s: CoderStructure, losses: sc.LossOptions = s
       `train_replace_hook_${tag(s)}${sc.lossTag(losses)}`,
       CODER_HOOK_INPUTS,
       (g, io) => {
-        const { params, state, k, mask, outputs } = io;
+        const { params, k, mask, outputs } = io;
         const { deadMask, x, y, yAll } = hookStart(g, s, io);
         const out = sc.forward(g, params, x, y, deadMask, k, s, losses);
-        markFired(g, state, out, s);
+        afterForward(g, s, io, out);
         const recon = out.saeOut.typeAs(outputs).named('reconstruction');
         const { patched } = g.ifElse(
           g.isNone(mask),
@@ -301,13 +312,14 @@ export function optimizerProgram(s: CoderStructure, name: OptimizerName) {
   );
 }
 
-/** The parameters to save: as the optimizer saves them (schedule-free's x, y untouched), else as they are. */
+/** The parameters to save: as the optimizer saves them (schedule-free's x, y untouched), else as they are; buffers as they are. */
 export function saveParamsProgram(s: CoderStructure, name: OptimizerName) {
   const opt = optimizerOf(name);
   return cachedProgram(`save_params:${name}:${tag(s)}`, () =>
     defineProgram(`train_save_params_${name}_${tag(s)}`, { params: In.bundle<CoderParamName>(), state: In.bundle() }, (g, { params, state }) => {
       const entries = {} as Record<CoderParamName, SymTensor>;
       for (const p of paramNames(s)) entries[p] = opt.saved ? opt.saved(g, params.get(p), p, state) : params.get(p).detach();
+      for (const b of bufferNames(s)) entries[b] = params.get(b).detach();
       return { params: g.bundle(entries).named('saved_params') };
     }),
   );

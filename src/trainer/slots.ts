@@ -11,7 +11,7 @@ import type { Variant } from '../config/sweep.js';
 import { SparseCoder } from '../coder/sparse-coder.js';
 import { downloadCoderFiles } from '../hub/download.js';
 import { runProgram } from '../kernels/index.js';
-import { structureOf } from '../math/structure.js';
+import { paramNames, storedNames, structureOf } from '../math/structure.js';
 import { optimizer } from '../optimizers/index.js';
 import { localPath } from '../util/paths.js';
 import { stateInitProgram } from './programs.js';
@@ -145,5 +145,8 @@ async function copyFinetuned(coder: SparseCoder, from: string, hookpoint: string
       `finetune: ${from} has ${loaded.numLatents} latents${loaded.cfg.skipConnection ? ' and a skip connection' : ''}, this run's configuration ${coder.numLatents}${variant.sae.skipConnection ? ' and a skip connection' : ''}; give the same --num_latents/--expansion_factor and --skip_connection`,
     );
   }
-  await bundleCopyInto(coder.params, loaded.params);
+  // Its parameters; a learned threshold only where both have one (else this run learns it anew).
+  const own = coder.structure;
+  const names = loaded.structure.inferenceThreshold ? storedNames(own) : paramNames(own);
+  await bundleCopyInto(coder.params, loaded.params, names);
 }

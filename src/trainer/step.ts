@@ -62,6 +62,8 @@ function coderHooks(ctx: StepContext, initBiases: boolean): PassHook[] {
       deadThreshold: s.variant.auxkAlpha > 0 && ctx.tokensSeen > s.variant.deadFeatureThreshold ? s.variant.deadFeatureThreshold : null,
       initBiases,
       ddp: ctx.ddp,
+      // dictionary_learning moves it from the step after threshold_start_step (its steps count from 0, as optimizerStep does).
+      thresholdBeta: ctx.optimizerStep > cfg.thresholdStartStep ? cfg.thresholdBeta : null,
     };
     const structure = structureOf(s.variant.sae);
     const program = e2e

@@ -12,7 +12,7 @@ const golden = (name: string, text: string): void => {
   expect(text).toBe(readFileSync(path, 'utf8'));
 };
 
-const sae: CoderStructure = { activation: 'topk', transcode: false, skipConnection: false, multiTopk: false, normalizeDecoder: true };
+const sae: CoderStructure = { activation: 'topk', transcode: false, skipConnection: false, multiTopk: false, normalizeDecoder: true, inferenceThreshold: false };
 
 describe('kernel lowering', () => {
   it('lowers the topk encoder (custom autograd function) to the golden source', () => {

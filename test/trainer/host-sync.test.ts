@@ -2,15 +2,19 @@
 // GPU's queue and leaves it idle while Python launches the next ops): no value copied from the
 // host (`new_tensor`, `torch.tensor`, `x[i] = <Python value>`), no value read back (`.item()`,
 // `int(...)`, `.tolist()`). The exceptions: AuxK's count of dead latents, which sizes its
-// top-k and runs only once latents can be dead, and `--exclude_tokens`, whose rows are picked
-// with a boolean mask.
+// top-k and runs only once latents can be dead, `--exclude_tokens`, whose rows are picked
+// with a boolean mask, and a padded selection's width (batchtopk: the most latents a token of
+// the batch keeps), one int per step. A learned inference threshold's update adds none.
 import { describe, expect, it } from 'vitest';
 import * as P from '../../src/trainer/programs.js';
 import type { CoderStructure } from '../../src/math/structure.js';
+import { activation } from '../../src/activations/index.js';
 
 const structures: CoderStructure[] = [
-  { activation: 'topk', transcode: false, skipConnection: false, multiTopk: false, normalizeDecoder: true },
-  { activation: 'groupmax', transcode: true, skipConnection: true, multiTopk: true, normalizeDecoder: false },
+  { activation: 'topk', transcode: false, skipConnection: false, multiTopk: false, normalizeDecoder: true, inferenceThreshold: false },
+  { activation: 'groupmax', transcode: true, skipConnection: true, multiTopk: true, normalizeDecoder: false, inferenceThreshold: false },
+  { activation: 'topk', transcode: true, skipConnection: false, multiTopk: true, normalizeDecoder: true, inferenceThreshold: true },
+  { activation: 'batchtopk', transcode: false, skipConnection: false, multiTopk: false, normalizeDecoder: true, inferenceThreshold: true },
 ];
 
 /** Lines of generated source that would wait for the GPU. */
@@ -20,19 +24,21 @@ function syncingLines(source: string): string[] {
     (l) =>
       /\.new_tensor\(|torch\.tensor\(|\.item\(\)|\.tolist\(\)|\.cpu\(\)|\.nonzero\(/.test(l) ||
       /\w\[[^\]]+\] = (True|False|-?[\d.]+)$/.test(l.trim()) ||
-      (/\bint\(/.test(l) && !/num_dead = int\(/.test(l)),
+      (/\bint\(/.test(l) && !/(num_dead|width) = int\(/.test(l)),
   );
 }
 
 describe('no host sync in the training step', () => {
   for (const s of structures) {
     for (const sparseBackward of ['index_add', 'gemm'] as const) {
-      it(`hook program: ${s.activation}${s.transcode ? ' transcoder' : ''}, ${sparseBackward}`, () => {
-        expect(syncingLines(P.fvuHookProgram(s, { auxkBias: true, sparseBackward }).source)).toEqual([]);
+      it(`hook program: ${s.activation}${s.transcode ? ' transcoder' : ''}${s.inferenceThreshold ? ' learning a threshold' : ''}, ${sparseBackward}`, () => {
+        const source = P.fvuHookProgram(s, { auxkBias: true, sparseBackward }).source;
+        expect(syncingLines(source)).toEqual([]);
+        expect(source.split('\n').filter((l) => /width = int\(/.test(l)).length).toBe(activation(s.activation).padded ? 1 : 0);
       });
     }
     for (const optimizer of ['signum', 'adam'] as const) {
-      it(`optimizer program: ${optimizer}, ${s.activation}${s.transcode ? ' transcoder' : ''}`, () => {
+      it(`optimizer program: ${optimizer}, ${s.activation}${s.transcode ? ' transcoder' : ''}${s.inferenceThreshold ? ' learning a threshold' : ''}`, () => {
         expect(syncingLines(P.optimizerProgram(s, optimizer).source)).toEqual([]);
       });
     }
