@@ -56,7 +56,7 @@ export class Terminal {
     this.multi = undefined;
     if (this.options.quiet) return { update: () => undefined, stop: () => undefined };
     if (!this.tty) return this.plainBar(spec);
-    const multi = new cliProgress.MultiBar({ format: spec.format, stream: this.stream, hideCursor: true, gracefulExit: false, etaBuffer: 20, clearOnComplete: false }, cliProgress.Presets.shades_classic);
+    const multi = new cliProgress.MultiBar({ format: fitToWidth(spec.format), stream: this.stream, hideCursor: true, gracefulExit: false, etaBuffer: 20, clearOnComplete: false }, cliProgress.Presets.shades_classic);
     this.multi = multi;
     const bar = multi.create(spec.total, spec.start ?? 0, spec.fields ?? {});
     return {
@@ -90,4 +90,20 @@ export class Terminal {
       stop: () => undefined,
     };
   }
+}
+
+/** The widest bar drawn, and the narrowest before the line is cut instead. */
+const BAR_WIDTH = { max: 40, min: 8 };
+
+/**
+ * A cli-progress formatter that shrinks the bar so the whole line fits the terminal: cli-progress
+ * cuts a line at the terminal's width, which on 80 columns would cut off the ETA at the end.
+ */
+function fitToWidth(format: string): cliProgress.GenericFormatter {
+  return (options, params, payload) => {
+    const others = cliProgress.Format.Formatter({ ...options, format: format.replace('{bar}', '') }, params, payload);
+    const room = params.maxWidth - others.length - 1;
+    const barsize = Math.max(BAR_WIDTH.min, Math.min(BAR_WIDTH.max, room));
+    return cliProgress.Format.Formatter({ ...options, format, barsize }, params, payload);
+  };
 }

@@ -24,8 +24,9 @@ const quote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /** The CLI on a pseudo-terminal: what the screen shows, line by line (carriage returns and the bar's redraws applied). */
 function onTerminal(args: string[]): { code: number | null; screen: string[]; raw: string } {
-  const command = [process.execPath, '--import', 'tsx', 'test/fixtures/cli.ts', ...args].map(quote).join(' ');
-  const r = spawnSync('script', ['-qfec', command, '/dev/null'], { cwd: repoRoot, env: { ...process.env, HF_HUB_OFFLINE: '1', WANDB_MODE: 'disabled', COLUMNS: '200' }, encoding: 'utf8' });
+  // An 80-column terminal, the narrowest usual one: the whole bar line must fit it.
+  const command = `stty cols 80 rows 24; ${[process.execPath, '--import', 'tsx', 'test/fixtures/cli.ts', ...args].map(quote).join(' ')}`;
+  const r = spawnSync('script', ['-qfec', command, '/dev/null'], { cwd: repoRoot, env: { ...process.env, HF_HUB_OFFLINE: '1', WANDB_MODE: 'disabled' }, encoding: 'utf8' });
   // Each line as left on screen: the text after its last return to column 1 (a carriage return,
   // or the bar's cursor-to-column-1 code), colour and cursor codes dropped.
   const screen = r.stdout
@@ -44,7 +45,7 @@ describe('on a terminal', () => {
     expect([code, screen.join('\n')]).toEqual([0, expect.stringContaining('Done: 12 steps.')]);
     expect(screen[screen.length - 1]).toBe(`Done: 12 steps. Coders saved to ${runDir}`);
     // No message shares a line with the bar, and the libraries stay quiet.
-    for (const line of screen) if (/tok\/s/.test(line)) expect(line).toMatch(/^training \|.*\| ETA [^|]*$/);
+    for (const line of screen) if (/tok\/s/.test(line)) expect([line, line.length <= 80]).toEqual([expect.stringMatching(/^training \|.*\| ETA [^|]*$/), true]);
     expect(screen.filter((l) => /^(Loading model|Loading dataset|Training \d+ coder)/.test(l))).toHaveLength(3);
     expect(screen.join('\n')).not.toMatch(/Loading weights|Map:|Generating train split|Not logging to wandb|Writing model shards/);
   }, 120_000);
