@@ -4,7 +4,8 @@
  * token; the encoder, decoder, losses, evaluation and the explorer build on the one shape
  * it returns, a {@link LatentSelection}.
  */
-import type { ProgramBuilder, SymScalar, SymTensor } from '../kernels/index.js';
+import type { AutogradFunction, ProgramBuilder, SymScalar, SymTensor } from '../kernels/index.js';
+import type { SparseBackward } from '../math/sparse-grads.js';
 
 /**
  * The latents an activation kept for each of N tokens: row n's active latents are
@@ -28,6 +29,16 @@ export interface ActivationParam<N extends string = string> {
   init(g: ProgramBuilder, like: { encoderBias: SymTensor }): SymTensor;
 }
 
+/** An activation's own parameters in a program, by name. */
+export type ActivationTensors<P extends string = string> = Readonly<Record<P, SymTensor>>;
+
+/**
+ * An activation's own training encoder, for one whose selection trains parameters of its own:
+ * the fused encoder's contract (inputs `input`, `weight`, `bias` and its parameters; outputs the
+ * selection's `values` and `indices` and the relu'd `preacts`) with its own backward.
+ */
+export type ActivationEncoder<P extends string = string> = AutogradFunction<'input' | 'weight' | 'bias' | P, 'k' | 'bandwidth', 'values' | 'indices' | 'preacts'>;
+
 /** One activation: its name, checks, selection, gradient rule, parameters and inference. */
 export interface Activation<N extends string = string, P extends string = string> {
   /** As in `cfg.json` and on the command line (`--activation NAME`). */
@@ -41,8 +52,8 @@ export interface Activation<N extends string = string, P extends string = string
    * can; `latents` names the latent count in the message ("the number of latents (64)").
    */
   check(k: number, numLatents: number, latents: string): string | undefined;
-  /** Training's selection from the pre-activations (after the relu) [N, M]. */
-  select(f: ProgramBuilder, preacts: SymTensor, k: SymScalar | number): LatentSelection;
+  /** Training's selection from the pre-activations (after the relu) [N, M]; `own`: its parameters. */
+  select(f: ProgramBuilder, preacts: SymTensor, k: SymScalar | number, own: ActivationTensors<P>): LatentSelection;
   /**
    * How the gradient of the kept values reaches the encoder (only ever through the kept
    * entries' pre-activations). 'kept-entries': as is, without the relu's mask (the
@@ -63,7 +74,23 @@ export interface Activation<N extends string = string, P extends string = string
    * The selection `SparseCoder.encode`, evaluation and the explorer use; training's
    * `select` when not given.
    */
-  infer?(f: ProgramBuilder, preacts: SymTensor, k: SymScalar | number): LatentSelection;
+  infer?(f: ProgramBuilder, preacts: SymTensor, k: SymScalar | number, own: ActivationTensors<P>): LatentSelection;
+  /**
+   * Whether it selects by k. Without (jumprelu: thresholds decide), a k other than the
+   * default, Multi-TopK (4k latents) and k decay are errors.
+   */
+  readonly usesK: boolean;
+  /**
+   * Its own training encoder (built once per weight-gradient kernel), where the shared fused
+   * encoder (relu, `select`, the `backward` rule) cannot train it; `select` is then inference's.
+   */
+  encoder?(backward: SparseBackward): ActivationEncoder<P>;
+  /**
+   * The L0 its coders are trained towards (`--l0_coefficient`, `--target_l0`): a
+   * differentiable estimate of the mean number of active latents per token of `tokens`
+   * tokens, from training's selection and its parameters.
+   */
+  l0?(f: ProgramBuilder, kept: LatentSelection, own: ActivationTensors<P>, tokens: SymScalar, bandwidth: number): SymTensor;
   /**
    * It can learn an inference threshold (`--inference_threshold`): while training, theta
    * follows an exponential average of this statistic of each batch's selection; a coder that

@@ -35,6 +35,7 @@ export const batchtopk: Activation<'batchtopk', never> = {
   },
   backward: 'positive-entries',
   padded: true,
+  usesK: true,
   params: [],
   learnedThreshold: {
     byDefault: true,

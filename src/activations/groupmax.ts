@@ -19,5 +19,6 @@ export const groupmax: Activation<'groupmax', never> = {
   },
   backward: 'kept-entries',
   padded: false,
+  usesK: true,
   params: [],
 };

@@ -2,3 +2,4 @@
 export { topk } from './topk.js';
 export { groupmax } from './groupmax.js';
 export { batchtopk } from './batchtopk.js';
+export { jumprelu } from './jumprelu.js';

@@ -13,6 +13,7 @@ export const topk: Activation<'topk', never> = {
   select: (_f, preacts, k) => preacts.topk(k, { dim: -1, sorted: false }),
   backward: 'kept-entries',
   padded: false,
+  usesK: true,
   params: [],
   learnedThreshold: {
     byDefault: false,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ACTIVATIONS, ACTIVATION_NAMES, DEFAULT_ACTIVATION, activation, learnsThreshold } from '../activations/index.js';
+import { ACTIVATIONS, ACTIVATION_NAMES, DEFAULT_ACTIVATION, activation, learnsThreshold, type Activation } from '../activations/index.js';
 import { camelCase, snakeCase } from '../util/case.js';
 import { ConfigError, parseWith } from './errors.js';
 
@@ -26,6 +26,11 @@ export const SparseCoderConfigSchema = z
       .describe(
         `Learn a threshold while training and encode with pre * (pre > threshold) at inference, as dictionary_learning does (${ACTIVATIONS.filter((a) => a.learnedThreshold).map((a) => a.name).join(', ')}) (default: on for ${ACTIVATIONS.filter((a) => a.learnedThreshold?.byDefault).map((a) => a.name).join(', ')})`,
       ),
+    jumpreluBandwidth: z
+      .number()
+      .positive()
+      .default(0.001)
+      .describe("jumprelu: the width of the rectangle kernel of its thresholds' pseudo-derivatives"),
   })
   .strict();
 
@@ -38,9 +43,15 @@ export interface CoderConfigProblem {
 /** The rules between a coder config's fields (its activation's options); none when it is consistent. */
 export function coderConfigProblems(cfg: SparseCoderConfig): CoderConfigProblem[] {
   const problems: CoderConfigProblem[] = [];
-  if (cfg.inferenceThreshold && !activation(cfg.activation).learnedThreshold) {
+  const act = activation(cfg.activation);
+  if (cfg.inferenceThreshold && !act.learnedThreshold) {
     const can = ACTIVATIONS.filter((a) => a.learnedThreshold).map((a) => a.name);
     problems.push({ field: 'inferenceThreshold', message: `${cfg.activation} does not learn an inference threshold (${can.join(' and ')} do)` });
+  }
+  if (!act.usesK) {
+    const k = SparseCoderConfigSchema.shape.k.parse(undefined);
+    if (cfg.k !== k) problems.push({ field: 'k', message: `${cfg.activation} does not select by k (its thresholds do; aim at an L0 with --target_l0), so leave k at its default` });
+    if (cfg.multiTopk) problems.push({ field: 'multiTopk', message: `${cfg.activation} does not select by k, so it has no 4k latents to train` });
   }
   return problems;
 }
@@ -95,17 +106,27 @@ export function checkCoderShape(cfg: SparseCoderConfig, dIn: number, where: stri
 }
 
 /**
- * Fields a `cfg.json` leaves out at their reference value, so that a coder of the reference's
- * kind has exactly the reference's file; a file without them reads as that value.
+ * Fields the reference does not have: which activations they apply to, and what a `cfg.json`
+ * without them means. A coder writes those that apply to its activation, except that a coder of
+ * the reference's activations leaves them out at these values (its file is then exactly the
+ * reference's).
  */
-const ABSENT_MEANS: Partial<Record<keyof SparseCoderConfig, unknown>> = { inferenceThreshold: false };
+const NEW_FIELDS: Partial<Record<keyof SparseCoderConfig, { appliesTo: (a: Activation) => boolean; absentMeans: unknown }>> = {
+  inferenceThreshold: { appliesTo: (a) => a.learnedThreshold !== undefined, absentMeans: false },
+  jumpreluBandwidth: { appliesTo: (a) => a.encoder !== undefined, absentMeans: SparseCoderConfigSchema.shape.jumpreluBandwidth.parse(undefined) },
+};
+
+/** The reference's activations (sparsify 1.3.0's). */
+const REFERENCE_ACTIVATIONS: readonly string[] = ['topk', 'groupmax'];
 
 /** The `cfg.json` contents: snake_case fields (settings left to a default written as they resolve) plus `d_in`. */
 export function coderConfigToJson(cfg: SparseCoderConfig, dIn: number): Record<string, unknown> {
   const resolved: SparseCoderConfig = { ...cfg, inferenceThreshold: learnsThreshold(cfg.activation, cfg.inferenceThreshold) };
+  const act = activation(cfg.activation);
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(resolved)) {
-    if (k in ABSENT_MEANS && ABSENT_MEANS[k as keyof SparseCoderConfig] === v) continue;
+    const added = NEW_FIELDS[k as keyof SparseCoderConfig];
+    if (added && (!added.appliesTo(act) || (REFERENCE_ACTIVATIONS.includes(cfg.activation) && added.absentMeans === v))) continue;
     out[snakeCase(k)] = v;
   }
   out.d_in = dIn;
@@ -116,7 +137,7 @@ export function coderConfigToJson(cfg: SparseCoderConfig, dIn: number): Record<s
 export function coderConfigFromJson(json: unknown, where: string): { cfg: SparseCoderConfig; dIn: number } {
   if (!json || typeof json !== 'object' || Array.isArray(json)) throw new ConfigError(`${where}: expected a JSON object`);
   const known = new Set(Object.keys(SparseCoderConfigSchema.shape));
-  const fields: Record<string, unknown> = { ...ABSENT_MEANS };
+  const fields: Record<string, unknown> = Object.fromEntries(Object.entries(NEW_FIELDS).map(([k, f]) => [k, f.absentMeans]));
   for (const [k, v] of Object.entries(json as Record<string, unknown>)) {
     const key = camelCase(k);
     if (known.has(key)) fields[key] = v;

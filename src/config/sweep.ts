@@ -19,6 +19,8 @@ export interface VariantSettings {
   lrWarmupSteps: number;
   kDecaySteps: number;
   deadFeatureThreshold: number;
+  l0Coefficient?: number | undefined;
+  targetL0?: number | undefined;
 }
 
 /** One configuration of a sweep: its settings and its name (`k64-ef16`; '' without a sweep). */
@@ -41,6 +43,8 @@ export const SWEEPABLE: Record<string, { short: string; coder: boolean }> = {
   lr_warmup_steps: { short: 'warmup', coder: false },
   k_decay_steps: { short: 'kdecay', coder: false },
   dead_feature_threshold: { short: 'dead', coder: false },
+  l0_coefficient: { short: 'l0c', coder: false },
+  target_l0: { short: 'l0', coder: false },
 };
 
 const sweepableList = Object.keys(SWEEPABLE).join(', ');
@@ -121,6 +125,8 @@ function effective(v: VariantSettings): string {
     lrWarmupSteps: optimizer(v.optimizer).usesWarmup ? v.lrWarmupSteps : null,
     kDecaySteps: v.kDecaySteps,
     deadFeatureThreshold: v.deadFeatureThreshold,
+    l0Coefficient: v.l0Coefficient ?? null,
+    targetL0: v.targetL0 ?? null,
   });
 }
 

@@ -1,6 +1,6 @@
 import { isAbsolute } from 'node:path';
 import { z } from 'zod';
-import { activation } from '../activations/index.js';
+import { ACTIVATIONS, activation } from '../activations/index.js';
 import { DEFAULT_OPTIMIZER, OPTIMIZERS, OPTIMIZER_NAMES } from '../optimizers/index.js';
 import { snakeCase } from '../util/case.js';
 import { DataOptionsShape } from './data.js';
@@ -44,6 +44,18 @@ export const TrainConfigObject = z
         "How the encoder and decoder weight gradients are computed: index_add (the reference's kernels, bit-identical to it on CPU), gemm (the selected gradients scattered densely, then matrix products on tensor cores), auto (gemm on CUDA, index_add elsewhere)",
       ),
     deadFeatureThreshold: z.number().int().nonnegative().default(10_000_000).describe('Tokens without firing after which a latent counts as dead'),
+    l0Coefficient: z
+      .number()
+      .nonnegative()
+      .optional()
+      .describe('jumprelu: the weight of its L0 loss, coef * (L0 / target_l0 - 1)^2, or coef * L0 without a target (default: 1 with --target_l0, as dictionary_learning; 0.001 without)'),
+    targetL0: z.number().positive().optional().describe('jumprelu: the mean number of active latents per token its L0 loss aims at (default: none, an L0 penalty)'),
+    sparsityWarmupSteps: z
+      .number()
+      .int()
+      .nonnegative()
+      .default(2000)
+      .describe("jumprelu: its L0 loss's weight rises linearly from 0 over this many optimizer steps, as dictionary_learning's"),
     thresholdStartStep: z
       .number()
       .int()
@@ -121,6 +133,13 @@ export const TrainConfigSchema = TrainConfigObject.superRefine((cfg, ctx) => {
       const problem = numLatents > 0 ? activation(v.sae.activation).check(k, numLatents, `num_latents=${numLatents}${where}`) : undefined;
       if (problem) ctx.addIssue({ code: 'custom', path: ['sae', 'k'], message: problem });
       for (const p of coderConfigProblems(v.sae)) ctx.addIssue({ code: 'custom', path: ['sae', p.field], message: `${p.message}${where}` });
+      if (!activation(v.sae.activation).usesK && v.kDecaySteps > 0) ctx.addIssue({ code: 'custom', path: ['kDecaySteps'], message: `${v.sae.activation} does not select by k, so there is no k to decay${where}` });
+    }
+    const l0Trained = variants.some((v) => activation(v.sae.activation).l0 !== undefined);
+    for (const field of ['l0Coefficient', 'targetL0'] as const) {
+      if (!l0Trained && variants.some((v) => v[field] !== undefined)) {
+        ctx.addIssue({ code: 'custom', path: [field], message: `only applies to an activation trained towards an L0 (${ACTIVATIONS.filter((a) => a.l0).map((a) => a.name).join(', ')}); this run trains ${[...new Set(variants.map((v) => v.sae.activation))].join(', ')}` });
+      }
     }
   });
 
@@ -147,6 +166,11 @@ export function variantsOf(cfg: TrainConfig): Variant[] {
     expanded.set(cfg, variants);
   }
   return variants;
+}
+
+/** The weight of a configuration's L0 loss, its default resolved (1 with a target, as dictionary_learning; an L0 penalty of 0.001 against fvu without). */
+export function l0CoefficientOf(v: { l0Coefficient?: number | undefined; targetL0?: number | undefined }): number {
+  return v.l0Coefficient ?? (v.targetL0 !== undefined ? 1 : 0.001);
 }
 
 /** Whether a run name stays inside save_dir: relative, no `..` segment, not empty. */

@@ -7,19 +7,12 @@
  */
 import { activation as activationOf, type Activation, type ActivationName } from '../activations/index.js';
 import { KernelBuildError, defineAutogradFunction, type AutogradFunction, type ProgramBuilder, type ScalarLike, type SymScalar, type SymTensor } from '../kernels/index.js';
+import { gradBias, gradInput, gradWeight, sparseTransposedProduct, type SparseBackward } from './sparse-grads.js';
 
 type Encoder = AutogradFunction<'input' | 'weight' | 'bias', 'k', 'values' | 'indices' | 'preacts'>;
 type CentredEncoder = AutogradFunction<'x' | 'b_dec' | 'weight' | 'bias', 'k', 'values' | 'indices' | 'preacts'>;
 
-/**
- * How the weight gradients of the encoder and decoder are computed.
- * - `index_add`: the reference's kernels (an `[N*k, D]` buffer of contributions added row by
- *   row; torch's embedding_bag backward for the decoder): bit-identical to the reference on CPU.
- * - `gemm`: the selected gradients scattered into a dense `[N, M]` matrix (in the forward's
- *   precision: bf16 under autocast), then one matrix product per weight, which runs on tensor
- *   cores with no atomics. The same math in another summation order.
- */
-export type SparseBackward = 'index_add' | 'gemm';
+export type { SparseBackward } from './sparse-grads.js';
 
 /**
  * relu(x W^T + b), then the activation's selection with latent indices. The gemm kernels
@@ -27,22 +20,8 @@ export type SparseBackward = 'index_add' | 'gemm';
  */
 function select(f: ProgramBuilder, input: SymTensor, weight: SymTensor, bias: SymTensor, k: SymScalar, activation: Activation, backward: SparseBackward) {
   const preacts = (backward === 'gemm' ? f.linearRelu(input, weight, bias) : f.linear(input, weight, bias).relu()).named('preacts');
-  const { values, indices } = activation.select(f, preacts, k);
+  const { values, indices } = activation.select(f, preacts, k, {});
   return { values: values.named('values'), indices: indices.named('indices'), preacts };
-}
-
-/**
- * S^T y for the sparse [N, M] matrix S whose row n holds `values[n]` at `indices[n]`: S made
- * dense in a reused zero matrix (in the values' precision), one matrix product, then the zeros
- * restored. Returned in `like`'s dtype.
- */
-function sparseTransposedProduct(b: ProgramBuilder, indices: SymTensor, values: SymTensor, y: SymTensor, like: SymTensor): SymTensor {
-  const dense = b.zeroScratch(values.size(0), like.size(0), values).named('dense');
-  // Added, not set: a padded selection's unused slots (value 0) may repeat an index.
-  dense.scatterAdd_(1, indices, values);
-  const product = dense.mT.matmul(y.typeAs(dense)).typeAs(like).named('product');
-  dense.scatter_(1, indices, 0);
-  return product;
 }
 
 /**
@@ -61,31 +40,13 @@ function keptGradient(activation: Activation, saved: Record<string, SymTensor | 
 
 /** A padded selection's unused slots must pass no gradient: only the positive-entries rule does that. */
 function checkRule(activation: Activation): void {
+  // Parameters of its own would get no gradient here: such an activation brings its own encoder.
+  if (activation.params.length) throw new KernelBuildError(`activation ${activation.name} has parameters of its own (${activation.params.map((p) => p.name).join(', ')}): it needs its own encoder`);
   if (activation.padded && activation.backward !== 'positive-entries') throw new KernelBuildError(`activation ${activation.name}: a padded selection needs the 'positive-entries' gradient rule`);
 }
 
 /** What the forward saves for the backward, by the activation's rule. */
 const savedForRule = (activation: Activation, values: SymTensor): Record<string, SymTensor> => (activation.backward === 'positive-entries' ? { values } : {});
-
-// The backward rules, shared by the encoders below.
-/** d input = sum over the selected latents of grad * W[idx] (an embedding bag). */
-const gradInput = (b: ProgramBuilder, indices: SymTensor, weight: SymTensor, grad: SymTensor): SymTensor =>
-  b.embeddingBag(indices, weight, grad.typeAs(weight)).named('grad_input');
-
-/** d b[idx] += grad, into `zeros` (shaped and typed as the bias). */
-function gradBias(indices: SymTensor, zeros: SymTensor, grad: SymTensor): SymTensor {
-  zeros.indexAdd_(0, indices.flatten(), grad.flatten().typeAs(zeros));
-  return zeros;
-}
-
-/** d W[idx] += grad * input, accumulated per selected latent, by either kernel. */
-function gradWeight(b: ProgramBuilder, indices: SymTensor, weight: SymTensor, input: SymTensor, grad: SymTensor, backward: SparseBackward): SymTensor {
-  if (backward === 'gemm') return sparseTransposedProduct(b, indices, grad, input, weight);
-  const out = b.zerosLike(weight).named('grad_weight');
-  const contributions = grad.unsqueeze(2).mul(input.unsqueeze(1)).named('contributions');
-  out.indexAdd_(0, indices.flatten(), contributions.reshape(-1, input.size(-1)).typeAs(weight));
-  return out;
-}
 
 function fusedEncoder(activation: Activation, backward: SparseBackward): Encoder {
   checkRule(activation);

@@ -3,8 +3,8 @@
  * SparseCoder), written with the kernel builder. These functions build graph, not run it: the
  * coder API wraps them in small programs and the trainer inlines them into its step programs.
  */
-import { activation, type LatentSelection } from '../activations/index.js';
-import type { ProgramBuilder, SymObject, SymScalar, SymTensor } from '../kernels/index.js';
+import { activation, type ActivationParamName, type LatentSelection } from '../activations/index.js';
+import { KernelBuildError, type ProgramBuilder, type SymObject, type SymScalar, type SymTensor } from '../kernels/index.js';
 import { DecoderGemm, centredEncoderOf, fusedEncoderOf, type SparseBackward } from './fused-encoder.js';
 import { paramNames, type CoderParams, type CoderParamName, type CoderStructure } from './structure.js';
 
@@ -31,9 +31,9 @@ export type EncodeMode = 'train' | 'infer' | 'selection' | 'threshold';
  * The entries of `preacts` above `theta`, each row padded with zero slots to the batch's
  * largest count (read off the device: one sync), at least one slot wide.
  */
-export function thresholdSelection(g: ProgramBuilder, preacts: SymTensor, theta: SymTensor): LatentSelection {
+export function thresholdSelection(_g: ProgramBuilder, preacts: SymTensor, theta: SymTensor): LatentSelection {
   const kept = preacts.gt(theta).named('above_threshold');
-  const width = g.max(kept.sum(-1).max(0).values.int(), 1);
+  const width = kept.sum(-1).max(0).values.clamp(1, null).int().named('width');
   return preacts.mul(kept.typeAs(preacts)).named('thresholded').topk(width, { dim: -1, sorted: false });
 }
 
@@ -46,7 +46,7 @@ export function encode(
   params: CoderParams,
   x: SymTensor,
   k: SymScalar | number,
-  s: Pick<CoderStructure, 'activation' | 'transcode' | 'inferenceThreshold'>,
+  s: Pick<CoderStructure, 'activation' | 'transcode' | 'inferenceThreshold' | 'bandwidth'>,
   backward: SparseBackward = 'index_add',
   mode: EncodeMode = 'train',
 ): EncoderOutput {
@@ -56,23 +56,30 @@ export function encode(
     topIndices: out.indices.named('top_indices'),
     preActs: out.preacts.named('pre_acts'),
   });
-  const gemm = backward === 'gemm';
-  if (mode === 'train' && gemm && !s.transcode) {
-    return named(g.apply(centredEncoderOf(s.activation), { x, b_dec: params.get('b_dec'), weight: params.get('encoder.weight'), bias: params.get('encoder.bias') }, { k }));
+  const weight = params.get('encoder.weight');
+  const bias = params.get('encoder.bias');
+  const own = Object.fromEntries(act.params.map((p) => [p.name, params.get(p.name)])) as Record<ActivationParamName, SymTensor>;
+  if (mode === 'train' && !act.encoder && backward === 'gemm' && !s.transcode) {
+    return named(g.apply(centredEncoderOf(s.activation), { x, b_dec: params.get('b_dec'), weight, bias }, { k }));
   }
   const input = s.transcode ? x : x.sub(params.get('b_dec')).named('centered');
-  const byThreshold = mode === 'threshold' || (mode === 'infer' && s.inferenceThreshold);
-  if (mode === 'train' || (!byThreshold && !act.infer)) {
-    return named(g.apply(fusedEncoderOf(s.activation, backward), { input, weight: params.get('encoder.weight'), bias: params.get('encoder.bias') }, { k }));
+  if (mode === 'train' && act.encoder) {
+    if (s.bandwidth === undefined) throw new KernelBuildError(`activation ${act.name} trains with a bandwidth; the coder structure has none`);
+    return named(g.apply(act.encoder(backward), { input, weight, bias, ...own }, { k, bandwidth: s.bandwidth }));
   }
-  const preacts = g.linear(input, params.get('encoder.weight'), params.get('encoder.bias')).relu().named('preacts');
-  const own = (): LatentSelection => (act.infer ?? act.select)(g, preacts, k);
-  if (!byThreshold) return named({ ...own(), preacts });
+  const byThreshold = mode === 'threshold' || (mode === 'infer' && s.inferenceThreshold);
+  // Training's selection, and inference's where it is the same (the shared fused encoder).
+  if (mode === 'train' || (!byThreshold && !act.infer && !act.encoder)) {
+    return named(g.apply(fusedEncoderOf(s.activation, backward), { input, weight, bias }, { k }));
+  }
+  const preacts = g.linear(input, weight, bias).relu().named('preacts');
+  const ownSelection = (): LatentSelection => (act.infer ?? act.select)(g, preacts, k, own);
+  if (!byThreshold) return named({ ...ownSelection(), preacts });
   const theta = params.get('threshold');
   if (mode === 'threshold') return named({ ...thresholdSelection(g, preacts, theta), preacts });
   // A threshold is learned after threshold_start_step steps; until then it is -1 and the
   // coder encodes by its own selection.
-  return named({ ...g.ifElse(theta.item().lt(0).not(), () => ({ ...thresholdSelection(g, preacts, theta) }), () => ({ ...own() })), preacts });
+  return named({ ...g.ifElse(theta.item().lt(0).not(), () => ({ ...thresholdSelection(g, preacts, theta) }), () => ({ ...ownSelection() })), preacts });
 }
 
 /**
@@ -139,6 +146,8 @@ export interface ForwardOutput<T = SymTensor> {
 /** What training reads of a forward besides its output: the k selection (Multi-TopK's output reports the 4k one). */
 export interface TrainingForward extends ForwardOutput {
   kept: LatentSelection;
+  /** The activation's differentiable L0 estimate (mean active latents per token), where it trains towards one (jumprelu). */
+  l0?: SymTensor;
 }
 
 /**
@@ -158,6 +167,9 @@ export function forward(
 ): TrainingForward {
   const backward = losses.sparseBackward ?? 'index_add';
   const { topActs, topIndices, preActs } = encode(g, params, x, k, s, backward);
+  const act = activation(s.activation);
+  const own = Object.fromEntries(act.params.map((p) => [p.name, params.get(p.name)])) as Record<ActivationParamName, SymTensor>;
+  const l0 = act.l0 && s.bandwidth !== undefined ? { l0: act.l0(g, { values: topActs, indices: topIndices }, own, x.size(0), s.bandwidth).named('l0') } : {};
   let saeOut = decode(g, params, topActs, topIndices, { backward });
   if (s.skipConnection) {
     const wSkip = params.get('W_skip');
@@ -208,10 +220,10 @@ export function forward(
     const top = preActs.topk(typeof k === 'number' ? 4 * k : k.mul(4), { sorted: false });
     const out = decode(g, params, top.values, top.indices, { backward }).named('sae_out_4k');
     const multiTopkFvu = out.sub(y).pow(2).sum().div(totalVariance).named('multi_topk_fvu');
-    return { saeOut: out, latentActs: top.values, latentIndices: top.indices, fvu, auxkLoss, multiTopkFvu, kept: { values: topActs, indices: topIndices } };
+    return { saeOut: out, latentActs: top.values, latentIndices: top.indices, fvu, auxkLoss, multiTopkFvu, kept: { values: topActs, indices: topIndices }, ...l0 };
   }
   const multiTopkFvu = g.scalarTensor(saeOut, 0.0).named('multi_topk_fvu');
-  return { saeOut, latentActs: topActs, latentIndices: topIndices, fvu, auxkLoss, multiTopkFvu, kept: { values: topActs, indices: topIndices } };
+  return { saeOut, latentActs: topActs, latentIndices: topIndices, fvu, auxkLoss, multiTopkFvu, kept: { values: topActs, indices: topIndices }, ...l0 };
 }
 
 /**

@@ -21,17 +21,21 @@ export interface CoderStructure {
   normalizeDecoder: boolean;
   /** It learns an inference threshold (a `threshold` scalar in the coder file). */
   inferenceThreshold: boolean;
+  /** The pseudo-derivatives' bandwidth of an activation with its own encoder (jumprelu's). */
+  bandwidth?: number;
 }
 
 /** The structure of a coder config (any object with the config's fields; an unset inference threshold is the activation's default). */
-export function structureOf(cfg: Omit<CoderStructure, 'inferenceThreshold'> & { inferenceThreshold?: boolean | undefined }): CoderStructure {
-  const { activation, transcode, skipConnection, multiTopk, normalizeDecoder } = cfg;
-  return { activation, transcode, skipConnection, multiTopk, normalizeDecoder, inferenceThreshold: learnsThreshold(activation, cfg.inferenceThreshold) };
+export function structureOf(cfg: Omit<CoderStructure, 'inferenceThreshold' | 'bandwidth'> & { inferenceThreshold?: boolean | undefined; jumpreluBandwidth?: number }): CoderStructure {
+  const { activation: name, transcode, skipConnection, multiTopk, normalizeDecoder } = cfg;
+  const s: CoderStructure = { activation: name, transcode, skipConnection, multiTopk, normalizeDecoder, inferenceThreshold: learnsThreshold(name, cfg.inferenceThreshold) };
+  if (activation(name).encoder && cfg.jumpreluBandwidth !== undefined) s.bandwidth = cfg.jumpreluBandwidth;
+  return s;
 }
 
 /** A short, identifier-safe name for a structure (part of program names). */
 export function structureTag(s: CoderStructure): string {
-  return `${s.activation}_${s.transcode ? 'tc' : 'sae'}${s.skipConnection ? '_skip' : ''}${s.multiTopk ? '_mtk' : ''}${s.normalizeDecoder ? '_norm' : ''}${s.inferenceThreshold ? '_thr' : ''}`;
+  return `${s.activation}_${s.transcode ? 'tc' : 'sae'}${s.skipConnection ? '_skip' : ''}${s.multiTopk ? '_mtk' : ''}${s.normalizeDecoder ? '_norm' : ''}${s.inferenceThreshold ? '_thr' : ''}${s.bandwidth !== undefined ? `_bw${String(s.bandwidth).replace(/[^0-9a-z]/gi, '_')}` : ''}`;
 }
 
 /** Parameter names of a coder with this structure, in the reference's order (`SparseCoder.parameters()`), then its activation's. */

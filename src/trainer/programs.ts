@@ -24,6 +24,12 @@ const CODER_HOOK_INPUTS = {
   ddp: In.scalar<boolean>(),
   /** A learned inference threshold's beta when it moves with this batch (after threshold_start_step steps); null: it stays. */
   thresholdBeta: In.scalar<number | null>(),
+  /** The weight of the L0 loss of an activation that trains towards one (jumprelu), warm-up included; null: none. */
+  l0Coefficient: In.scalar<number | null>(),
+  /** Its target: the loss is coef * (l0 / target - 1)^2; null: coef * l0. */
+  targetL0: In.scalar<number | null>(),
+  /** Losses are divided by this (gradient accumulation, times micro-batch chunks for fvu). */
+  accSteps: In.scalar(),
 };
 
 /**
@@ -84,7 +90,24 @@ type CoderHookSyms = {
   initBiases: SymScalar;
   ddp: SymScalar;
   thresholdBeta: SymScalar;
+  l0Coefficient: SymScalar;
+  targetL0: SymScalar;
 };
+
+/**
+ * The L0 loss of an activation that trains towards an L0 (dictionary_learning's JumpReLU
+ * sparsity loss): coef * (l0 / target - 1)^2 with a target, else coef * l0; none for others.
+ */
+function sparsityLoss(g: ProgramBuilder, io: CoderHookSyms, out: sc.TrainingForward): SymTensor | undefined {
+  const l0 = out.l0;
+  if (!l0) return undefined;
+  const { sparsity } = g.ifElse(
+    g.isNone(io.targetL0),
+    () => ({ sparsity: l0.mul(io.l0Coefficient) }),
+    () => ({ sparsity: l0.div(io.targetL0).sub(1).pow(2).mul(io.l0Coefficient) }),
+  );
+  return sparsity.named('sparsity_loss');
+}
 
 /** After a forward: mark the fired latents and move a learned inference threshold. */
 function afterForward(g: ProgramBuilder, s: CoderStructure, io: CoderHookSyms, out: sc.TrainingForward): void {
@@ -137,8 +160,6 @@ export function fvuHookProgram(s: CoderStructure, losses: sc.LossOptions = sc.RE
       {
         ...CODER_HOOK_INPUTS,
         auxkAlpha: In.scalar(),
-        /** The loss is divided by this (gradient accumulation times micro-batch chunks). */
-        accSteps: In.scalar(),
         /** Chunks the batch is split into for the coder's forward and backward. */
         micro: In.scalar(),
         /** bf16 autocast for the coder's forward. */
@@ -150,6 +171,9 @@ export function fvuHookProgram(s: CoderStructure, losses: sc.LossOptions = sc.RE
         const fvuSum = x.newZeros([]).named('fvu_sum');
         const auxkSum = x.newZeros([]).named('auxk_sum');
         const mtkSum = x.newZeros([]).named('multi_topk_fvu_sum');
+        const trainsL0 = activation(s.activation).l0 !== undefined;
+        const l0Sum = x.newZeros([]).named('l0_sum');
+        const sparsitySum = x.newZeros([]).named('sparsity_sum');
         g.forRange(micro, (i) => {
           const xc = x.chunkAt(micro, i).named('x_chunk');
           const yc = s.transcode ? y.chunkAt(micro, i).named('y_chunk') : xc;
@@ -159,13 +183,19 @@ export function fvuHookProgram(s: CoderStructure, losses: sc.LossOptions = sc.RE
             out = sc.forward(g, params, xc, yc, deadMask, k, s, losses);
           });
           afterForward(g, s, io, out);
-          const loss = out.fvu.add(out.auxkLoss.mul(auxkAlpha)).add(out.multiTopkFvu.div(8)).named('loss');
+          let loss = out.fvu.add(out.auxkLoss.mul(auxkAlpha)).add(out.multiTopkFvu.div(8)).named('loss');
+          const sparsity = sparsityLoss(g, io, out);
+          if (sparsity) {
+            loss = loss.add(sparsity).named('loss');
+            l0Sum.add_(out.l0!.detach());
+            sparsitySum.add_(sparsity.detach());
+          }
           loss.div(accSteps).backward();
           fvuSum.add_(out.fvu.detach());
           auxkSum.add_(out.auxkLoss.detach());
           mtkSum.add_(out.multiTopkFvu.detach());
         });
-        return { metrics: { fvu: fvuSum, auxk: auxkSum, multi_topk_fvu: mtkSum } };
+        return { metrics: { fvu: fvuSum, auxk: auxkSum, multi_topk_fvu: mtkSum, ...(trainsL0 ? { l0: l0Sum, sparsity_loss: sparsitySum } : {}) } };
       },
       { grad: true },
     ),
@@ -182,10 +212,14 @@ export function replaceHookProgram(s: CoderStructure, losses: sc.LossOptions = s
       `train_replace_hook_${tag(s)}${sc.lossTag(losses)}`,
       CODER_HOOK_INPUTS,
       (g, io) => {
-        const { params, k, mask, outputs } = io;
+        const { params, k, mask, outputs, accSteps } = io;
         const { deadMask, x, y, yAll } = hookStart(g, s, io);
         const out = sc.forward(g, params, x, y, deadMask, k, s, losses);
         afterForward(g, s, io, out);
+        // An L0 loss trains the coder's own parameters directly: its backward runs here, the
+        // model's loss reaches the rest through the patched output.
+        const sparsity = sparsityLoss(g, io, out);
+        if (sparsity) sparsity.div(accSteps).backward();
         const recon = out.saeOut.typeAs(outputs).named('reconstruction');
         const { patched } = g.ifElse(
           g.isNone(mask),
@@ -194,7 +228,7 @@ export function replaceHookProgram(s: CoderStructure, losses: sc.LossOptions = s
         );
         return {
           output: patched.reshapeAs(outputs),
-          metrics: { fvu: out.fvu.detach(), auxk: out.auxkLoss.detach(), multi_topk_fvu: out.multiTopkFvu.detach() },
+          metrics: { fvu: out.fvu.detach(), auxk: out.auxkLoss.detach(), multi_topk_fvu: out.multiTopkFvu.detach(), ...(sparsity ? { l0: out.l0!.detach(), sparsity_loss: sparsity.detach() } : {}) },
         };
       },
       { grad: true },

@@ -15,6 +15,8 @@ import type { DataOrder } from './data-order.js';
 import type { LossOptions } from '../math/sparse-coder.js';
 import { MATRIX_PARAMS, paramNames, structureOf } from '../math/structure.js';
 import { optimizer } from '../optimizers/index.js';
+import { activation } from '../activations/index.js';
+import { l0CoefficientOf } from '../config/train.js';
 import * as P from './programs.js';
 import type { CoderSlot } from './slots.js';
 
@@ -47,6 +49,11 @@ export interface StepPrograms {
 
 const endToEnd = (cfg: TrainConfig): boolean => cfg.lossFn !== 'fvu';
 
+/** dictionary_learning's sparsity warm-up: the L0 loss's weight scale, min(step / warmup, 1) (1 without warm-up). */
+export function sparsityWarmup(step: number, warmupSteps: number): number {
+  return warmupSteps ? Math.min(step / warmupSteps, 1) : 1;
+}
+
 /** The coders' hooks for a call: `initBiases` on the run's very first batch. */
 function coderHooks(ctx: StepContext, initBiases: boolean): PassHook[] {
   const { cfg } = ctx;
@@ -64,11 +71,14 @@ function coderHooks(ctx: StepContext, initBiases: boolean): PassHook[] {
       ddp: ctx.ddp,
       // dictionary_learning moves it from the step after threshold_start_step (its steps count from 0, as optimizerStep does).
       thresholdBeta: ctx.optimizerStep > cfg.thresholdStartStep ? cfg.thresholdBeta : null,
+      l0Coefficient: activation(s.variant.sae.activation).l0 ? l0CoefficientOf(s.variant) * sparsityWarmup(ctx.optimizerStep, cfg.sparsityWarmupSteps) : null,
+      targetL0: s.variant.targetL0 ?? null,
+      accSteps,
     };
     const structure = structureOf(s.variant.sae);
     const program = e2e
       ? bind(P.replaceHookProgram(structure, ctx.losses), common)
-      : bind(P.fvuHookProgram(structure, ctx.losses), { ...common, auxkAlpha: s.variant.auxkAlpha, accSteps, micro: cfg.microAccSteps, autocast: ctx.autocast });
+      : bind(P.fvuHookProgram(structure, ctx.losses), { ...common, auxkAlpha: s.variant.auxkAlpha, micro: cfg.microAccSteps, autocast: ctx.autocast });
     return { key: s.name, module: s.hookpoint, program, replace: e2e, identity: e2e && s.variant.sae.transcode, gather: ctx.gather };
   });
   // Every rank takes part in the all-gather of every hookpoint, owned or not.

@@ -1,10 +1,14 @@
 /** camelCase (TypeScript) <-> snake_case (the reference's files, the CLI, and program names on the wire). */
 
-/** camelCase -> snake_case: `batchSize` -> `batch_size`, `loadIn8bit` -> `load_in_8bit`. */
+/**
+ * camelCase -> snake_case: `batchSize` -> `batch_size`, `loadIn8bit` -> `load_in_8bit` (a digit
+ * after a whole word starts a word), `targetL0` -> `target_l0`, `l0Coefficient` -> `l0_coefficient`
+ * (a digit after a single letter belongs to it, as L0 is spelt).
+ */
 export function snakeCase(key: string): string {
   return key
     .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
-    .replace(/([A-Za-z])(\d)/g, '$1_$2')
+    .replace(/([A-Z][a-z]+)(\d)/g, '$1_$2')
     .toLowerCase();
 }
 

@@ -84,7 +84,7 @@ result = {"fvu": abs(out["fvu"].item() - fvu.item()), "worst": max(rel.values())
     await py('with torch.no_grad(): p["encoder.bias"][0] = -1e9', { p: coder.params });
     const s = coder.structure;
     const { state } = await runProgram(P.stateInitProgram(s, 'signum'), { params: coder.params });
-    const hook = bind(P.fvuHookProgram(s), { params: coder.params, state, k: 4, deadThreshold: null, initBiases: false, ddp: false, thresholdBeta: null, auxkAlpha: 0, accSteps: 1, micro: 1, autocast: false });
+    const hook = bind(P.fvuHookProgram(s), { params: coder.params, state, k: 4, deadThreshold: null, initBiases: false, ddp: false, thresholdBeta: null, l0Coefficient: null, targetL0: null, auxkAlpha: 0, accSteps: 1, micro: 1, autocast: false });
     await runPasses({ model: fx.model.model, rows: fx.data.rows, batches: [[0, 4]], passes: [{ hooks: [{ key: 'c', module: 'layers.0', program: hook }] }], device: 'cpu' });
     const r = await py<{ zero: boolean; fired: number }>('result = {"zero": bool(s["did_fire"][0]), "fired": int(s["did_fire"].sum())}', { s: state });
     expect(r.zero).toBe(false);

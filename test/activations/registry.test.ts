@@ -24,6 +24,7 @@ const thresholded: Activation = {
   },
   backward: 'positive-entries',
   padded: true,
+  usesK: true,
   params: [],
 };
 

@@ -46,9 +46,9 @@ def coder_encode_topk_sae_norm(grad, params, x, k):
     with torch.set_grad_enabled(grad):
         encoder_weight = params["encoder.weight"]
         x_in = x.type_as(encoder_weight)
-        b_dec = params["b_dec"]
-        centered = x_in - b_dec
         encoder_weight_1 = params["encoder.weight"]
         encoder_bias = params["encoder.bias"]
+        b_dec = params["b_dec"]
+        centered = x_in - b_dec
         top_acts, top_indices, pre_acts = FusedEncoderTopK.apply(centered, encoder_weight_1, encoder_bias, k)
         return {"top_acts": top_acts, "top_indices": top_indices, "pre_acts": pre_acts}

@@ -48,10 +48,10 @@ def coder_forward_topk_sae_skip_mtk_norm(grad, params, x, y, dead_mask, k):
         x_in = x.type_as(encoder_weight)
         value = x_in if y is None else y
         target = value.type_as(encoder_weight)
-        b_dec = params["b_dec"]
-        centered = x_in - b_dec
         encoder_weight_1 = params["encoder.weight"]
         encoder_bias = params["encoder.bias"]
+        b_dec = params["b_dec"]
+        centered = x_in - b_dec
         top_acts, top_indices, pre_acts = FusedEncoderTopK.apply(centered, encoder_weight_1, encoder_bias, k)
         W_dec = params["W_dec"]
         type_as = top_acts.type_as(W_dec)

@@ -35,7 +35,7 @@ describe('fvu hook', () => {
     const { coder, state } = await coderWithState();
     // Exclude the two most frequent token ids of the first batch.
     const exclude = await py<number[]>('ids = rows.rows(0, 4).flatten()\nv, c = ids.unique(return_counts=True)\nresult = v[c.argsort(descending=True)[:2]].tolist()', { rows: fx.data.rows });
-    const hook = bind(P.fvuHookProgram(sae), { params: coder.params, state, k: 4, deadThreshold: null, initBiases: true, ddp: false, thresholdBeta: null, auxkAlpha: 0, accSteps: 1, micro: 1, autocast: false });
+    const hook = bind(P.fvuHookProgram(sae), { params: coder.params, state, k: 4, deadThreshold: null, initBiases: true, ddp: false, thresholdBeta: null, l0Coefficient: null, targetL0: null, auxkAlpha: 0, accSteps: 1, micro: 1, autocast: false });
     await runPasses({
       model: fx.model.model,
       rows: fx.data.rows,
@@ -62,7 +62,7 @@ result = {"kept": int(keep.sum()), "all": keep.numel(), "diff": (p["b_dec"] - ac
 
   it('micro_acc_steps splits the activations into chunks: grads = sum over chunks of grad(fvu_chunk) / acc', async () => {
     const { coder, state } = await coderWithState();
-    const hook = bind(P.fvuHookProgram(sae), { params: coder.params, state, k: 4, deadThreshold: null, initBiases: false, ddp: false, thresholdBeta: null, auxkAlpha: 0, accSteps: 6, micro: 3, autocast: false });
+    const hook = bind(P.fvuHookProgram(sae), { params: coder.params, state, k: 4, deadThreshold: null, initBiases: false, ddp: false, thresholdBeta: null, l0Coefficient: null, targetL0: null, auxkAlpha: 0, accSteps: 6, micro: 3, autocast: false });
     const ref = await py<PyObject>('result = {k: v.detach().clone() for k, v in p.items()}', { p: coder.params });
     const res = await runPasses({
       model: fx.model.model,

@@ -1,0 +1,141 @@
+/**
+ * `jumprelu`: a threshold per latent, f = pre * H(pre - theta), so a token keeps every latent
+ * whose pre-activation clears its threshold (no k). The thresholds train through
+ * straight-through pseudo-derivatives (a rectangle kernel of width `--jumprelu_bandwidth`) and
+ * an L0 loss: dictionary_learning's JumpReluTrainer (its JumpReLUFunction and StepFunction,
+ * RectangleFunction the kernel), computed on the latents near or above their thresholds only.
+ *
+ * Training's pre-activations are not relu'd, as dictionary_learning's are not; inference
+ * encodes relu(pre * (pre > theta)), as its JumpReluAutoEncoder.encode does (the same while
+ * the thresholds are positive). The thresholds start at 0.001 (its Appendix I value).
+ */
+import { defineAutogradFunction, type ProgramBuilder, type SymScalar, type SymTensor } from '../kernels/index.js';
+import { gradBias, gradInput, gradWeight, type SparseBackward } from '../math/sparse-grads.js';
+import type { Activation, ActivationEncoder, LatentSelection } from './activation.js';
+
+/** The thresholds' starting value. */
+const INIT_THRESHOLD = 0.001;
+
+/**
+ * The slots of `pre` [N, M] whose entries clear `floor` [M] (the selection's latents; each row
+ * padded with latents below it up to the batch's largest count, read off the device) and their
+ * pre-activations.
+ */
+function above(f: ProgramBuilder, pre: SymTensor, floor: SymTensor): { indices: SymTensor; pre: SymTensor } {
+  const clears = pre.gt(floor).named('clears');
+  const width = clears.sum(-1).max(0).values.clamp(1, null).int().named('width');
+  const indices = f.where(clears, pre, -Infinity).topk(width, { dim: -1, sorted: false }).indices.named('slots');
+  return { indices, pre: pre.gather(1, indices).named('slot_pre') };
+}
+
+/** RectangleFunction: 1 on (-0.5, 0.5), else 0, in `like`'s dtype. */
+const rectangle = (u: SymTensor, like: SymTensor): SymTensor => u.gt(-0.5).and(u.lt(0.5)).typeAs(like).named('rectangle');
+
+/** f = pre * (pre > theta) at the slots, with theta gathered per slot. */
+function jump(pre: SymTensor, theta: SymTensor): SymTensor {
+  return pre.mul(pre.gt(theta).typeAs(pre)).named('jumped');
+}
+
+const encoders = new Map<SparseBackward, ActivationEncoder<'threshold'>>();
+
+/**
+ * relu-free pre-activations, then the jump at each latent's threshold. The slots are the
+ * latents above theta - bandwidth/2, so that those just below their threshold, where the
+ * pseudo-derivative of theta is not zero, receive the gradient of their (zero) value too.
+ * Backward (JumpReLUFunction): d pre = (pre > theta) * grad, d theta = -(theta / bandwidth) *
+ * rect((pre - theta) / bandwidth) * grad, summed per latent.
+ */
+function jumpEncoder(backward: SparseBackward): ActivationEncoder<'threshold'> {
+  let fn = encoders.get(backward);
+  if (!fn) {
+    fn = defineAutogradFunction({
+      name: backward === 'gemm' ? 'FusedEncoderJumpReLUGemm' : 'FusedEncoderJumpReLU',
+      tensorInputs: ['input', 'weight', 'bias', 'threshold'],
+      scalarInputs: ['k', 'bandwidth'],
+      outputs: ['values', 'indices', 'preacts'],
+      nonDifferentiable: ['indices'],
+      materializeGrads: false,
+      forward(f, { input, weight, bias, threshold }, { bandwidth }) {
+        const pre = f.linear(input, weight, bias).named('pre');
+        const slots = above(f, pre, threshold.sub(bandwidth.div(2)).named('floor'));
+        const theta = threshold.select(slots.indices).named('slot_theta');
+        const values = jump(slots.pre, theta);
+        return {
+          outputs: { values, indices: slots.indices, preacts: pre.relu().named('preacts') },
+          save: { input, weight, bias, indices: slots.indices, pre: slots.pre, theta, threshold },
+        };
+      },
+      backward: {
+        input: (b, s, g) => gradInput(b, s.indices!, s.weight!, g.values.mul(s.pre!.gt(s.theta!).typeAs(g.values)).named('grad_pre')),
+        weight: (b, s, g) => gradWeight(b, s.indices!, s.weight!, s.input!, g.values.mul(s.pre!.gt(s.theta!).typeAs(g.values)).named('grad_pre'), backward),
+        bias: (b, s, g) => gradBias(s.indices!, b.zerosLike(s.bias!).named('grad_bias'), g.values.mul(s.pre!.gt(s.theta!).typeAs(g.values)).named('grad_pre')),
+        threshold: (b, s, g, { bandwidth }) => {
+          const kernel = rectangle(s.pre!.sub(s.theta!).div(bandwidth), g.values);
+          const perSlot = s.theta!.div(bandwidth).neg().mul(kernel).mul(g.values).named('grad_theta_slots');
+          return gradBias(s.indices!, b.zerosLike(s.threshold!).named('grad_threshold'), perSlot);
+        },
+      },
+      inferShapes: (t) => ({ preacts: t.input.shape?.[0] !== undefined && t.weight.shape?.[0] !== undefined ? { shape: [t.input.shape[0], t.weight.shape[0]] } : {}, indices: { dtype: 'int64' } }),
+    });
+    encoders.set(backward, fn);
+  }
+  return fn;
+}
+
+/**
+ * StepFunction over the whole [N, M] of f, summed per token and averaged: forward, the count of
+ * entries with f > theta; backward, d theta = -(1 / bandwidth) * rect((f - theta) / bandwidth).
+ * f is zero outside the slots, so the entries there are counted per latent (N - its slots) at
+ * f = 0 rather than visited.
+ */
+const JumpL0 = defineAutogradFunction({
+  name: 'JumpReLUL0',
+  tensorInputs: ['threshold', 'values', 'indices'],
+  scalarInputs: ['tokens', 'bandwidth'],
+  outputs: ['l0'],
+  forward(f, { threshold, values, indices }, { tokens }) {
+    const theta = threshold.select(indices).named('slot_theta');
+    const inSlots = values.gt(theta).typeAs(values).sum().named('counted_in_slots');
+    const elsewhere = f.fullLike(threshold, tokens).sub(indices.flatten().bincount(threshold.size(0)).typeAs(threshold)).named('entries_elsewhere');
+    const outside = elsewhere.mul(threshold.lt(0).typeAs(threshold)).sum().named('counted_elsewhere');
+    return { outputs: { l0: inSlots.add(outside).div(tokens).named('l0') }, save: { threshold, values, indices, elsewhere } };
+  },
+  backward: {
+    threshold: (b, s, g, { tokens, bandwidth }) => {
+      const theta = s.threshold!.select(s.indices!).named('slot_theta');
+      const perSlot = rectangle(s.values!.sub(theta).div(bandwidth), s.values!).named('slot_kernel');
+      const kernel = gradBias(s.indices!, b.zerosLike(s.threshold!).named('kernel_sum'), perSlot);
+      kernel.add_(s.elsewhere!.mul(rectangle(s.threshold!.neg().div(bandwidth), s.threshold!)));
+      return kernel.mul(g.l0.div(tokens).div(bandwidth).neg()).named('grad_threshold');
+    },
+  },
+});
+
+/** relu(pre) * (relu(pre) > theta): each token's latents above their thresholds, padded. */
+function inferSelection(f: ProgramBuilder, preacts: SymTensor, theta: SymTensor): LatentSelection {
+  const slots = above(f, preacts, theta);
+  const slotTheta = theta.select(slots.indices).named('slot_theta');
+  return { values: jump(slots.pre, slotTheta), indices: slots.indices };
+}
+
+export const jumprelu: Activation<'jumprelu', 'threshold'> = {
+  name: 'jumprelu',
+  summary: 'each latent above its own learned threshold (no k; --target_l0 or --l0_coefficient set the sparsity)',
+  className: 'JumpReLU',
+  check: () => undefined,
+  select: (f, preacts, _k, own) => inferSelection(f, preacts, own.threshold),
+  backward: 'positive-entries',
+  padded: true,
+  usesK: false,
+  encoder: jumpEncoder,
+  l0(f, kept, own, tokens: SymScalar, bandwidth) {
+    return f.apply(JumpL0, { threshold: own.threshold, values: kept.values.detach(), indices: kept.indices }, { tokens, bandwidth }).l0;
+  },
+  params: [
+    {
+      name: 'threshold',
+      shape: (numLatents) => [numLatents],
+      init: (g, { encoderBias }) => g.fullLike(encoderBias, INIT_THRESHOLD),
+    },
+  ],
+};
