@@ -6,11 +6,10 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { activation } from '../activations/index.js';
 import { findCoderDirs } from '../coder/discover.js';
 import { readCoderConfig } from '../coder/files.js';
 import { ConfigError } from '../config/errors.js';
-import { numLatentsFor } from '../config/sparse-coder.js';
+import { coderShapeProblem, describeProblem, numLatentsFor } from '../config/sparse-coder.js';
 import { parseDataArgs, variantsOf, type RunOptions, type TrainConfig } from '../config/train.js';
 import { checkResumable } from '../trainer/run-state.js';
 import { checkNotLocked, checkSaveDir, holdsRun, RunDirError } from '../trainer/run-dir.js';
@@ -73,8 +72,8 @@ export function checkCoderWidths(train: TrainConfig, widths: Readonly<Record<str
     for (const [hookpoint, width] of Object.entries(widths)) {
       const m = numLatentsFor(v.sae, width);
       const where = `${hookpoint === 'layers' ? 'the layers' : `'${hookpoint}'`} (width ${width}${v.sae.numLatents ? '' : ` x expansion_factor ${v.sae.expansionFactor}`}${v.name ? `, configuration ${v.name}` : ''})`;
-      const problem = activation(v.sae.activation).check(v.sae.k, m, `the ${m} latents of ${where}`);
-      if (problem) throw new ConfigError(problem);
+      const problem = coderShapeProblem(v.sae, m, `the ${m} latents of ${where}`);
+      if (problem) throw new ConfigError(describeProblem(problem));
     }
   }
 }

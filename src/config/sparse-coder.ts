@@ -31,6 +31,14 @@ export const SparseCoderConfigSchema = z
       .positive()
       .default(0.001)
       .describe("jumprelu: the width of the rectangle kernel of its thresholds' pseudo-derivatives"),
+    matryoshkaPrefixes: z
+      .array(z.number().int().positive())
+      .default([])
+      .describe('Matryoshka: latent counts m1 < m2 < ... < num_latents; the loss adds the reconstruction from latents 0..m_i-1 alone for each, as dictionary_learning\'s MatryoshkaBatchTopK (default: none)'),
+    matryoshkaWeights: z
+      .array(z.number().positive())
+      .optional()
+      .describe('Matryoshka: the weight of each prefix\'s fvu in the loss and, last, of the whole reconstruction\'s, one more than the prefixes (default: equal, 1 / their number)'),
   })
   .strict();
 
@@ -53,7 +61,41 @@ export function coderConfigProblems(cfg: SparseCoderConfig): CoderConfigProblem[
     if (cfg.k !== k) problems.push({ field: 'k', message: `${cfg.activation} does not select by k (its thresholds do; aim at an L0 with --target_l0), so leave k at its default` });
     if (cfg.multiTopk) problems.push({ field: 'multiTopk', message: `${cfg.activation} does not select by k, so it has no 4k latents to train` });
   }
+  const prefixes = cfg.matryoshkaPrefixes;
+  const rising = prefixes.findIndex((m, i) => i > 0 && m <= prefixes[i - 1]!);
+  if (rising > 0) problems.push({ field: 'matryoshkaPrefixes', message: `${prefixes.join(' ')}: each prefix must be larger than the one before (${prefixes[rising]} follows ${prefixes[rising - 1]})` });
+  if (cfg.matryoshkaWeights !== undefined) {
+    if (!prefixes.length) problems.push({ field: 'matryoshkaWeights', message: 'weighs the prefixes of matryoshka_prefixes, and none are given' });
+    else if (cfg.matryoshkaWeights.length !== prefixes.length + 1) {
+      problems.push({ field: 'matryoshkaWeights', message: `${cfg.matryoshkaWeights.join(' ')}: give ${prefixes.length + 1} weights, one per prefix of matryoshka_prefixes (${prefixes.join(' ')}) and the last for all the latents` });
+    }
+  }
   return problems;
+}
+
+/**
+ * Why a coder of `numLatents` latents cannot have this config, or undefined when it can: its
+ * activation's rule for k, and Matryoshka prefixes below the latent count. `latents` names the
+ * latent count in the message ("the number of latents (64)").
+ */
+export function coderShapeProblem(cfg: SparseCoderConfig, numLatents: number, latents: string): CoderConfigProblem | undefined {
+  const problem = activation(cfg.activation).check(cfg.k, numLatents, latents);
+  if (problem) return { field: 'k', message: problem };
+  const over = cfg.matryoshkaPrefixes.find((m) => m >= numLatents);
+  if (over !== undefined) return { field: 'matryoshkaPrefixes', message: `${over} is not below ${latents}; each prefix must leave latents after it` };
+  return undefined;
+}
+
+/** A problem as one line: k's rule speaks for itself, other fields are named first. */
+export function describeProblem(p: CoderConfigProblem): string {
+  return p.field === 'k' ? p.message : `${snakeCase(p.field)}: ${p.message}`;
+}
+
+/** The Matryoshka loss's weights, one per prefix and the last for all latents (equal unless given); none without prefixes. */
+export function matryoshkaWeightsOf(cfg: { matryoshkaPrefixes: readonly number[]; matryoshkaWeights?: readonly number[] | undefined }): readonly number[] {
+  const groups = cfg.matryoshkaPrefixes.length + 1;
+  if (groups === 1) return [];
+  return cfg.matryoshkaWeights ?? Array.from({ length: groups }, () => 1 / groups);
 }
 
 /** A complete coder config (every field set). */
@@ -101,8 +143,8 @@ export function numLatentsFor(cfg: SparseCoderConfig, dIn: number): number {
 export function checkCoderShape(cfg: SparseCoderConfig, dIn: number, where: string): void {
   if (!Number.isInteger(dIn) || dIn <= 0) throw new ConfigError(`${where}: d_in must be a positive integer (got ${dIn})`);
   const m = numLatentsFor(cfg, dIn);
-  const problem = activation(cfg.activation).check(cfg.k, m, `the number of latents (${m})`);
-  if (problem) throw new ConfigError(`${where}: ${problem}`);
+  const problem = coderShapeProblem(cfg, m, `the number of latents (${m})`);
+  if (problem) throw new ConfigError(`${where}: ${describeProblem(problem)}`);
 }
 
 /**
@@ -114,7 +156,11 @@ export function checkCoderShape(cfg: SparseCoderConfig, dIn: number, where: stri
 const NEW_FIELDS: Partial<Record<keyof SparseCoderConfig, { appliesTo: (a: Activation) => boolean; absentMeans: unknown }>> = {
   inferenceThreshold: { appliesTo: (a) => a.learnedThreshold !== undefined, absentMeans: false },
   jumpreluBandwidth: { appliesTo: (a) => a.encoder !== undefined, absentMeans: SparseCoderConfigSchema.shape.jumpreluBandwidth.parse(undefined) },
+  matryoshkaPrefixes: { appliesTo: () => true, absentMeans: [] },
+  matryoshkaWeights: { appliesTo: () => true, absentMeans: undefined },
 };
+
+const sameValue = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
 
 /** The reference's activations (sparsify 1.3.0's). */
 const REFERENCE_ACTIVATIONS: readonly string[] = ['topk', 'groupmax'];
@@ -126,7 +172,8 @@ export function coderConfigToJson(cfg: SparseCoderConfig, dIn: number): Record<s
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(resolved)) {
     const added = NEW_FIELDS[k as keyof SparseCoderConfig];
-    if (added && (!added.appliesTo(act) || (REFERENCE_ACTIVATIONS.includes(cfg.activation) && added.absentMeans === v))) continue;
+    if (v === undefined) continue;
+    if (added && (!added.appliesTo(act) || (REFERENCE_ACTIVATIONS.includes(cfg.activation) && sameValue(added.absentMeans, v)))) continue;
     out[snakeCase(k)] = v;
   }
   out.d_in = dIn;

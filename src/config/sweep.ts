@@ -45,6 +45,7 @@ export const SWEEPABLE: Record<string, { short: string; coder: boolean }> = {
   dead_feature_threshold: { short: 'dead', coder: false },
   l0_coefficient: { short: 'l0c', coder: false },
   target_l0: { short: 'l0', coder: false },
+  matryoshka_prefixes: { short: 'mat', coder: true },
 };
 
 const sweepableList = Object.keys(SWEEPABLE).join(', ');
@@ -52,13 +53,22 @@ const sweepableList = Object.keys(SWEEPABLE).join(', ');
 /** The schema of a setting, to check each value: `coder` ones from the coder config, else the training config. */
 export type FieldSchemas = { coder: Record<string, z.ZodType>; train: Record<string, z.ZodType> };
 
-type Value = number | string | boolean;
+type Scalar = number | string | boolean;
+/** A swept value: a list setting's value is written `a:b:c`, or `none` for the empty list. */
+type Value = Scalar | Scalar[];
 
-function parseValue(raw: string): Value {
+function parseScalar(raw: string): Scalar {
   if (raw === 'true' || raw === 'false') return raw === 'true';
   if (/^[-+]?(\d[\d_]*\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(raw)) return Number(raw.replace(/_/g, ''));
   return raw;
 }
+
+function parseValue(raw: string, list: boolean): Value {
+  if (!list) return parseScalar(raw);
+  return raw === 'none' ? [] : raw.split(':').map((v) => parseScalar(v.trim()));
+}
+
+const sameValue = (a: Value, b: Value): boolean => JSON.stringify(a) === JSON.stringify(b);
 
 /** `key=v1,v2` entries as [key, values], checked against the settings' schemas. */
 function parseEntries(entries: readonly string[], schemas: FieldSchemas): [string, Value[]][] {
@@ -84,11 +94,12 @@ function parseEntries(entries: readonly string[], schemas: FieldSchemas): [strin
     if (raws.length === 0 || raws.some((v) => v === '')) throw new ConfigError(`sweep: "${entry}" has an empty value; list values as ${key}=a,b,c`);
     const schema = (spec.coder ? schemas.coder : schemas.train)[camelCase(key)]!;
     const values: Value[] = [];
+    const list = schema.safeParse([]).success;
     for (const raw of raws) {
-      const value = parseValue(raw);
+      const value = parseValue(raw, list);
       const checked = schema.safeParse(value);
-      if (!checked.success) throw new ConfigError(`sweep: ${key}=${raw}: ${key} takes ${valuesOf(schema)}`);
-      if (values.includes(checked.data as Value)) throw new ConfigError(`sweep: ${key} lists ${raw} twice`);
+      if (!checked.success) throw new ConfigError(`sweep: ${key}=${raw}: ${key} takes ${list ? `lists written a:b:c (or none) of ${valuesOf((schema as unknown as { unwrap(): { element: z.ZodType } }).unwrap().element)}` : valuesOf(schema)}`);
+      if (values.some((v) => sameValue(v, checked.data as Value))) throw new ConfigError(`sweep: ${key} lists ${raw} twice`);
       values.push(checked.data as Value);
     }
     out.push([key, values]);
@@ -109,6 +120,7 @@ function valuesOf(schema: z.ZodType): string {
 
 const nameOf = (key: string, value: Value): string => {
   const short = SWEEPABLE[key]!.short;
+  if (Array.isArray(value)) return value.length ? `${short}${value.join('_')}` : `${short}-none`;
   return typeof value === 'number' ? `${short}${value}` : `${short}-${String(value)}`;
 };
 

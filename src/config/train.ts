@@ -6,8 +6,8 @@ import { snakeCase } from '../util/case.js';
 import { DataOptionsShape } from './data.js';
 import { OutputOptionsShape } from './output.js';
 import { ConfigError, parseWith } from './errors.js';
-import { SparseCoderConfigSchema, coderConfigProblems } from './sparse-coder.js';
-import { sweepVariants, type FieldSchemas, type Variant } from './sweep.js';
+import { SparseCoderConfigSchema, coderConfigProblems, coderShapeProblem } from './sparse-coder.js';
+import { SWEEPABLE, sweepVariants, type FieldSchemas, type Variant } from './sweep.js';
 
 const intList = z.array(z.number().int());
 
@@ -76,7 +76,7 @@ export const TrainConfigObject = z
       .array(z.string().min(1))
       .default([])
       .describe(
-        'Train every combination of these settings side by side from one model pass, each as its own coder (hookpoint/k64-ef16): "k=16,32" "expansion_factor=8,16" ... (sweepable: k, expansion_factor, num_latents, activation, multi_topk, skip_connection, normalize_decoder, lr, optimizer, auxk_alpha, lr_warmup_steps, k_decay_steps, dead_feature_threshold) (default: none)',
+        `Train every combination of these settings side by side from one model pass, each as its own coder (hookpoint/k64-ef16): "k=16,32" "expansion_factor=8,16" ..., a list as a:b:c or none ("matryoshka_prefixes=none,1024:4096") (sweepable: ${Object.keys(SWEEPABLE).join(', ')}) (default: none)`,
       ),
     layers: intList.default([]).describe('Layer indices to train on (default: all)'),
     layerStride: z.number().int().positive().default(1).describe('Train on every layer_stride-th hookpoint'),
@@ -128,12 +128,15 @@ export const TrainConfigSchema = TrainConfigObject.superRefine((cfg, ctx) => {
     }
     // What can be checked without the model: k against a number of latents given outright.
     for (const v of variants) {
-      const { numLatents, k } = v.sae;
+      const { numLatents } = v.sae;
       const where = v.name ? ` (configuration ${v.name})` : '';
-      const problem = numLatents > 0 ? activation(v.sae.activation).check(k, numLatents, `num_latents=${numLatents}${where}`) : undefined;
-      if (problem) ctx.addIssue({ code: 'custom', path: ['sae', 'k'], message: problem });
+      const problem = numLatents > 0 ? coderShapeProblem(v.sae, numLatents, `num_latents=${numLatents}${where}`) : undefined;
+      if (problem) ctx.addIssue({ code: 'custom', path: ['sae', problem.field], message: problem.message });
       for (const p of coderConfigProblems(v.sae)) ctx.addIssue({ code: 'custom', path: ['sae', p.field], message: `${p.message}${where}` });
       if (!activation(v.sae.activation).usesK && v.kDecaySteps > 0) ctx.addIssue({ code: 'custom', path: ['kDecaySteps'], message: `${v.sae.activation} does not select by k, so there is no k to decay${where}` });
+    }
+    if (cfg.lossFn !== 'fvu' && variants.some((v) => v.sae.matryoshkaPrefixes.length)) {
+      ctx.addIssue({ code: 'custom', path: ['sae', 'matryoshkaPrefixes'], message: `trains with loss_fn fvu only (got ${cfg.lossFn}): its loss is each prefix's reconstruction error, and ce and kl train through the whole reconstruction` });
     }
     const l0Trained = variants.some((v) => activation(v.sae.activation).l0 !== undefined);
     for (const field of ['l0Coefficient', 'targetL0'] as const) {

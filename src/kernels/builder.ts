@@ -277,6 +277,15 @@ export class ProgramBuilder extends FunctionBuilder {
     const d = table.shape?.[1];
     return bindTensor(this, 'embedding_bag', [indices, table, weights], n !== undefined && d !== undefined ? [n, d] : undefined, table.dtype);
   }
+  /**
+   * Sums of `weights`-scaled rows of `table` picked by the flat `indices`, one sum per bag, bag b
+   * starting at `offsets[b]` (F.embedding_bag with offsets, mode sum; an empty bag sums to 0).
+   */
+  embeddingBags(indices: SymTensor, table: SymTensor, offsets: SymTensor, weights: SymTensor): SymTensor {
+    const bags = offsets.shape?.[0];
+    const d = table.shape?.[1];
+    return bindTensor(this, 'embedding_bags', [indices, table, offsets, weights], bags !== undefined && d !== undefined ? [bags, d] : undefined, table.dtype);
+  }
   /** `torch.einsum(equation, ...operands)`. */
   einsum(equation: string, ...operands: SymTensor[]): SymTensor {
     return bindTensor(this, 'einsum', [equation, ...operands]);

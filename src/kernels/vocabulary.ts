@@ -92,6 +92,7 @@ export const VOCABULARY = {
   zero_scratch: { hint: 'scratch', render: ([rows, cols, like]) => `zero_scratch(${rows}, ${cols}, ${like})` },
   linear: { hint: 'linear', render: ([x, w, b]) => `F.linear(${x}, ${w}${b === undefined ? '' : `, ${b}`})` },
   embedding_bag: { hint: 'embedding_bag', render: ([idx, table, w]) => `F.embedding_bag(${idx}, ${table}, mode="sum", per_sample_weights=${w})` },
+  embedding_bags: { hint: 'bags', render: ([idx, table, offsets, w]) => `F.embedding_bag(${idx}, ${table}, ${offsets}, mode="sum", per_sample_weights=${w})` },
   einsum: { hint: 'einsum', render: ([equation, ...ts]) => `torch.einsum(${equation}, ${ts.join(', ')})` },
   where: { hint: 'where', render: ([c, a, b]) => `torch.where(${c}, ${a}, ${b})` },
 

@@ -6,6 +6,7 @@
 import { activation, type ActivationParamName, type LatentSelection } from '../activations/index.js';
 import { KernelBuildError, type ProgramBuilder, type SymObject, type SymScalar, type SymTensor } from '../kernels/index.js';
 import { DecoderGemm, centredEncoderOf, fusedEncoderOf, type SparseBackward } from './fused-encoder.js';
+import { groupParts, matryoshkaLoss } from './matryoshka.js';
 import { paramNames, type CoderParams, type CoderParamName, type CoderStructure } from './structure.js';
 
 /**
@@ -146,6 +147,8 @@ export interface ForwardOutput<T = SymTensor> {
 /** What training reads of a forward besides its output: the k selection (Multi-TopK's output reports the 4k one). */
 export interface TrainingForward extends ForwardOutput {
   kept: LatentSelection;
+  /** What training minimises for the reconstruction: the fvu, or the Matryoshka loss over its prefixes. */
+  reconstructionLoss: SymTensor;
   /** The activation's differentiable L0 estimate (mean active latents per token), where it trains towards one (jumprelu). */
   l0?: SymTensor;
 }
@@ -170,15 +173,24 @@ export function forward(
   const act = activation(s.activation);
   const own = Object.fromEntries(act.params.map((p) => [p.name, params.get(p.name)])) as Record<ActivationParamName, SymTensor>;
   const l0 = act.l0 && s.bandwidth !== undefined ? { l0: act.l0(g, { values: topActs, indices: topIndices }, own, x.size(0), s.bandwidth).named('l0') } : {};
-  let saeOut = decode(g, params, topActs, topIndices, { backward });
-  if (s.skipConnection) {
+  // The denominator that puts every loss on the scale of y's variance.
+  const totalVariance = y.sub(y.mean(0)).pow(2).sum().named('total_variance');
+  const skip = (): SymTensor => {
     const wSkip = params.get('W_skip');
-    saeOut = saeOut.add(x.typeAs(wSkip).matmul(wSkip.mT));
+    return x.typeAs(wSkip).matmul(wSkip.mT).named('skip');
+  };
+  let saeOut: SymTensor;
+  let matryoshka: SymTensor | undefined;
+  if (s.matryoshka) {
+    const parts = groupParts(g, params, topActs, topIndices, s.matryoshka.prefixes);
+    const base = s.skipConnection ? skip().add(params.get('b_dec')) : params.get('b_dec');
+    ({ saeOut, loss: matryoshka } = matryoshkaLoss(parts, base, y, totalVariance, s.matryoshka));
+  } else {
+    saeOut = decode(g, params, topActs, topIndices, { backward });
+    if (s.skipConnection) saeOut = saeOut.add(skip());
   }
   saeOut.named('sae_out');
-  // The residual, and the denominator that puts every loss on the scale of y's variance.
   const e = y.sub(saeOut).named('e');
-  const totalVariance = y.sub(y.mean(0)).pow(2).sum().named('total_variance');
 
   let auxkLoss: SymTensor;
   if (deadMask) {
@@ -212,6 +224,7 @@ export function forward(
   }
 
   const fvu = e.pow(2).sum().div(totalVariance).named('fvu');
+  const trained = { kept: { values: topActs, indices: topIndices }, reconstructionLoss: matryoshka ?? fvu, ...l0 };
 
   if (s.multiTopk) {
     // Multi-TopK: the reconstruction from the top 4k latents should be good too. As in the
@@ -220,10 +233,10 @@ export function forward(
     const top = preActs.topk(typeof k === 'number' ? 4 * k : k.mul(4), { sorted: false });
     const out = decode(g, params, top.values, top.indices, { backward }).named('sae_out_4k');
     const multiTopkFvu = out.sub(y).pow(2).sum().div(totalVariance).named('multi_topk_fvu');
-    return { saeOut: out, latentActs: top.values, latentIndices: top.indices, fvu, auxkLoss, multiTopkFvu, kept: { values: topActs, indices: topIndices }, ...l0 };
+    return { saeOut: out, latentActs: top.values, latentIndices: top.indices, fvu, auxkLoss, multiTopkFvu, ...trained };
   }
   const multiTopkFvu = g.scalarTensor(saeOut, 0.0).named('multi_topk_fvu');
-  return { saeOut, latentActs: topActs, latentIndices: topIndices, fvu, auxkLoss, multiTopkFvu, kept: { values: topActs, indices: topIndices }, ...l0 };
+  return { saeOut, latentActs: topActs, latentIndices: topIndices, fvu, auxkLoss, multiTopkFvu, ...trained };
 }
 
 /**

@@ -5,6 +5,7 @@
  */
 import { activation, learnsThreshold, type ActivationName, type ActivationParamName } from '../activations/index.js';
 import type { SymBundle } from '../kernels/index.js';
+import { matryoshkaWeightsOf } from '../config/sparse-coder.js';
 
 /** Parameter names, exactly as in `sae.safetensors`. */
 export type CoderParamName = 'encoder.weight' | 'encoder.bias' | 'W_dec' | 'b_dec' | 'W_skip' | ActivationParamName | CoderBufferName;
@@ -23,19 +24,40 @@ export interface CoderStructure {
   inferenceThreshold: boolean;
   /** The pseudo-derivatives' bandwidth of an activation with its own encoder (jumprelu's). */
   bandwidth?: number;
+  /** Matryoshka training: the latent-count prefixes and the loss weight of each prefix and, last, of all latents. */
+  matryoshka?: Matryoshka;
+}
+
+/** A Matryoshka loss: the reconstructions from latents `0..prefixes[i]-1` and from all, weighed. */
+export interface Matryoshka {
+  prefixes: readonly number[];
+  /** One more than the prefixes. */
+  weights: readonly number[];
 }
 
 /** The structure of a coder config (any object with the config's fields; an unset inference threshold is the activation's default). */
-export function structureOf(cfg: Omit<CoderStructure, 'inferenceThreshold' | 'bandwidth'> & { inferenceThreshold?: boolean | undefined; jumpreluBandwidth?: number }): CoderStructure {
+export function structureOf(
+  cfg: Omit<CoderStructure, 'inferenceThreshold' | 'bandwidth' | 'matryoshka'> & {
+    inferenceThreshold?: boolean | undefined;
+    jumpreluBandwidth?: number;
+    matryoshkaPrefixes?: readonly number[];
+    matryoshkaWeights?: readonly number[] | undefined;
+  },
+): CoderStructure {
   const { activation: name, transcode, skipConnection, multiTopk, normalizeDecoder } = cfg;
   const s: CoderStructure = { activation: name, transcode, skipConnection, multiTopk, normalizeDecoder, inferenceThreshold: learnsThreshold(name, cfg.inferenceThreshold) };
   if (activation(name).encoder && cfg.jumpreluBandwidth !== undefined) s.bandwidth = cfg.jumpreluBandwidth;
+  const prefixes = cfg.matryoshkaPrefixes ?? [];
+  if (prefixes.length) s.matryoshka = { prefixes, weights: matryoshkaWeightsOf({ matryoshkaPrefixes: prefixes, matryoshkaWeights: cfg.matryoshkaWeights }) };
   return s;
 }
 
+/** Identifier-safe spelling of a number (part of program names). */
+const idNumber = (x: number): string => String(x).replace(/[^0-9a-z]/gi, '_');
+
 /** A short, identifier-safe name for a structure (part of program names). */
 export function structureTag(s: CoderStructure): string {
-  return `${s.activation}_${s.transcode ? 'tc' : 'sae'}${s.skipConnection ? '_skip' : ''}${s.multiTopk ? '_mtk' : ''}${s.normalizeDecoder ? '_norm' : ''}${s.inferenceThreshold ? '_thr' : ''}${s.bandwidth !== undefined ? `_bw${String(s.bandwidth).replace(/[^0-9a-z]/gi, '_')}` : ''}`;
+  return `${s.activation}_${s.transcode ? 'tc' : 'sae'}${s.skipConnection ? '_skip' : ''}${s.multiTopk ? '_mtk' : ''}${s.normalizeDecoder ? '_norm' : ''}${s.inferenceThreshold ? '_thr' : ''}${s.bandwidth !== undefined ? `_bw${idNumber(s.bandwidth)}` : ''}${s.matryoshka ? `_mat${s.matryoshka.prefixes.join('_')}_w${s.matryoshka.weights.map(idNumber).join('_')}` : ''}`;
 }
 
 /** Parameter names of a coder with this structure, in the reference's order (`SparseCoder.parameters()`), then its activation's. */

@@ -20,6 +20,8 @@ export interface CoderMetrics {
   /** The L0 estimate and its loss, of an activation trained towards an L0 (jumprelu). */
   l0?: number;
   sparsity_loss?: number;
+  /** The Matryoshka loss (weighted prefix fvus), with matryoshka_prefixes. */
+  matryoshka_loss?: number;
   /** Share of latents counted dead, per optimizer step. */
   dead_pct?: number;
   /** The end-to-end losses, under the keys 'ce' and 'kl'. */
@@ -31,7 +33,7 @@ export interface CoderMetrics {
 export type MetricTable = Record<string, CoderMetrics>;
 
 /** Metrics the fvu hook sums once per micro-batch chunk. */
-const CHUNKED_METRICS = new Set(['fvu', 'auxk', 'multi_topk_fvu', 'l0', 'sparsity_loss']);
+const CHUNKED_METRICS = new Set(['fvu', 'auxk', 'multi_topk_fvu', 'l0', 'sparsity_loss', 'matryoshka_loss']);
 
 /** Sums of metric tables over some batches. */
 export class MetricSums {

@@ -150,7 +150,7 @@ function markFired(g: ProgramBuilder, state: SymBundle, out: { latentIndices: Sy
 
 /**
  * Local (fvu) training step for one coder, inside its module's forward hook: forward,
- * loss = fvu + auxk_alpha * auxk + multi_topk_fvu / 8, backward divided by acc_steps, in
+ * loss = fvu (or the Matryoshka loss) + auxk_alpha * auxk + multi_topk_fvu / 8 (+ an L0 loss), backward divided by acc_steps, in
  * `micro` chunks; marks fired latents; returns metric sums.
  */
 export function fvuHookProgram(s: CoderStructure, losses: sc.LossOptions = sc.REFERENCE_LOSSES) {
@@ -174,6 +174,7 @@ export function fvuHookProgram(s: CoderStructure, losses: sc.LossOptions = sc.RE
         const trainsL0 = activation(s.activation).l0 !== undefined;
         const l0Sum = x.newZeros([]).named('l0_sum');
         const sparsitySum = x.newZeros([]).named('sparsity_sum');
+        const matryoshkaSum = x.newZeros([]).named('matryoshka_sum');
         g.forRange(micro, (i) => {
           const xc = x.chunkAt(micro, i).named('x_chunk');
           const yc = s.transcode ? y.chunkAt(micro, i).named('y_chunk') : xc;
@@ -183,7 +184,8 @@ export function fvuHookProgram(s: CoderStructure, losses: sc.LossOptions = sc.RE
             out = sc.forward(g, params, xc, yc, deadMask, k, s, losses);
           });
           afterForward(g, s, io, out);
-          let loss = out.fvu.add(out.auxkLoss.mul(auxkAlpha)).add(out.multiTopkFvu.div(8)).named('loss');
+          let loss = out.reconstructionLoss.add(out.auxkLoss.mul(auxkAlpha)).add(out.multiTopkFvu.div(8)).named('loss');
+          if (s.matryoshka) matryoshkaSum.add_(out.reconstructionLoss.detach());
           const sparsity = sparsityLoss(g, io, out);
           if (sparsity) {
             loss = loss.add(sparsity).named('loss');
@@ -195,7 +197,7 @@ export function fvuHookProgram(s: CoderStructure, losses: sc.LossOptions = sc.RE
           auxkSum.add_(out.auxkLoss.detach());
           mtkSum.add_(out.multiTopkFvu.detach());
         });
-        return { metrics: { fvu: fvuSum, auxk: auxkSum, multi_topk_fvu: mtkSum, ...(trainsL0 ? { l0: l0Sum, sparsity_loss: sparsitySum } : {}) } };
+        return { metrics: { fvu: fvuSum, auxk: auxkSum, multi_topk_fvu: mtkSum, ...(trainsL0 ? { l0: l0Sum, sparsity_loss: sparsitySum } : {}), ...(s.matryoshka ? { matryoshka_loss: matryoshkaSum } : {}) } };
       },
       { grad: true },
     ),

@@ -69,10 +69,11 @@ export function checkResumable(dir: string, cfg: TrainConfig, place: Pick<RunSta
   const saved = savedConfig.sae ?? {};
   for (const [key, now] of Object.entries(cfg.sae)) {
     const flag = snakeCase(key);
-    if (!(flag in saved) || saved[flag] === now) continue;
-    throw new ConfigError(
-      `cannot resume from ${dir}: its coders were trained with ${flag}=${JSON.stringify(saved[flag])}, this run has ${flag}=${JSON.stringify(now)}; resume with --${flag} ${JSON.stringify(saved[flag])}, or start a new run`,
-    );
+    if (!(flag in saved) || JSON.stringify(saved[flag]) === JSON.stringify(now)) continue;
+    // As the flag takes it: a list as its values one after another.
+    const was = saved[flag];
+    const resumeWith = Array.isArray(was) ? (was.length ? `with --${flag} ${was.join(' ')}` : `without --${flag}`) : `with --${flag} ${JSON.stringify(was)}`;
+    throw new ConfigError(`cannot resume from ${dir}: its coders were trained with ${flag}=${JSON.stringify(was)}, this run has ${flag}=${JSON.stringify(now)}; resume ${resumeWith}, or start a new run`);
   }
 }
 

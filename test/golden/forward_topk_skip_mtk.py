@@ -53,6 +53,10 @@ def coder_forward_topk_sae_skip_mtk_norm(grad, params, x, y, dead_mask, k):
         b_dec = params["b_dec"]
         centered = x_in - b_dec
         top_acts, top_indices, pre_acts = FusedEncoderTopK.apply(centered, encoder_weight_1, encoder_bias, k)
+        mean = target.mean(0)
+        sub = target - mean
+        pow_1 = sub.pow(2)
+        total_variance = pow_1.sum()
         W_dec = params["W_dec"]
         type_as = top_acts.type_as(W_dec)
         mT = W_dec.mT
@@ -63,13 +67,9 @@ def coder_forward_topk_sae_skip_mtk_norm(grad, params, x, y, dead_mask, k):
         W_skip = params["W_skip"]
         type_as_1 = x_in.type_as(W_skip)
         mT_1 = W_skip.mT
-        matmul = type_as_1 @ mT_1
-        sae_out = decoded + matmul
+        skip = type_as_1 @ mT_1
+        sae_out = decoded + skip
         e = target - sae_out
-        mean = target.mean(0)
-        sub = target - mean
-        pow_1 = sub.pow(2)
-        total_variance = pow_1.sum()
         if (not (dead_mask is None)):
             sum_1 = dead_mask.sum()
             num_dead = int(sum_1)

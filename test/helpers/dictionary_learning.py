@@ -117,6 +117,16 @@ def topk_update_threshold(threshold, top_acts_BK, beta):
     return min_activation if threshold < 0 else (beta * threshold) + ((1 - beta) * min_activation)
 
 
+def batch_topk_l2(q, x, k):
+    """BatchTopKTrainer.loss's reconstruction term: decode(f) = f @ W_dec + b_dec, the per-token
+    summed squared error, averaged (its AuxK term is left to the test: sparsify's AuxK is the
+    reference's). Returns it and f."""
+    f, _ = batch_topk_encode(q, x, k)
+    x_hat = f @ q["W_dec"] + q["b_dec"]
+    e = x - x_hat
+    return e.pow(2).sum(dim=-1).mean(), f
+
+
 def matryoshka_l2(q, x, f, group_sizes, group_weights):
     """MatryoshkaBatchTopKTrainer.loss's reconstruction losses: the running reconstruction over
     the groups of latents, each group's per-token summed squared error weighted, then their

@@ -4,7 +4,8 @@
 // `int(...)`, `.tolist()`). The exceptions: AuxK's count of dead latents, which sizes its
 // top-k and runs only once latents can be dead, `--exclude_tokens`, whose rows are picked
 // with a boolean mask, and a padded selection's width (batchtopk: the most latents a token of
-// the batch keeps), one int per step. A learned inference threshold's update adds none.
+// the batch keeps; jumprelu: the most above their thresholds), one int per step. A learned
+// inference threshold's update and a Matryoshka loss add none.
 import { describe, expect, it } from 'vitest';
 import * as P from '../../src/trainer/programs.js';
 import type { CoderStructure } from '../../src/math/structure.js';
@@ -14,7 +15,8 @@ const structures: CoderStructure[] = [
   { activation: 'topk', transcode: false, skipConnection: false, multiTopk: false, normalizeDecoder: true, inferenceThreshold: false },
   { activation: 'groupmax', transcode: true, skipConnection: true, multiTopk: true, normalizeDecoder: false, inferenceThreshold: false },
   { activation: 'topk', transcode: true, skipConnection: false, multiTopk: true, normalizeDecoder: true, inferenceThreshold: true },
-  { activation: 'batchtopk', transcode: false, skipConnection: false, multiTopk: false, normalizeDecoder: true, inferenceThreshold: true },
+  { activation: 'batchtopk', transcode: false, skipConnection: false, multiTopk: false, normalizeDecoder: true, inferenceThreshold: true, matryoshka: { prefixes: [16, 64], weights: [1 / 3, 1 / 3, 1 / 3] } },
+  { activation: 'jumprelu', transcode: true, skipConnection: true, multiTopk: false, normalizeDecoder: false, inferenceThreshold: false, bandwidth: 0.001 },
 ];
 
 /** Lines of generated source that would wait for the GPU. */
@@ -31,7 +33,7 @@ function syncingLines(source: string): string[] {
 describe('no host sync in the training step', () => {
   for (const s of structures) {
     for (const sparseBackward of ['index_add', 'gemm'] as const) {
-      it(`hook program: ${s.activation}${s.transcode ? ' transcoder' : ''}${s.inferenceThreshold ? ' learning a threshold' : ''}, ${sparseBackward}`, () => {
+      it(`hook program: ${s.activation}${s.transcode ? ' transcoder' : ''}${s.inferenceThreshold ? ' learning a threshold' : ''}${s.matryoshka ? ' matryoshka' : ''}, ${sparseBackward}`, () => {
         const source = P.fvuHookProgram(s, { auxkBias: true, sparseBackward }).source;
         expect(syncingLines(source)).toEqual([]);
         expect(source.split('\n').filter((l) => /width = int\(/.test(l)).length).toBe(activation(s.activation).padded ? 1 : 0);

@@ -107,7 +107,7 @@ describe('sweeps', () => {
         return (err as Error).message;
       }
     };
-    expect(bad(['kk=1,2'])).toBe('train config: sweep: unknown setting "kk" (sweepable: k, expansion_factor, num_latents, activation, multi_topk, skip_connection, normalize_decoder, lr, optimizer, auxk_alpha, lr_warmup_steps, k_decay_steps, dead_feature_threshold, l0_coefficient, target_l0)');
+    expect(bad(['kk=1,2'])).toBe('train config: sweep: unknown setting "kk" (sweepable: k, expansion_factor, num_latents, activation, multi_topk, skip_connection, normalize_decoder, lr, optimizer, auxk_alpha, lr_warmup_steps, k_decay_steps, dead_feature_threshold, l0_coefficient, target_l0, matryoshka_prefixes)');
     expect(bad(['batch_size=8,16'])).toMatch(/^train config: sweep: batch_size cannot be swept: every configuration of a sweep shares it/);
     expect(bad(['k='])).toBe('train config: sweep: "k=" has an empty value; list values as k=a,b,c');
     expect(bad(['k16'])).toBe('train config: sweep: "k16" is not key=v1,v2,... (e.g. "k=16,32,64")');
