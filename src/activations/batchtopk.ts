@@ -7,32 +7,69 @@
  * it learns an inference threshold, the batch's smallest kept activation averaged over steps,
  * so that a coder encodes each token on its own at inference.
  */
-import type { Activation } from './activation.js';
+import type { ProgramBuilder, SymScalar, SymTensor } from '../kernels/index.js';
+import type { Activation, LatentSelection } from './activation.js';
 import { topk } from './topk.js';
+
+/** Candidates per token, in units of k: the first pass keeps each token's CANDIDATES * k largest. */
+const CANDIDATES = 8;
+/** Packs a flag above the width in the one int read off the device (widths stay far below it). */
+const FLAG = 2 ** 40;
+
+/** The batch's N*k largest entries of `preacts` [N, M], regrouped by row: the dense formula, over all N*M entries. */
+function wholeBatch(f: ProgramBuilder, preacts: SymTensor, k: SymScalar | number): LatentSelection {
+  const n = preacts.size(0);
+  const m = preacts.size(-1);
+  const top = preacts.flatten().topk(n.mul(k), { dim: -1, sorted: false });
+  // Each kept entry's token (row) and latent; then the entries grouped by row.
+  const row = top.indices.floorDiv(m).named('kept_row');
+  const order = row.sort().indices.named('by_row');
+  const rows = row.select(order).named('rows');
+  const latents = top.indices.mod(m).select(order).named('latents');
+  const counts = rows.bincount(n).named('counts');
+  const slot = f.arange(0, rows.size(0), 1, rows).sub(counts.cumsum(0).sub(counts).select(rows)).named('slot');
+  const width = counts.max(0).values.int().named('width');
+  const values = f.zeros([n, width], { dtype: 'float32', device: preacts }).typeAs(preacts).named('batch_values');
+  values.setAt2_(rows, slot, top.values.select(order));
+  const indices = f.zeros([n, width], { dtype: 'int64', device: preacts }).named('batch_indices');
+  indices.setAt2_(rows, slot, latents);
+  return { values, indices };
+}
+
+/**
+ * The same entries from a cheaper pass: each token's CANDIDATES * k largest, then the N*k
+ * largest of those. That is exact unless a token has more than its candidates above the
+ * batch's cut (its smallest candidate above the smallest kept value): then the whole batch is
+ * searched instead. The width and that flag come off the device as one int.
+ */
+function candidatesFirst(f: ProgramBuilder, preacts: SymTensor, k: SymScalar | number): LatentSelection {
+  const n = preacts.size(0);
+  const m = preacts.size(-1);
+  const perRow = f.min(typeof k === 'number' ? CANDIDATES * k : k.mul(CANDIDATES), m);
+  const cand = preacts.topk(perRow, { dim: -1, sorted: false });
+  const chosen = cand.values.flatten().topk(n.mul(k), { dim: -1, sorted: false });
+  const cut = chosen.values.amin(0).named('batch_cut');
+  const keep = f.zerosLike(cand.values).to('bool').flatten().named('kept_flat');
+  keep.indexFill_(0, chosen.indices, true);
+  const kept = keep.reshapeAs(cand.values).named('kept_candidates');
+  // A token whose every candidate clears the cut may hold more above it (only when it has latents left out).
+  const hidden = cand.values.amin(1).gt(cut).sum().gt(0).and(cut.gt(0)).to('int64').mul(perRow.lt(m)).named('hidden_above_cut');
+  const code = kept.sum(1).max(0).values.add(hidden.mul(FLAG)).int().named('width_and_flag');
+  const width = code.mod(FLAG);
+  return f.ifElse(code.floorDiv(FLAG).gt(0), () => ({ ...wholeBatch(f, preacts, k) }), () => {
+    // Each token's kept candidates first, then zero slots up to the widest token.
+    const masked = cand.values.mul(kept.typeAs(cand.values)).named('kept_values');
+    const slots = masked.topk(width, { dim: -1, sorted: false });
+    return { values: slots.values.named('batch_values'), indices: cand.indices.gather(1, slots.indices).named('batch_indices') };
+  });
+}
 
 export const batchtopk: Activation<'batchtopk', never> = {
   name: 'batchtopk',
   summary: 'the N*k largest latents of the batch of N tokens, k per token on average (each rank\'s own batch under data parallel)',
   className: 'BatchTopK',
   check: topk.check,
-  select(f, preacts, k) {
-    const n = preacts.size(0);
-    const m = preacts.size(-1);
-    const top = preacts.flatten().topk(n.mul(k), { dim: -1, sorted: false });
-    // Each kept entry's token (row) and latent; then the entries grouped by row.
-    const row = top.indices.floorDiv(m).named('kept_row');
-    const order = row.sort().indices.named('by_row');
-    const rows = row.select(order).named('rows');
-    const latents = top.indices.mod(m).select(order).named('latents');
-    const counts = rows.bincount(n).named('counts');
-    const slot = f.arange(0, rows.size(0), 1, rows).sub(counts.cumsum(0).sub(counts).select(rows)).named('slot');
-    const width = counts.max(0).values.int().named('width');
-    const values = f.zeros([n, width], { dtype: 'float32', device: preacts }).typeAs(preacts).named('batch_values');
-    values.setAt2_(rows, slot, top.values.select(order));
-    const indices = f.zeros([n, width], { dtype: 'int64', device: preacts }).named('batch_indices');
-    indices.setAt2_(rows, slot, latents);
-    return { values, indices };
-  },
+  select: (f, preacts, k) => candidatesFirst(f, preacts, k),
   backward: 'positive-entries',
   padded: true,
   usesK: true,

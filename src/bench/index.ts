@@ -2,7 +2,8 @@
  * Benchmarks (`npm run bench`): the bridge's round-trip time, one SAE forward+backward through
  * the TS kernel path against the reference's own SparseCoder in Python, and training
  * throughput (train.ts), evaluation (eval.ts) and the latent cache (explore.ts) against their
- * parts, a sweep against separate runs (sweep.ts), and training from an activation cache (cache.ts). Measurements only: no test asserts on time.
+ * parts, a sweep against separate runs (sweep.ts), training from an activation cache (cache.ts), and the
+ * architectures' quality at equal L0 and step time (architectures.ts). Measurements only: no test asserts on time.
  * The parts timed alone run in the benchmarks' own runtime ops (runtime.ts, python/bench/bench_ops.py).
  */
 import { getRuntime, closeRuntime } from '../bridge/index.js';
@@ -16,6 +17,7 @@ import { benchEval } from './eval.js';
 import { benchExplore, benchExplorerPages } from './explore.js';
 import { benchSweep } from './sweep.js';
 import { benchCache } from './cache.js';
+import { benchArchitectures } from './architectures.js';
 import { referencePath } from './reference.js';
 import { useBenchRuntime } from './runtime.js';
 
@@ -108,6 +110,9 @@ async function main(): Promise<void> {
 
   // 7. Training from an activation cache.
   await benchCache();
+
+  // 8. The architectures' quality at equal L0, and their step time.
+  await benchArchitectures();
   closeRuntime();
 }
 

@@ -14,6 +14,7 @@ import { bind, runPasses, runProgram } from '../../src/kernels/index.js';
 import * as P from '../../src/trainer/programs.js';
 import { Trainer } from '../../src/trainer/trainer.js';
 import { py, randn } from '../helpers/python.js';
+import type { Tensor } from '../../src/bridge/ops.js';
 import { tinyFixture, type Fixture } from '../helpers/train-fixtures.js';
 
 let work: string;
@@ -39,6 +40,14 @@ describe('batchtopk', () => {
   it('selects exactly the dense formula\'s entries: a varying number per token, N*k in all', async () => {
     const coder = await SparseCoder.create(32, { activation: 'batchtopk', k: 4, numLatents: 128 }, { seed: 3 });
     const x = await randn([40, 32], 4);
+    // A token far larger than the rest holds more latents above the batch's cut than the
+    // candidate pass keeps per token (8k): the selection then searches the whole batch.
+    const loud = await py<Tensor>('x2 = x.clone()\nx2[0] *= 50\nresult = x2', { x });
+    await sameAsDense(coder, x);
+    expect(Math.max(...(await sameAsDense(coder, loud)))).toBeGreaterThan(8 * 4);
+  });
+
+  async function sameAsDense(coder: SparseCoder, x: Tensor): Promise<number[]> {
     const { topActs, topIndices, preActs } = await coder.encode(x);
     const r = await py<{ equal: boolean; total: number; perRow: number[]; width: number }>(
       `${DENSE_BATCH_TOPK}
@@ -52,7 +61,8 @@ result = {"equal": bool(torch.equal(got, want)), "total": int((got > 0).sum()), 
     expect(r.total).toBe(40 * 4);
     expect(new Set(r.perRow).size).toBeGreaterThan(1);
     expect(r.width).toBe(Math.max(...r.perRow));
-  });
+    return r.perRow;
+  }
 
   for (const sparseBackward of ['index_add', 'gemm'] as const) {
     it(`fvu and every gradient equal autograd of the dense formula (${sparseBackward})`, async () => {
