@@ -17,7 +17,7 @@ import { bind, runPasses, runProgram } from '../../src/kernels/index.js';
 import * as P from '../../src/trainer/programs.js';
 import { Trainer } from '../../src/trainer/trainer.js';
 import { py, randn } from '../helpers/python.js';
-import { repoRoot } from '../helpers/processes.js';
+import { DL_CHECKOUT, DL_HELPER, DL_SITE, LAYER0_PRELUDE } from '../helpers/dictionary-learning.js';
 import { tinyFixture, type Fixture } from '../helpers/train-fixtures.js';
 
 let work: string;
@@ -31,22 +31,11 @@ afterAll(() => {
   rmSync(work, { recursive: true, force: true });
 });
 
-const HELPER = new URL('../helpers/dictionary_learning.py', import.meta.url).pathname;
-const CHECKOUT = join(repoRoot, '.reference', 'dictionary_learning_repo');
-const SITE = join(repoRoot, '.reference-site');
-
-/** The hook's activations of rows 0..4 at layers.0, and the helper loaded as `dl`. */
-const PRELUDE = `
-import pathlib
-dl = {}
-exec(pathlib.Path(helper).read_text(), dl)
-ids = rows.rows(0, 4)
-acts = {}
-h = model.base_model.get_submodule("layers.0").register_forward_hook(lambda m, i, o: acts.__setitem__("x", (o[0] if isinstance(o, tuple) else o).flatten(0, 1)))
-with torch.no_grad(): model(ids)
-h.remove()
-x = acts["x"]
-`;
+const HELPER = DL_HELPER;
+const CHECKOUT = DL_CHECKOUT;
+const SITE = DL_SITE;
+/** The helper as \`dl\`, and x: layers.0's output on rows 0..4 (the SAE's input). */
+const PRELUDE = `${LAYER0_PRELUDE}x = y\n`;
 
 /** A jumprelu coder with thresholds spread over the pre-activations (so that the rectangle windows hold entries) and a nonzero b_dec. */
 async function coderWithThresholds(bandwidth: number): Promise<SparseCoder> {

@@ -20,7 +20,7 @@ import type { SparseBackward } from '../../src/math/index.js';
 import * as P from '../../src/trainer/programs.js';
 import { Trainer } from '../../src/trainer/trainer.js';
 import { py } from '../helpers/python.js';
-import { repoRoot } from '../helpers/processes.js';
+import { DL_CHECKOUT, DL_HELPER, DL_SITE, LAYER0_PRELUDE } from '../helpers/dictionary-learning.js';
 import { tinyFixture, type Fixture } from '../helpers/train-fixtures.js';
 
 let work: string;
@@ -34,25 +34,10 @@ afterAll(() => {
   rmSync(work, { recursive: true, force: true });
 });
 
-const HELPER = new URL('../helpers/dictionary_learning.py', import.meta.url).pathname;
-const CHECKOUT = join(repoRoot, '.reference', 'dictionary_learning_repo');
-const SITE = join(repoRoot, '.reference-site');
-
-/** The module's input and output at layers.0 for rows 0..4 (x, y: [tokens, 32]), and the helper loaded as `dl`. */
-const PRELUDE = `
-import pathlib
-dl = {}
-exec(pathlib.Path(helper).read_text(), dl)
-ids = rows.rows(0, 4)
-acts = {}
-def keep(m, i, o):
-  acts["x"] = i[0].flatten(0, 1)
-  acts["y"] = (o[0] if isinstance(o, tuple) else o).flatten(0, 1)
-h = model.base_model.get_submodule("layers.0").register_forward_hook(keep)
-with torch.no_grad(): model(ids)
-h.remove()
-x, y = acts["x"], acts["y"]
-`;
+const HELPER = DL_HELPER;
+const CHECKOUT = DL_CHECKOUT;
+const SITE = DL_SITE;
+const PRELUDE = LAYER0_PRELUDE;
 
 /** One fvu hook step of `coder` on rows 0..4 at layers.0: its metrics; gradients stay on the parameters. */
 async function hookStep(coder: SparseCoder, options: { k: number; sparseBackward?: SparseBackward; thresholdBeta?: number; l0Coefficient?: number }) {
