@@ -11,11 +11,6 @@ import type { ProgramBuilder, SymScalar, SymTensor } from '../kernels/index.js';
 import type { Activation, LatentSelection } from './activation.js';
 import { topk } from './topk.js';
 
-/** Candidates per token, in units of k: the first pass keeps each token's CANDIDATES * k largest. */
-const CANDIDATES = 8;
-/** Packs a flag above the width in the one int read off the device (widths stay far below it). */
-const FLAG = 2 ** 40;
-
 /** The batch's N*k largest entries of `preacts` [N, M], regrouped by row: the dense formula, over all N*M entries. */
 function wholeBatch(f: ProgramBuilder, preacts: SymTensor, k: SymScalar | number): LatentSelection {
   const n = preacts.size(0);
@@ -36,40 +31,12 @@ function wholeBatch(f: ProgramBuilder, preacts: SymTensor, k: SymScalar | number
   return { values, indices };
 }
 
-/**
- * The same entries from a cheaper pass: each token's CANDIDATES * k largest, then the N*k
- * largest of those. That is exact unless a token has more than its candidates above the
- * batch's cut (its smallest candidate above the smallest kept value): then the whole batch is
- * searched instead. The width and that flag come off the device as one int.
- */
-function candidatesFirst(f: ProgramBuilder, preacts: SymTensor, k: SymScalar | number): LatentSelection {
-  const n = preacts.size(0);
-  const m = preacts.size(-1);
-  const perRow = f.min(typeof k === 'number' ? CANDIDATES * k : k.mul(CANDIDATES), m);
-  const cand = preacts.topk(perRow, { dim: -1, sorted: false });
-  const chosen = cand.values.flatten().topk(n.mul(k), { dim: -1, sorted: false });
-  const cut = chosen.values.amin(0).named('batch_cut');
-  const keep = f.zerosLike(cand.values).to('bool').flatten().named('kept_flat');
-  keep.indexFill_(0, chosen.indices, true);
-  const kept = keep.reshapeAs(cand.values).named('kept_candidates');
-  // A token whose every candidate clears the cut may hold more above it (only when it has latents left out).
-  const hidden = cand.values.amin(1).gt(cut).sum().gt(0).and(cut.gt(0)).to('int64').mul(perRow.lt(m)).named('hidden_above_cut');
-  const code = kept.sum(1).max(0).values.add(hidden.mul(FLAG)).int().named('width_and_flag');
-  const width = code.mod(FLAG);
-  return f.ifElse(code.floorDiv(FLAG).gt(0), () => ({ ...wholeBatch(f, preacts, k) }), () => {
-    // Each token's kept candidates first, then zero slots up to the widest token.
-    const masked = cand.values.mul(kept.typeAs(cand.values)).named('kept_values');
-    const slots = masked.topk(width, { dim: -1, sorted: false });
-    return { values: slots.values.named('batch_values'), indices: cand.indices.gather(1, slots.indices).named('batch_indices') };
-  });
-}
-
 export const batchtopk: Activation<'batchtopk', never> = {
   name: 'batchtopk',
   summary: 'the N*k largest latents of the batch of N tokens, k per token on average (each rank\'s own batch under data parallel)',
   className: 'BatchTopK',
   check: topk.check,
-  select: (f, preacts, k) => candidatesFirst(f, preacts, k),
+  select: wholeBatch,
   backward: 'positive-entries',
   padded: true,
   usesK: true,

@@ -10,6 +10,7 @@ import * as registered from './registry.js';
 import type { Activation } from './activation.js';
 
 export type { Activation, ActivationParam, LatentSelection, LearnedThreshold } from './activation.js';
+export { thresholdSelection } from './threshold-selection.js';
 
 type Registered = (typeof registered)[keyof typeof registered];
 

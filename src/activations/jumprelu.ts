@@ -11,7 +11,8 @@
  */
 import { defineAutogradFunction, type ProgramBuilder, type SymScalar, type SymTensor } from '../kernels/index.js';
 import { gradBias, gradInput, gradWeight, type SparseBackward } from '../math/sparse-grads.js';
-import type { Activation, ActivationEncoder, LatentSelection } from './activation.js';
+import type { Activation, ActivationEncoder } from './activation.js';
+import { thresholdSelection } from './threshold-selection.js';
 
 /** The thresholds' starting value. */
 const INIT_THRESHOLD = 0.001;
@@ -111,19 +112,13 @@ const JumpL0 = defineAutogradFunction({
   },
 });
 
-/** relu(pre) * (relu(pre) > theta): each token's latents above their thresholds, padded. */
-function inferSelection(f: ProgramBuilder, preacts: SymTensor, theta: SymTensor): LatentSelection {
-  const slots = above(f, preacts, theta);
-  const slotTheta = theta.select(slots.indices).named('slot_theta');
-  return { values: jump(slots.pre, slotTheta), indices: slots.indices };
-}
-
 export const jumprelu: Activation<'jumprelu', 'threshold'> = {
   name: 'jumprelu',
   summary: 'each latent above its own learned threshold (no k; --target_l0 or --l0_coefficient set the sparsity)',
   className: 'JumpReLU',
   check: () => undefined,
-  select: (f, preacts, _k, own) => inferSelection(f, preacts, own.threshold),
+  // relu(pre) * (relu(pre) > theta): each token's latents above their thresholds, padded.
+  select: (f, preacts, _k, own) => thresholdSelection(f, preacts, own.threshold),
   backward: 'positive-entries',
   padded: true,
   usesK: false,

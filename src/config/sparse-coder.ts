@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ACTIVATIONS, ACTIVATION_NAMES, DEFAULT_ACTIVATION, activation, learnsThreshold, type Activation } from '../activations/index.js';
 import { camelCase, snakeCase } from '../util/case.js';
+import { sameJson } from '../util/same-json.js';
 import { ConfigError, parseWith } from './errors.js';
 
 /**
@@ -160,7 +161,6 @@ const NEW_FIELDS: Partial<Record<keyof SparseCoderConfig, { appliesTo: (a: Activ
   matryoshkaWeights: { appliesTo: () => true, absentMeans: undefined },
 };
 
-const sameValue = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
 
 /** The reference's activations (sparsify 1.3.0's). */
 const REFERENCE_ACTIVATIONS: readonly string[] = ['topk', 'groupmax'];
@@ -173,7 +173,7 @@ export function coderConfigToJson(cfg: SparseCoderConfig, dIn: number): Record<s
   for (const [k, v] of Object.entries(resolved)) {
     const added = NEW_FIELDS[k as keyof SparseCoderConfig];
     if (v === undefined) continue;
-    if (added && (!added.appliesTo(act) || (REFERENCE_ACTIVATIONS.includes(cfg.activation) && sameValue(added.absentMeans, v)))) continue;
+    if (added && (!added.appliesTo(act) || (REFERENCE_ACTIVATIONS.includes(cfg.activation) && sameJson(added.absentMeans, v)))) continue;
     out[snakeCase(k)] = v;
   }
   out.d_in = dIn;

@@ -7,6 +7,7 @@
 import type { z } from 'zod';
 import { optimizer, type OptimizerName } from '../optimizers/index.js';
 import { camelCase } from '../util/case.js';
+import { sameJson } from '../util/same-json.js';
 import { ConfigError } from './errors.js';
 import type { SparseCoderConfig } from './sparse-coder.js';
 
@@ -68,7 +69,6 @@ function parseValue(raw: string, list: boolean): Value {
   return raw === 'none' ? [] : raw.split(':').map((v) => parseScalar(v.trim()));
 }
 
-const sameValue = (a: Value, b: Value): boolean => JSON.stringify(a) === JSON.stringify(b);
 
 /** `key=v1,v2` entries as [key, values], checked against the settings' schemas. */
 function parseEntries(entries: readonly string[], schemas: FieldSchemas): [string, Value[]][] {
@@ -99,7 +99,7 @@ function parseEntries(entries: readonly string[], schemas: FieldSchemas): [strin
       const value = parseValue(raw, list);
       const checked = schema.safeParse(value);
       if (!checked.success) throw new ConfigError(`sweep: ${key}=${raw}: ${key} takes ${list ? `lists written a:b:c (or none) of ${valuesOf((schema as unknown as { unwrap(): { element: z.ZodType } }).unwrap().element)}` : valuesOf(schema)}`);
-      if (values.some((v) => sameValue(v, checked.data as Value))) throw new ConfigError(`sweep: ${key} lists ${raw} twice`);
+      if (values.some((v) => sameJson(v, checked.data))) throw new ConfigError(`sweep: ${key} lists ${raw} twice`);
       values.push(checked.data as Value);
     }
     out.push([key, values]);

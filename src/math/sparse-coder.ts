@@ -3,7 +3,7 @@
  * SparseCoder), written with the kernel builder. These functions build graph, not run it: the
  * coder API wraps them in small programs and the trainer inlines them into its step programs.
  */
-import { activation, type ActivationParamName, type LatentSelection } from '../activations/index.js';
+import { activation, thresholdSelection, type ActivationParamName, type LatentSelection } from '../activations/index.js';
 import { KernelBuildError, type ProgramBuilder, type SymObject, type SymScalar, type SymTensor } from '../kernels/index.js';
 import { DecoderGemm, centredEncoderOf, fusedEncoderOf, type SparseBackward } from './fused-encoder.js';
 import { groupParts, matryoshkaLoss } from './matryoshka.js';
@@ -27,16 +27,6 @@ export interface EncoderOutput<T = SymTensor> {
  * for topk, groupmax and batchtopk). 'threshold': `pre * (pre > theta)` by the learned threshold.
  */
 export type EncodeMode = 'train' | 'infer' | 'selection' | 'threshold';
-
-/**
- * The entries of `preacts` above `theta`, each row padded with zero slots to the batch's
- * largest count (read off the device: one sync), at least one slot wide.
- */
-export function thresholdSelection(_g: ProgramBuilder, preacts: SymTensor, theta: SymTensor): LatentSelection {
-  const kept = preacts.gt(theta).named('above_threshold');
-  const width = kept.sum(-1).max(0).values.clamp(1, null).int().named('width');
-  return preacts.mul(kept.typeAs(preacts)).named('thresholded').topk(width, { dim: -1, sorted: false });
-}
 
 /**
  * `SparseCoder.encode`: SAEs subtract b_dec first; transcoders do not. `mode`: see

@@ -11,6 +11,7 @@ import { bundleCopyInto, bundleUpdate, distBarrier, loadState, saveState, type P
 import { SparsifyError } from '../bridge/errors.js';
 import { ConfigError } from '../config/errors.js';
 import { snakeCase } from '../util/case.js';
+import { sameJson } from '../util/same-json.js';
 import type { TrainConfig } from '../config/train.js';
 import { runProgram } from '../kernels/index.js';
 import { structureOf } from '../math/structure.js';
@@ -69,7 +70,7 @@ export function checkResumable(dir: string, cfg: TrainConfig, place: Pick<RunSta
   const saved = savedConfig.sae ?? {};
   for (const [key, now] of Object.entries(cfg.sae)) {
     const flag = snakeCase(key);
-    if (!(flag in saved) || JSON.stringify(saved[flag]) === JSON.stringify(now)) continue;
+    if (!(flag in saved) || sameJson(saved[flag], now)) continue;
     // As the flag takes it: a list as its values one after another.
     const was = saved[flag];
     const resumeWith = Array.isArray(was) ? (was.length ? `with --${flag} ${was.join(' ')}` : `without --${flag}`) : `with --${flag} ${JSON.stringify(was)}`;

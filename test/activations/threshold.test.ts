@@ -18,6 +18,7 @@ import * as sc from '../../src/math/sparse-coder.js';
 import type { CoderParamName, CoderStructure } from '../../src/math/structure.js';
 import { Trainer } from '../../src/trainer/trainer.js';
 import { py, randn } from '../helpers/python.js';
+import { DL_HELPER } from '../helpers/dictionary-learning.js';
 import { tinyFixture, type Fixture } from '../helpers/train-fixtures.js';
 
 let work: string;
@@ -31,18 +32,11 @@ afterAll(() => {
   rmSync(work, { recursive: true, force: true });
 });
 
-/** dictionary_learning's update_threshold of BatchTopKTrainer (f: the dense selection) and TopKTrainer (top_acts_BK), restated. */
+/** dictionary_learning's update_threshold of BatchTopKTrainer (f: the dense selection) and TopKTrainer (top_acts_BK), from the restatement. */
 const UPDATE_THRESHOLD = `
-def batch_topk_update(threshold, f, beta):
-    active = f[f > 0]
-    min_activation = 0.0 if active.size(0) == 0 else active.min().detach().to(dtype=torch.float32)
-    return min_activation if threshold < 0 else (beta * threshold) + ((1 - beta) * min_activation)
-
-def topk_update(threshold, top_acts_BK, beta):
-    active = top_acts_BK.clone().detach()
-    active[active <= 0] = float("inf")
-    min_activation = active.min(dim=1).values.to(dtype=torch.float32).mean()
-    return min_activation if threshold < 0 else (beta * threshold) + ((1 - beta) * min_activation)
+import pathlib
+dl = {}
+exec(pathlib.Path(helper).read_text(), dl)
 
 def dense(acts, idx, m):
     return torch.zeros(acts.shape[0], m).scatter_add_(1, idx, acts)
@@ -76,10 +70,10 @@ describe('learned inference threshold', () => {
           `${UPDATE_THRESHOLD}
 theta = torch.tensor(theta0, dtype=torch.float32)
 if "${act}" == "batchtopk":
-    result = float(batch_topk_update(theta, dense(acts, idx, 48), 0.999))
+    result = float(dl["batch_topk_update_threshold"](theta, dense(acts, idx, 48), 0.999))
 else:
-    result = float(topk_update(theta, acts, 0.999))`,
-          { acts: r.acts, idx: r.indices, theta0: theta },
+    result = float(dl["topk_update_threshold"](theta, acts, 0.999))`,
+          { acts: r.acts, idx: r.indices, theta0: theta, helper: DL_HELPER },
         );
         theta = await r.theta.item();
         expect(Math.abs(theta - want) / Math.abs(want)).toBeLessThan(1e-6);

@@ -4,9 +4,7 @@
 // `int(...)`, `.tolist()`). The exceptions: AuxK's count of dead latents, which sizes its
 // top-k and runs only once latents can be dead, `--exclude_tokens`, whose rows are picked
 // with a boolean mask, and a padded selection's width (batchtopk: the most latents a token of
-// the batch keeps, read with the flag that says whether its candidate pass was exact, and
-// again in the rare step that was not; jumprelu: the most above their thresholds), one int
-// per step. A learned
+// the batch keeps; jumprelu: the most above their thresholds), one int per step. A learned
 // inference threshold's update and a Matryoshka loss add none.
 import { describe, expect, it } from 'vitest';
 import * as P from '../../src/trainer/programs.js';
@@ -28,7 +26,7 @@ function syncingLines(source: string): string[] {
     (l) =>
       /\.new_tensor\(|torch\.tensor\(|\.item\(\)|\.tolist\(\)|\.cpu\(\)|\.nonzero\(/.test(l) ||
       /\w\[[^\]]+\] = (True|False|-?[\d.]+)$/.test(l.trim()) ||
-      (/\bint\(/.test(l) && !/\b(num_dead|width|width_and_flag) = int\(/.test(l)),
+      (/\bint\(/.test(l) && !/(num_dead|width) = int\(/.test(l)),
   );
 }
 
@@ -38,9 +36,7 @@ describe('no host sync in the training step', () => {
       it(`hook program: ${s.activation}${s.transcode ? ' transcoder' : ''}${s.inferenceThreshold ? ' learning a threshold' : ''}${s.matryoshka ? ' matryoshka' : ''}, ${sparseBackward}`, () => {
         const source = P.fvuHookProgram(s, { auxkBias: true, sparseBackward }).source;
         expect(syncingLines(source)).toEqual([]);
-        // batchtopk reads its width with a flag, and its width again only when the flag sends it to the whole-batch search.
-        const widths = source.split('\n').filter((l) => /\b(width|width_and_flag) = int\(/.test(l)).length;
-        expect(widths).toBe(activation(s.activation).padded ? (s.activation === 'batchtopk' ? 2 : 1) : 0);
+        expect(source.split('\n').filter((l) => /width = int\(/.test(l)).length).toBe(activation(s.activation).padded ? 1 : 0);
       });
     }
     for (const optimizer of ['signum', 'adam'] as const) {
