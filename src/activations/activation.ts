@@ -8,16 +8,28 @@ import type { AutogradFunction, ProgramBuilder, SymScalar, SymTensor } from '../
 import type { SparseBackward } from '../math/sparse-grads.js';
 
 /**
- * The latents an activation kept for each of N tokens: row n's active latents are
- * `indices[n, j]` with activations `values[n, j]`, [N, K] each. A slot whose value is 0 is
- * inactive: activations that keep the same number per token (topk and groupmax: k) fill every
- * slot, those whose count varies per token pad their rows to a common width with zeros (at any
- * index). Everything that reads a selection sums over its slots (the decoder's embedding bag,
+ * The latents an activation kept for each of N tokens, in one of two layouts.
+ * - Rows (no `ragged`): row n's active latents are `indices[n, j]` with activations
+ *   `values[n, j]`, [N, K] each. A slot whose value is 0 is inactive: activations that keep
+ *   the same number per token (topk and groupmax: k) fill every slot, those whose count varies
+ *   per token pad their rows to a common width with zeros (at any index).
+ * - Ragged (`ragged` given): `values` and `indices` are flat [T], grouped by token: entry t
+ *   belongs to token `ragged.rows[t]`, and token n's entries start at `ragged.offsets[n]` [N].
+ *   No padding: T is the number kept, so a batch whose counts vary widely (batchtopk: one
+ *   token may keep ten times k) costs what it keeps, not N times its widest token.
+ * Everything that reads a selection sums over its entries (the decoder's embedding bag,
  * firing counts of values above zero, the explorer's scatter-add), so padding adds nothing.
  */
 export interface LatentSelection<T = SymTensor> {
   values: T;
   indices: T;
+  ragged?: RaggedRows<T>;
+}
+
+/** Where a ragged selection's flat entries belong: each entry's token, and each token's first entry. */
+export interface RaggedRows<T = SymTensor> {
+  rows: T;
+  offsets: T;
 }
 
 /** A parameter an activation adds to the coder (saved in `sae.safetensors` under `name`). */
@@ -35,9 +47,10 @@ export type ActivationTensors<P extends string = string> = Readonly<Record<P, Sy
 /**
  * An activation's own training encoder, for one whose selection trains parameters of its own:
  * the fused encoder's contract (inputs `input`, `weight`, `bias` and its parameters; outputs the
- * selection's `values` and `indices` and the relu'd `preacts`) with its own backward.
+ * selection's `values` and `indices`, a ragged one's `rows` and `offsets`, and the relu'd
+ * `preacts`) with its own backward.
  */
-export type ActivationEncoder<P extends string = string> = AutogradFunction<'input' | 'weight' | 'bias' | P, 'k' | 'bandwidth', 'values' | 'indices' | 'preacts'>;
+export type ActivationEncoder<P extends string = string> = AutogradFunction<'input' | 'weight' | 'bias' | P, 'k' | 'bandwidth', 'values' | 'indices' | 'preacts' | 'rows' | 'offsets'>;
 
 /** One activation: its name, checks, selection, gradient rule, parameters and inference. */
 export interface Activation<N extends string = string, P extends string = string> {
@@ -68,6 +81,12 @@ export interface Activation<N extends string = string, P extends string = string
    * marks every selected latent as fired even when its activation is 0.
    */
   readonly padded: boolean;
+  /**
+   * Training's selection (`select`, or its own encoder's) is ragged (see
+   * {@link LatentSelection}); inference's (`infer`, else `select` for an activation with its
+   * own encoder) is in rows, which is what `SparseCoder.encode` and the explorer hand on.
+   */
+  readonly ragged?: boolean;
   /** Parameters of its own, beyond the coder's encoder and decoder. */
   readonly params: readonly ActivationParam<P>[];
   /**

@@ -1,34 +1,56 @@
 /**
  * `batchtopk`: the N*k largest pre-activations of the whole batch of N tokens (after the relu),
  * so a token keeps a varying number of latents, k on average: dictionary_learning's
- * `BatchTopKSAE.encode(use_threshold=False)`. The selection is returned padded: each row holds
- * its token's latents, then zero slots up to the batch's largest count (its width is read off
- * the device, one sync per step). Under data parallel the batch is each rank's own. By default
- * it learns an inference threshold, the batch's smallest kept activation averaged over steps,
- * so that a coder encodes each token on its own at inference.
+ * `BatchTopKSAE.encode(use_threshold=False)`. Training's selection is ragged (a flat list of
+ * the N*k entries with each one's token: no padding to the widest token); inference's is the
+ * same entries in rows. Under data parallel the batch is each rank's own. By default it learns
+ * an inference threshold, the batch's smallest kept activation averaged over steps, so that a
+ * coder encodes each token on its own at inference.
  */
 import type { ProgramBuilder, SymScalar, SymTensor } from '../kernels/index.js';
 import type { Activation, LatentSelection } from './activation.js';
+import { asRows, raggedFromPositions } from './ragged.js';
 import { topk } from './topk.js';
 
-/** The batch's N*k largest entries of `preacts` [N, M], regrouped by row: the dense formula, over all N*M entries. */
-function wholeBatch(f: ProgramBuilder, preacts: SymTensor, k: SymScalar | number): LatentSelection {
+/**
+ * Candidates per token, in multiples of k, for the batch cut's lower bound. More make the
+ * bound tighter (fewer entries to look at past it) and the per-row top-k dearer.
+ */
+const CANDIDATES_PER_K = 2;
+
+/**
+ * The batch's N*k largest entries of `preacts` [N, M] that are above zero, ragged, in row-major
+ * order: the dense formula's positive entries (the dense formula also keeps zeros when fewer
+ * than N*k entries are positive; those are inactive, so leaving them out changes nothing).
+ *
+ * A top-(N*k) over all N*M entries is slow (a partial sort of the whole batch). Instead: each
+ * row's top c*k are a subset of the entries, so the (N*k)-th largest of them is at most the
+ * batch's (N*k)-th largest: every entry the dense formula keeps is at or above it. The entries
+ * at or above that bound are few (N*k, plus those of rows with more than c*k in the cut), and
+ * the top N*k of them are exactly the dense formula's. One sync: their count.
+ */
+function batchTopK(f: ProgramBuilder, preacts: SymTensor, k: SymScalar | number): LatentSelection {
   const n = preacts.size(0);
   const m = preacts.size(-1);
-  const top = preacts.flatten().topk(n.mul(k), { dim: -1, sorted: false });
-  // Each kept entry's token (row) and latent; then the entries grouped by row.
-  const row = top.indices.floorDiv(m).named('kept_row');
-  const order = row.sort().indices.named('by_row');
-  const rows = row.select(order).named('rows');
-  const latents = top.indices.mod(m).select(order).named('latents');
-  const counts = rows.bincount(n).named('counts');
-  const slot = f.arange(0, rows.size(0), 1, rows).sub(counts.cumsum(0).sub(counts).select(rows)).named('slot');
-  const width = counts.max(0).values.int().named('width');
-  const values = f.zeros([n, width], { dtype: 'float32', device: preacts }).typeAs(preacts).named('batch_values');
-  values.setAt2_(rows, slot, top.values.select(order));
-  const indices = f.zeros([n, width], { dtype: 'int64', device: preacts }).named('batch_indices');
-  indices.setAt2_(rows, slot, latents);
-  return { values, indices };
+  const budget = n.mul(k);
+  const candidates = preacts.topk(f.min(m, typeof k === 'number' ? CANDIDATES_PER_K * k : k.mul(CANDIDATES_PER_K)), { dim: -1, sorted: false }).values.named('candidates');
+  const bound = candidates.flatten().topk(budget, { dim: -1, sorted: false }).values.amin(0).named('cut_bound');
+  // At or above the bound and above zero, in one comparison: above the value just below the
+  // bound (the bound itself when it is 0).
+  const below = bound.nextafter(f.zerosLike(bound)).named('below_bound');
+  const flat = preacts.flatten().named('flat_preacts');
+  const positions = flat.gt(below).nonzero().named('at_or_above');
+  const values = flat.select(positions).named('cut_values');
+  // More than N*k at or above the bound: keep the N*k largest, still in row-major order.
+  const kept = f.ifElse(
+    positions.size(0).gt(budget),
+    () => {
+      const order = values.topk(budget, { dim: -1, sorted: false }).indices.sort().values.named('in_order');
+      return { positions: positions.select(order), values: values.select(order) };
+    },
+    () => ({ positions, values }),
+  );
+  return raggedFromPositions(kept.positions.named('kept_positions'), kept.values.named('kept_values'), n, m);
 }
 
 export const batchtopk: Activation<'batchtopk', never> = {
@@ -36,9 +58,11 @@ export const batchtopk: Activation<'batchtopk', never> = {
   summary: 'the N*k largest latents of the batch of N tokens, k per token on average (each rank\'s own batch under data parallel)',
   className: 'BatchTopK',
   check: topk.check,
-  select: wholeBatch,
+  select: batchTopK,
+  infer: (f, preacts, k) => asRows(f, batchTopK(f, preacts, k), preacts.size(0)),
   backward: 'positive-entries',
   padded: true,
+  ragged: true,
   usesK: true,
   params: [],
   learnedThreshold: {
@@ -46,8 +70,8 @@ export const batchtopk: Activation<'batchtopk', never> = {
     // dictionary_learning's BatchTopKTrainer.update_threshold: the smallest positive kept value
     // of the batch, 0 when there is none.
     sample(f, kept) {
-      const values = kept.values.detach().float().named('kept_float');
-      const lowest = f.where(values.gt(0), values, Infinity).amin(1).amin(0).named('batch_min');
+      const values = kept.values.detach().float().flatten().named('kept_float');
+      const lowest = f.where(values.gt(0), values, Infinity).amin(0).named('batch_min');
       return f.where(lowest.lt(Infinity), lowest, 0);
     },
   },

@@ -9,7 +9,8 @@
 import * as registered from './registry.js';
 import type { Activation } from './activation.js';
 
-export type { Activation, ActivationParam, LatentSelection, LearnedThreshold } from './activation.js';
+export type { Activation, ActivationParam, LatentSelection, LearnedThreshold, RaggedRows } from './activation.js';
+export { asRows, flatEntries } from './ragged.js';
 export { thresholdSelection } from './threshold-selection.js';
 
 type Registered = (typeof registered)[keyof typeof registered];

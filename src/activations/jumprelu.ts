@@ -9,24 +9,23 @@
  * encodes relu(pre * (pre > theta)), as its JumpReluAutoEncoder.encode does (the same while
  * the thresholds are positive). The thresholds start at 0.001 (its Appendix I value).
  */
-import { defineAutogradFunction, type ProgramBuilder, type SymScalar, type SymTensor } from '../kernels/index.js';
-import { gradBias, gradInput, gradWeight, type SparseBackward } from '../math/sparse-grads.js';
-import type { Activation, ActivationEncoder } from './activation.js';
+import { defineAutogradFunction, type SymScalar, type SymTensor } from '../kernels/index.js';
+import { gradBias, gradInput, gradWeight, type Entries, type SparseBackward } from '../math/sparse-grads.js';
+import type { Activation, ActivationEncoder, LatentSelection } from './activation.js';
+import { raggedFromPositions } from './ragged.js';
 import { thresholdSelection } from './threshold-selection.js';
 
 /** The thresholds' starting value. */
 const INIT_THRESHOLD = 0.001;
 
 /**
- * The slots of `pre` [N, M] whose entries clear `floor` [M] (the selection's latents; each row
- * padded with latents below it up to the batch's largest count, read off the device) and their
- * pre-activations.
+ * The entries of `pre` [N, M] that clear `floor` [M], ragged (flat, row-major, with each one's
+ * token): their latents and pre-activations. One sync: their count.
  */
-function above(f: ProgramBuilder, pre: SymTensor, floor: SymTensor): { indices: SymTensor; pre: SymTensor } {
-  const clears = pre.gt(floor).named('clears');
-  const width = clears.sum(-1).max(0).values.clamp(1, null).int().named('width');
-  const indices = f.where(clears, pre, -Infinity).topk(width, { dim: -1, sorted: false }).indices.named('slots');
-  return { indices, pre: pre.gather(1, indices).named('slot_pre') };
+function above(pre: SymTensor, floor: SymTensor): { entries: LatentSelection; pre: SymTensor } {
+  const positions = pre.gt(floor).flatten().nonzero().named('at_or_above');
+  const slotPre = pre.flatten().select(positions).named('slot_pre');
+  return { entries: raggedFromPositions(positions, slotPre, pre.size(0), pre.size(-1)), pre: slotPre };
 }
 
 /** RectangleFunction: 1 on (-0.5, 0.5), else 0, in `like`'s dtype. */
@@ -38,6 +37,12 @@ function jump(pre: SymTensor, theta: SymTensor): SymTensor {
 }
 
 const encoders = new Map<SparseBackward, ActivationEncoder<'threshold'>>();
+
+/** The saved entries' positions, for the shared gradient kernels. */
+const entries = (s: Record<string, SymTensor | undefined>): Entries => ({ indices: s.indices!, ragged: { rows: s.rows!, offsets: s.offsets! } });
+
+/** JumpReLUFunction's d pre: the gradient where the entry clears its threshold. */
+const passed = (s: Record<string, SymTensor | undefined>, grad: SymTensor): SymTensor => grad.mul(s.pre!.gt(s.theta!).typeAs(grad)).named('grad_pre');
 
 /**
  * relu-free pre-activations, then the jump at each latent's threshold. The slots are the
@@ -53,30 +58,33 @@ function jumpEncoder(backward: SparseBackward): ActivationEncoder<'threshold'> {
       name: backward === 'gemm' ? 'FusedEncoderJumpReLUGemm' : 'FusedEncoderJumpReLU',
       tensorInputs: ['input', 'weight', 'bias', 'threshold'],
       scalarInputs: ['k', 'bandwidth'],
-      outputs: ['values', 'indices', 'preacts'],
-      nonDifferentiable: ['indices'],
+      outputs: ['values', 'indices', 'preacts', 'rows', 'offsets'],
+      nonDifferentiable: ['indices', 'rows', 'offsets'],
       materializeGrads: false,
       forward(f, { input, weight, bias, threshold }, { bandwidth }) {
         const pre = f.linear(input, weight, bias).named('pre');
-        const slots = above(f, pre, threshold.sub(bandwidth.div(2)).named('floor'));
-        const theta = threshold.select(slots.indices).named('slot_theta');
+        const slots = above(pre, threshold.sub(bandwidth.div(2)).named('floor'));
+        const { indices, ragged } = slots.entries;
+        const theta = threshold.select(indices).named('slot_theta');
         const values = jump(slots.pre, theta);
+        const rows = ragged!.rows.named('rows');
+        const offsets = ragged!.offsets.named('offsets');
         return {
-          outputs: { values, indices: slots.indices, preacts: pre.relu().named('preacts') },
-          save: { input, weight, bias, indices: slots.indices, pre: slots.pre, theta, threshold },
+          outputs: { values, indices, preacts: pre.relu().named('preacts'), rows, offsets },
+          save: { input, weight, bias, indices, rows, offsets, pre: slots.pre, theta, threshold },
         };
       },
       backward: {
-        input: (b, s, g) => gradInput(b, s.indices!, s.weight!, g.values.mul(s.pre!.gt(s.theta!).typeAs(g.values)).named('grad_pre')),
-        weight: (b, s, g) => gradWeight(b, s.indices!, s.weight!, s.input!, g.values.mul(s.pre!.gt(s.theta!).typeAs(g.values)).named('grad_pre'), backward),
-        bias: (b, s, g) => gradBias(s.indices!, b.zerosLike(s.bias!).named('grad_bias'), g.values.mul(s.pre!.gt(s.theta!).typeAs(g.values)).named('grad_pre')),
+        input: (b, s, g) => gradInput(b, entries(s), s.weight!, passed(s, g.values)),
+        weight: (b, s, g) => gradWeight(b, entries(s), s.weight!, s.input!, passed(s, g.values), backward),
+        bias: (b, s, g) => gradBias(entries(s), b.zerosLike(s.bias!).named('grad_bias'), passed(s, g.values)),
         threshold: (b, s, g, { bandwidth }) => {
           const kernel = rectangle(s.pre!.sub(s.theta!).div(bandwidth), g.values);
           const perSlot = s.theta!.div(bandwidth).neg().mul(kernel).mul(g.values).named('grad_theta_slots');
-          return gradBias(s.indices!, b.zerosLike(s.threshold!).named('grad_threshold'), perSlot);
+          return gradBias(entries(s), b.zerosLike(s.threshold!).named('grad_threshold'), perSlot);
         },
       },
-      inferShapes: (t) => ({ preacts: t.input.shape?.[0] !== undefined && t.weight.shape?.[0] !== undefined ? { shape: [t.input.shape[0], t.weight.shape[0]] } : {}, indices: { dtype: 'int64' } }),
+      inferShapes: (t) => ({ preacts: t.input.shape?.[0] !== undefined && t.weight.shape?.[0] !== undefined ? { shape: [t.input.shape[0], t.weight.shape[0]] } : {}, indices: { dtype: 'int64' }, rows: { dtype: 'int64' }, offsets: { dtype: 'int64' } }),
     });
     encoders.set(backward, fn);
   }
@@ -105,7 +113,7 @@ const JumpL0 = defineAutogradFunction({
     threshold: (b, s, g, { tokens, bandwidth }) => {
       const theta = s.threshold!.select(s.indices!).named('slot_theta');
       const perSlot = rectangle(s.values!.sub(theta).div(bandwidth), s.values!).named('slot_kernel');
-      const kernel = gradBias(s.indices!, b.zerosLike(s.threshold!).named('kernel_sum'), perSlot);
+      const kernel = gradBias({ indices: s.indices! }, b.zerosLike(s.threshold!).named('kernel_sum'), perSlot);
       kernel.add_(s.elsewhere!.mul(rectangle(s.threshold!.neg().div(bandwidth), s.threshold!)));
       return kernel.mul(g.l0.div(tokens).div(bandwidth).neg()).named('grad_threshold');
     },
@@ -121,6 +129,7 @@ export const jumprelu: Activation<'jumprelu', 'threshold'> = {
   select: (f, preacts, _k, own) => thresholdSelection(f, preacts, own.threshold),
   backward: 'positive-entries',
   padded: true,
+  ragged: true,
   usesK: false,
   encoder: jumpEncoder,
   l0(f, kept, own, tokens: SymScalar, bandwidth) {

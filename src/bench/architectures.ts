@@ -47,14 +47,19 @@ export async function benchArchitectures(epochs = Number(process.env.BENCH_ARCH_
       { name: 'matryoshka-batchtopk', sae: { activation: 'batchtopk', k: 32, matryoshkaPrefixes: [LATENTS / 16, LATENTS / 4] }, train: short },
       { name: 'jumprelu', sae: { activation: 'jumprelu' }, train: { ...short, targetL0: 32 } },
     ];
+    // BENCH_SPARSE_BACKWARD=gemm: every architecture with the gemm weight gradients (default: auto).
+    const sparseBackward = (process.env.BENCH_SPARSE_BACKWARD ?? 'auto') as TrainConfigInput['sparseBackward'];
+    // BENCH_ARCHITECTURES=batchtopk,jumprelu runs only those, and topk (the others are relative to it).
+    const only = process.env.BENCH_ARCHITECTURES?.split(',');
+    const chosen = only ? architectures.filter((a) => a.name === 'topk' || only.includes(a.name)) : architectures;
     const results: { name: string; msPerStep: number; fvu: number; ceRecovered: number; l0: number }[] = [];
     const warmup = 3;
-    for (const a of architectures) {
+    for (const a of chosen) {
       const data = { ...full, numRows: Math.floor(rows / batchSize) * batchSize };
       let t0 = 0;
       let t1 = 0;
       const trainer = new Trainer(
-        { sae: a.sae, ...a.train, batchSize, hookpoints: ['layers.1'], saveEvery: 1_000_000, logToWandb: false, saveDir: work, runName: a.name, epochs } as TrainConfigInput,
+        { sae: a.sae, ...a.train, batchSize, hookpoints: ['layers.1'], saveEvery: 1_000_000, logToWandb: false, saveDir: work, runName: a.name, epochs, sparseBackward } as TrainConfigInput,
         data,
         model,
         {
@@ -72,7 +77,7 @@ export async function benchArchitectures(epochs = Number(process.env.BENCH_ARCH_
       results.push({ name: a.name, msPerStep: (t1 - t0) / (steps - warmup), fvu: c.fvu, ceRecovered: c.splice!.ce_loss_recovered, l0: c.l0 });
     }
     const topk = results[0]!;
-    console.log(`architectures: the bundled model's layers.1 (M=${LATENTS}), ${steps} steps of ${batchSize} x ${ctxLen} tokens each, evaluated on the held-out ${full.numRows - rows} rows, ${device}`);
+    console.log(`architectures: the bundled model's layers.1 (M=${LATENTS}), ${steps} steps of ${batchSize} x ${ctxLen} tokens each, evaluated on the held-out ${full.numRows - rows} rows, ${device}, --sparse_backward ${sparseBackward}`);
     console.log(`  ${'architecture'.padEnd(22)} ${'L0'.padStart(7)} ${'fvu'.padStart(7)} ${'CE rec.'.padStart(8)} ${'ms/step'.padStart(8)} ${'vs topk'.padStart(8)}`);
     for (const r of results) {
       const target = r.name.includes('batchtopk') ? ' (target <= 1.15)' : '';

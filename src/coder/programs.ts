@@ -1,5 +1,5 @@
 /** The small programs behind the SparseCoder API, built once per coder structure. */
-import { activation } from '../activations/index.js';
+import { activation, asRows } from '../activations/index.js';
 import { In, cachedProgram, defineProgram } from '../kernels/index.js';
 import * as sc from '../math/sparse-coder.js';
 import { structureTag as tag, type CoderParamName, type CoderStructure } from '../math/structure.js';
@@ -29,7 +29,7 @@ export function decodeProgram(s: CoderStructure) {
     defineProgram(
       `coder_decode_${tag(s)}`,
       { params, topActs: In.tensor({ shape: ['N', 'k'] }), topIndices: In.tensor({ shape: ['N', 'k'], dtype: 'int64' }) },
-      (g, { params, topActs, topIndices }) => ({ out: sc.decode(g, params, topActs, topIndices) }),
+      (g, { params, topActs, topIndices }) => ({ out: sc.decode(g, params, { values: topActs, indices: topIndices }) }),
       { grad: 'input' },
     ),
   );
@@ -46,8 +46,10 @@ export function forwardProgram(s: CoderStructure, losses: sc.LossOptions = sc.RE
         const xIn = x.typeAs(weight).named('x_in');
         // Without a distinct target, we are autoencoding.
         const target = g.orElse(y, xIn).typeAs(weight).named('target');
-        const { saeOut, latentActs, latentIndices, fvu, auxkLoss, multiTopkFvu } = sc.forward(g, params, xIn, target, deadMask, k, s, losses);
-        return { saeOut, latentActs, latentIndices, fvu, auxkLoss, multiTopkFvu };
+        const { saeOut, latentActs, latentIndices, latentRagged, fvu, auxkLoss, multiTopkFvu } = sc.forward(g, params, xIn, target, deadMask, k, s, losses);
+        // The API hands on rows, one per token.
+        const latents = asRows(g, { values: latentActs, indices: latentIndices, ...(latentRagged ? { ragged: latentRagged } : {}) }, xIn.size(0));
+        return { saeOut, latentActs: latents.values, latentIndices: latents.indices, fvu, auxkLoss, multiTopkFvu };
       },
       { grad: 'input' },
     ),

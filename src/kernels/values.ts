@@ -301,6 +301,10 @@ export class SymTensor extends Value {
   maximum(o: SymTensor): SymTensor {
     return this.make('maximum', [this, o]);
   }
+  /** `torch.nextafter(x, towards)`: the next value of this dtype after x in the direction of `towards`, elementwise. */
+  nextafter(towards: SymTensor): SymTensor {
+    return this.make('nextafter', [this, towards]);
+  }
   ge(o: TensorOrScalar): SymTensor {
     return this.make('ge', [this, o], this.shape, 'bool');
   }
@@ -481,6 +485,10 @@ export class SymTensor extends Value {
   /** `x[rows, cols] = value`. */
   setAt2_(rows: SymTensor, cols: SymTensor, value: TensorOrScalar): this {
     return this.inPlace('set_index2', rows, cols, value);
+  }
+  /** `x[rows, cols] += value`, repeated positions adding up (`index_put_` with accumulate). */
+  addAt2_(rows: SymTensor, cols: SymTensor, value: SymTensor): this {
+    return this.inPlace('add_index2', rows, cols, value);
   }
   /** Drop the gradient (`x.grad = None`). */
   clearGrad(): void {

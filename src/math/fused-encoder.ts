@@ -7,10 +7,12 @@
  */
 import { activation as activationOf, type Activation, type ActivationName } from '../activations/index.js';
 import { KernelBuildError, defineAutogradFunction, type AutogradFunction, type ProgramBuilder, type ScalarLike, type SymScalar, type SymTensor } from '../kernels/index.js';
-import { gradBias, gradInput, gradWeight, sparseTransposedProduct, type SparseBackward } from './sparse-grads.js';
+import { entryBags, gradBias, gradInput, gradWeight, sparseTransposedProduct, type Entries, type SparseBackward } from './sparse-grads.js';
 
-type Encoder = AutogradFunction<'input' | 'weight' | 'bias', 'k', 'values' | 'indices' | 'preacts'>;
-type CentredEncoder = AutogradFunction<'x' | 'b_dec' | 'weight' | 'bias', 'k', 'values' | 'indices' | 'preacts'>;
+/** The encoders' outputs: the selection (a ragged one's `rows` and `offsets` too) and the relu'd pre-activations. */
+type Outputs = 'values' | 'indices' | 'preacts' | 'rows' | 'offsets';
+type Encoder = AutogradFunction<'input' | 'weight' | 'bias', 'k', Outputs>;
+type CentredEncoder = AutogradFunction<'x' | 'b_dec' | 'weight' | 'bias', 'k', Outputs>;
 
 export type { SparseBackward } from './sparse-grads.js';
 
@@ -20,9 +22,26 @@ export type { SparseBackward } from './sparse-grads.js';
  */
 function select(f: ProgramBuilder, input: SymTensor, weight: SymTensor, bias: SymTensor, k: SymScalar, activation: Activation, backward: SparseBackward) {
   const preacts = (backward === 'gemm' ? f.linearRelu(input, weight, bias) : f.linear(input, weight, bias).relu()).named('preacts');
-  const { values, indices } = activation.select(f, preacts, k, {});
-  return { values: values.named('values'), indices: indices.named('indices'), preacts };
+  const { values, indices, ragged } = activation.select(f, preacts, k, {});
+  const where = ragged ? { rows: ragged.rows.named('rows'), offsets: ragged.offsets.named('offsets') } : {};
+  return { values: values.named('values'), indices: indices.named('indices'), preacts, ...where } as Record<Outputs, SymTensor>;
 }
+
+/** The outputs an activation's encoder returns, and those that carry no gradient. */
+const outputsOf = (activation: Activation) => ({
+  outputs: (activation.ragged ? ['values', 'indices', 'preacts', 'rows', 'offsets'] : ['values', 'indices', 'preacts']) as Outputs[],
+  nonDifferentiable: (activation.ragged ? ['indices', 'rows', 'offsets'] : ['indices']) as Outputs[],
+});
+
+/** What the backward needs to know of where the selection's entries are (saved by the forward). */
+const entriesSaved = (activation: Activation, outputs: Record<Outputs, SymTensor>): Record<string, SymTensor> =>
+  activation.ragged ? { indices: outputs.indices, rows: outputs.rows, offsets: outputs.offsets } : { indices: outputs.indices };
+
+/** The saved entries' positions, for the shared gradient kernels. */
+const entries = (saved: Record<string, SymTensor | undefined>): Entries => ({
+  indices: saved.indices!,
+  ...(saved.rows ? { ragged: { rows: saved.rows, offsets: saved.offsets! } } : {}),
+});
 
 /**
  * The gradient of the kept values as it reaches the pre-activations: as it is for every slot
@@ -55,28 +74,31 @@ function fusedEncoder(activation: Activation, backward: SparseBackward): Encoder
     name: backward === 'gemm' ? `${base}Gemm` : base,
     tensorInputs: ['input', 'weight', 'bias'],
     scalarInputs: ['k'],
-    outputs: ['values', 'indices', 'preacts'],
-    nonDifferentiable: ['indices'],
+    ...outputsOf(activation),
     // The pre-activations pass no gradient: no [N, M] of zeros for them (the reference fills one;
     // the gradients are the same).
     materializeGrads: false,
     forward(f, { input, weight, bias }, { k }) {
       const outputs = select(f, input, weight, bias, k, activation, backward);
-      return { outputs, save: { input, weight, bias, indices: outputs.indices, ...savedForRule(activation, outputs.values) } };
+      return { outputs, save: { input, weight, bias, ...entriesSaved(activation, outputs), ...savedForRule(activation, outputs.values) } };
     },
     backward: {
-      input: (b, s, g) => gradInput(b, s.indices!, s.weight!, keptGradient(activation, s, g.values)),
-      weight: (b, s, g) => gradWeight(b, s.indices!, s.weight!, s.input!, keptGradient(activation, s, g.values), backward),
-      bias: (b, s, g) => gradBias(s.indices!, b.zerosLike(s.bias!).named('grad_bias'), keptGradient(activation, s, g.values)),
+      input: (b, s, g) => gradInput(b, entries(s), s.weight!, keptGradient(activation, s, g.values)),
+      weight: (b, s, g) => gradWeight(b, entries(s), s.weight!, s.input!, keptGradient(activation, s, g.values), backward),
+      bias: (b, s, g) => gradBias(entries(s), b.zerosLike(s.bias!).named('grad_bias'), keptGradient(activation, s, g.values)),
     },
-    inferShapes: (t, sc) => encoderShapes(t.input, t.weight, sc.k),
+    inferShapes: (t, sc) => encoderShapes(activation, t.input, t.weight, sc.k),
   });
 }
 
-function encoderShapes(input: SymTensor, weight: SymTensor, kArg: ScalarLike) {
+function encoderShapes(activation: Activation, input: SymTensor, weight: SymTensor, kArg: ScalarLike) {
   const n = input.shape?.[0];
   const m = weight.shape?.[0];
   const k = typeof kArg === 'number' ? kArg : 'k';
+  // A ragged selection's length is known only when it runs.
+  if (activation.ragged) {
+    return { indices: { dtype: 'int64' as const }, rows: { dtype: 'int64' as const }, offsets: { dtype: 'int64' as const }, preacts: n !== undefined && m !== undefined ? { shape: [n, m] } : {} };
+  }
   return {
     values: n !== undefined ? { shape: [n, k] } : {},
     indices: n !== undefined ? { shape: [n, k], dtype: 'int64' as const } : { dtype: 'int64' as const },
@@ -96,24 +118,23 @@ function centredEncoderGemm(activation: Activation): CentredEncoder {
     name: `CentredEncoder${activation.className}Gemm`,
     tensorInputs: ['x', 'b_dec', 'weight', 'bias'],
     scalarInputs: ['k'],
-    outputs: ['values', 'indices', 'preacts'],
-    nonDifferentiable: ['indices'],
+    ...outputsOf(activation),
     materializeGrads: false,
     forward(f, { x, b_dec, weight, bias }, { k }) {
       const centred = x.sub(b_dec).named('centred');
       const outputs = select(f, centred, weight, bias, k, activation, 'gemm');
-      return { outputs, save: { centred, weight, bias, indices: outputs.indices, ...savedForRule(activation, outputs.values) } };
+      return { outputs, save: { centred, weight, bias, ...entriesSaved(activation, outputs), ...savedForRule(activation, outputs.values) } };
     },
     backward: {
-      x: (b, s, g) => gradInput(b, s.indices!, s.weight!, keptGradient(activation, s, g.values)),
+      x: (b, s, g) => gradInput(b, entries(s), s.weight!, keptGradient(activation, s, g.values)),
       b_dec: (_b, s, g) => {
-        const perLatent = gradBias(s.indices!, s.weight!.newZeros([s.weight!.size(0)]).named('grad_per_latent'), keptGradient(activation, s, g.values));
+        const perLatent = gradBias(entries(s), s.weight!.newZeros([s.weight!.size(0)]).named('grad_per_latent'), keptGradient(activation, s, g.values));
         return perLatent.matmul(s.weight!).neg().named('grad_b_dec');
       },
-      weight: (b, s, g) => gradWeight(b, s.indices!, s.weight!, s.centred!, keptGradient(activation, s, g.values), 'gemm'),
-      bias: (b, s, g) => gradBias(s.indices!, b.zerosLike(s.bias!).named('grad_bias'), keptGradient(activation, s, g.values)),
+      weight: (b, s, g) => gradWeight(b, entries(s), s.weight!, s.centred!, keptGradient(activation, s, g.values), 'gemm'),
+      bias: (b, s, g) => gradBias(entries(s), b.zerosLike(s.bias!).named('grad_bias'), keptGradient(activation, s, g.values)),
     },
-    inferShapes: (t, sc) => encoderShapes(t.x, t.weight, sc.k),
+    inferShapes: (t, sc) => encoderShapes(activation, t.x, t.weight, sc.k),
   });
 }
 
@@ -141,7 +162,8 @@ export function centredEncoderOf(which: ActivationName | Activation): CentredEnc
 /**
  * The decoder with the `gemm` backward: sum of act * W_dec[idx] (an embedding bag) forward;
  * backward, d acts = the picked entries of dy W_dec^T and d W_dec = A^T dy, A the dense
- * `[N, M]` matrix of the acts, both in the acts' precision (bf16 under autocast).
+ * `[N, M]` matrix of the acts, both in the acts' precision (bf16 under autocast). For a
+ * selection in rows; {@link DecoderGemmRagged} for a ragged one.
  */
 export const DecoderGemm = defineAutogradFunction({
   name: 'DecoderGemm',
@@ -159,10 +181,36 @@ export const DecoderGemm = defineAutogradFunction({
       const dy = g.decoded.typeAs(s.acts!).named('grad_out');
       return dy.matmul(s.lowp!.mT).gather(1, s.indices!).named('grad_acts');
     },
-    table: (b, s, g) => sparseTransposedProduct(b, s.indices!, s.acts!, g.decoded, s.table!).named('grad_table'),
+    table: (b, s, g) => sparseTransposedProduct(b, { indices: s.indices! }, s.acts!, g.decoded, s.table!).named('grad_table'),
   },
   inferShapes: (t) => {
     const n = t.indices.shape?.[0];
+    const d = t.table.shape?.[1];
+    return { decoded: n !== undefined && d !== undefined ? { shape: [n, d] } : {} };
+  },
+});
+
+/** {@link DecoderGemm} for a ragged selection: flat `indices` and `acts` [T], each entry's token `rows` [T], each token's first entry `offsets` [N]. */
+export const DecoderGemmRagged = defineAutogradFunction({
+  name: 'DecoderGemmRagged',
+  tensorInputs: ['indices', 'acts', 'table', 'rows', 'offsets'],
+  scalarInputs: [],
+  outputs: ['decoded'],
+  forward(f, { indices, acts, table, rows, offsets }) {
+    const lowp = table.typeAs(acts).named('table_lowp');
+    const at: Entries = { indices, ragged: { rows, offsets } };
+    const decoded = entryBags(f, at, lowp, acts).typeAs(table).named('decoded');
+    return { outputs: { decoded }, save: { indices, acts, table, lowp, rows, offsets } };
+  },
+  backward: {
+    acts: (_b, s, g) => {
+      const dy = g.decoded.typeAs(s.acts!).named('grad_out');
+      return dy.matmul(s.lowp!.mT).select2(s.rows!, s.indices!).named('grad_acts');
+    },
+    table: (b, s, g) => sparseTransposedProduct(b, { indices: s.indices!, ragged: { rows: s.rows!, offsets: s.offsets! } }, s.acts!, g.decoded, s.table!).named('grad_table'),
+  },
+  inferShapes: (t) => {
+    const n = t.offsets.shape?.[0];
     const d = t.table.shape?.[1];
     return { decoded: n !== undefined && d !== undefined ? { shape: [n, d] } : {} };
   },

@@ -5,29 +5,34 @@
  * prefix's fvu; the reconstruction from all latents is the coder's output.
  *
  * The prefix reconstructions are the running sums of each group's part (latents
- * `m_{g-1}..m_g - 1`). The parts come from one embedding bag over the selection's slots
- * sorted by group within each token, one bag per (token, group): the decoder's work once, not
- * once per prefix.
+ * `m_{g-1}..m_g - 1`). The parts come from one embedding bag over the selection's entries
+ * sorted by token and group, one bag per (token, group): the decoder's work once, not once
+ * per prefix.
  */
-import type { ProgramBuilder, SymTensor } from '../kernels/index.js';
+import type { LatentSelection } from '../activations/activation.js';
+import { flatEntries } from '../activations/ragged.js';
+import type { ProgramBuilder, SymScalar, SymTensor } from '../kernels/index.js';
 import type { CoderParams, Matryoshka } from './structure.js';
 
-/** Each token's decoded part per group of latents, [N, G, D] (no bias): group g holds latents `prefixes[g-1] <= i < prefixes[g]`. */
-export function groupParts(g: ProgramBuilder, params: CoderParams, acts: SymTensor, indices: SymTensor, prefixes: readonly number[]): SymTensor {
+/**
+ * Each token's decoded part per group of latents, [N, G, D] (no bias), from a selection in
+ * rows or ragged of `tokens` tokens: group g holds latents `prefixes[g-1] <= i < prefixes[g]`.
+ */
+export function groupParts(g: ProgramBuilder, params: CoderParams, kept: LatentSelection, tokens: SymScalar, prefixes: readonly number[]): SymTensor {
   const groups = prefixes.length + 1;
   const wDec = params.get('W_dec');
-  // A slot's group: how many prefixes its latent is at or past.
+  const { rows, indices, values } = flatEntries(g, kept);
+  // An entry's group: how many prefixes its latent is at or past.
   let group = indices.ge(prefixes[0]!).to('int64');
   for (const m of prefixes.slice(1)) group = group.add(indices.ge(m).to('int64'));
-  const sorted = group.named('slot_group').sort({ dim: -1 });
-  const tokens = indices.size(0);
-  // Bag (n, g) is number n * G + g; the sorted slots list the bags in order.
-  const bag = sorted.values.add(g.arange(0, tokens.mul(groups), groups, indices).unsqueeze(1)).flatten().named('slot_bag');
+  // Bag (n, g) is number n * G + g; the entries sorted by bag list the bags in order.
+  const bag = rows.mul(groups).add(group.named('entry_group')).named('entry_bag');
+  const order = bag.sort().indices.named('by_bag');
   const counts = bag.bincount(tokens.mul(groups)).named('bag_sizes');
   const offsets = counts.cumsum(0).sub(counts).named('bag_offsets');
-  const slotIndices = indices.gather(1, sorted.indices).flatten().named('bag_indices');
-  const slotActs = acts.gather(1, sorted.indices).flatten().typeAs(wDec).named('bag_acts');
-  return g.embeddingBags(slotIndices, wDec, offsets, slotActs).unflatten(0, [tokens, groups]).named('group_parts');
+  const bagIndices = indices.select(order).named('bag_indices');
+  const bagActs = values.select(order).typeAs(wDec).named('bag_acts');
+  return g.embeddingBags(bagIndices, wDec, offsets, bagActs).unflatten(0, [tokens, groups]).named('group_parts');
 }
 
 /**

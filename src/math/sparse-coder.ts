@@ -3,22 +3,27 @@
  * SparseCoder), written with the kernel builder. These functions build graph, not run it: the
  * coder API wraps them in small programs and the trainer inlines them into its step programs.
  */
-import { activation, thresholdSelection, type ActivationParamName, type LatentSelection } from '../activations/index.js';
+import { activation, thresholdSelection, type ActivationParamName, type LatentSelection, type RaggedRows } from '../activations/index.js';
 import { KernelBuildError, type ProgramBuilder, type SymObject, type SymScalar, type SymTensor } from '../kernels/index.js';
-import { DecoderGemm, centredEncoderOf, fusedEncoderOf, type SparseBackward } from './fused-encoder.js';
+import { DecoderGemm, DecoderGemmRagged, centredEncoderOf, fusedEncoderOf, type SparseBackward } from './fused-encoder.js';
 import { groupParts, matryoshkaLoss } from './matryoshka.js';
 import { paramNames, type CoderParams, type CoderParamName, type CoderStructure } from './structure.js';
 
 /**
  * What encode gives: the selected latents (a `LatentSelection` of src/activations: values
- * and indices [N, K], value 0 in unused slots) and every pre-activation [N, M]. `T` is
- * SymTensor in programs, Tensor for the API's results.
+ * and indices [N, K], value 0 in unused slots; or, for training's selection of a ragged
+ * activation, flat with `ragged`) and every pre-activation [N, M]. `T` is SymTensor in
+ * programs, Tensor for the API's results (always in rows).
  */
 export interface EncoderOutput<T = SymTensor> {
   topActs: T;
   topIndices: T;
   preActs: T;
+  ragged?: RaggedRows<T>;
 }
+
+/** The selection an encoder output holds. */
+export const selectionOf = (out: EncoderOutput): LatentSelection => ({ values: out.topActs, indices: out.topIndices, ...(out.ragged ? { ragged: out.ragged } : {}) });
 
 /**
  * How encode selects. 'train': as training does, with the fused encoder's backward. 'infer':
@@ -42,26 +47,30 @@ export function encode(
   mode: EncodeMode = 'train',
 ): EncoderOutput {
   const act = activation(s.activation);
-  const named = (out: { values: SymTensor; indices: SymTensor; preacts: SymTensor }): EncoderOutput => ({
+  const named = (out: { values: SymTensor; indices: SymTensor; preacts: SymTensor; ragged?: RaggedRows }): EncoderOutput => ({
     topActs: out.values.named('top_acts'),
     topIndices: out.indices.named('top_indices'),
     preActs: out.preacts.named('pre_acts'),
+    ...(out.ragged ? { ragged: out.ragged } : {}),
   });
+  // The shared encoders' outputs; a ragged activation's carry where its entries belong.
+  const fused = (out: Record<'values' | 'indices' | 'preacts' | 'rows' | 'offsets', SymTensor>): EncoderOutput =>
+    named({ values: out.values, indices: out.indices, preacts: out.preacts, ...(act.ragged ? { ragged: { rows: out.rows, offsets: out.offsets } } : {}) });
   const weight = params.get('encoder.weight');
   const bias = params.get('encoder.bias');
   const own = Object.fromEntries(act.params.map((p) => [p.name, params.get(p.name)])) as Record<ActivationParamName, SymTensor>;
   if (mode === 'train' && !act.encoder && backward === 'gemm' && !s.transcode) {
-    return named(g.apply(centredEncoderOf(s.activation), { x, b_dec: params.get('b_dec'), weight, bias }, { k }));
+    return fused(g.apply(centredEncoderOf(s.activation), { x, b_dec: params.get('b_dec'), weight, bias }, { k }));
   }
   const input = s.transcode ? x : x.sub(params.get('b_dec')).named('centered');
   if (mode === 'train' && act.encoder) {
     if (s.bandwidth === undefined) throw new KernelBuildError(`activation ${act.name} trains with a bandwidth; the coder structure has none`);
-    return named(g.apply(act.encoder(backward), { input, weight, bias, ...own }, { k, bandwidth: s.bandwidth }));
+    return fused(g.apply(act.encoder(backward), { input, weight, bias, ...own }, { k, bandwidth: s.bandwidth }));
   }
   const byThreshold = mode === 'threshold' || (mode === 'infer' && s.inferenceThreshold);
   // Training's selection, and inference's where it is the same (the shared fused encoder).
   if (mode === 'train' || (!byThreshold && !act.infer && !act.encoder)) {
-    return named(g.apply(fusedEncoderOf(s.activation, backward), { input, weight, bias }, { k }));
+    return fused(g.apply(fusedEncoderOf(s.activation, backward), { input, weight, bias }, { k }));
   }
   const preacts = g.linear(input, weight, bias).relu().named('preacts');
   const ownSelection = (): LatentSelection => (act.infer ?? act.select)(g, preacts, k, own);
@@ -70,25 +79,29 @@ export function encode(
   if (mode === 'threshold') return named({ ...thresholdSelection(g, preacts, theta), preacts });
   // A threshold is learned after threshold_start_step steps; until then it is -1 and the
   // coder encodes by its own selection.
-  return named({ ...g.ifElse(theta.item().lt(0).not(), () => ({ ...thresholdSelection(g, preacts, theta) }), () => ({ ...ownSelection() })), preacts });
+  const rows = (sel: LatentSelection) => ({ values: sel.values, indices: sel.indices });
+  return named({ ...g.ifElse(theta.item().lt(0).not(), () => rows(thresholdSelection(g, preacts, theta)), () => rows(ownSelection())), preacts });
 }
 
 /**
- * `SparseCoder.decode`: sum of act * W_dec[idx] (an embedding bag, mode sum) plus b_dec. The
- * reference passes `W_dec.mT` to its decoder, which takes `.mT` again; the two transposes
- * are kept so that autograd sums W_dec's gradient contributions (decode, AuxK, Multi-TopK)
- * in the reference's order.
+ * `SparseCoder.decode`: sum of act * W_dec[idx] (an embedding bag, mode sum) plus b_dec, for a
+ * selection in rows or ragged. The reference passes `W_dec.mT` to its decoder, which takes
+ * `.mT` again; the two transposes are kept so that autograd sums W_dec's gradient
+ * contributions (decode, AuxK, Multi-TopK) in the reference's order.
  */
-export function decode(g: ProgramBuilder, params: CoderParams, topActs: SymTensor, topIndices: SymTensor, options: { bias?: boolean; backward?: SparseBackward } = {}): SymTensor {
+export function decode(g: ProgramBuilder, params: CoderParams, selection: LatentSelection, options: { bias?: boolean; backward?: SparseBackward } = {}): SymTensor {
   const wDec = params.get('W_dec');
+  const { values, indices, ragged } = selection;
+  const withBias = (sum: SymTensor): SymTensor => (options.bias === false ? sum : sum.add(params.get('b_dec'))).named('decoded');
   if (options.backward === 'gemm') {
-    const sum = g.apply(DecoderGemm, { indices: topIndices, acts: topActs, table: wDec }, {}).decoded;
-    return (options.bias === false ? sum : sum.add(params.get('b_dec'))).named('decoded');
+    const sum = ragged
+      ? g.apply(DecoderGemmRagged, { indices, acts: values, table: wDec, rows: ragged.rows, offsets: ragged.offsets }, {}).decoded
+      : g.apply(DecoderGemm, { indices, acts: values, table: wDec }, {}).decoded;
+    return withBias(sum);
   }
-  const acts = topActs.typeAs(wDec);
+  const acts = values.typeAs(wDec);
   const table = wDec.mT.mT.named('W_dec_view');
-  const sum = g.embeddingBag(topIndices, table, acts);
-  return (options.bias === false ? sum : sum.add(params.get('b_dec'))).named('decoded');
+  return withBias(ragged ? g.embeddingBags(indices, table, ragged.offsets, acts) : g.embeddingBag(indices, table, acts));
 }
 
 /** Loss options beyond the coder's config. */
@@ -116,7 +129,7 @@ export function lossTag(o: LossOptions): string {
  */
 export function reconstruct(g: ProgramBuilder, params: CoderParams, x: SymTensor, k: SymScalar | number, s: CoderStructure): { recon: SymTensor; acts: SymTensor; indices: SymTensor } {
   const { topActs, topIndices } = encode(g, params, x, k, s, 'index_add', 'infer');
-  let recon = decode(g, params, topActs, topIndices);
+  let recon = decode(g, params, { values: topActs, indices: topIndices });
   if (s.skipConnection) {
     const wSkip = params.get('W_skip');
     recon = recon.add(x.typeAs(wSkip).matmul(wSkip.mT));
@@ -129,6 +142,8 @@ export interface ForwardOutput<T = SymTensor> {
   saeOut: T;
   latentActs: T;
   latentIndices: T;
+  /** Where the latents' entries belong when they are ragged (training's selection of a ragged activation); the API's results are in rows. */
+  latentRagged?: RaggedRows<T>;
   fvu: T;
   auxkLoss: T;
   multiTopkFvu: T;
@@ -159,10 +174,12 @@ export function forward(
   losses: LossOptions = REFERENCE_LOSSES,
 ): TrainingForward {
   const backward = losses.sparseBackward ?? 'index_add';
-  const { topActs, topIndices, preActs } = encode(g, params, x, k, s, backward);
+  const encoded = encode(g, params, x, k, s, backward);
+  const { topActs, topIndices, preActs } = encoded;
+  const kept = selectionOf(encoded);
   const act = activation(s.activation);
   const own = Object.fromEntries(act.params.map((p) => [p.name, params.get(p.name)])) as Record<ActivationParamName, SymTensor>;
-  const l0 = act.l0 && s.bandwidth !== undefined ? { l0: act.l0(g, { values: topActs, indices: topIndices }, own, x.size(0), s.bandwidth).named('l0') } : {};
+  const l0 = act.l0 && s.bandwidth !== undefined ? { l0: act.l0(g, kept, own, x.size(0), s.bandwidth).named('l0') } : {};
   // The denominator that puts every loss on the scale of y's variance.
   const totalVariance = y.sub(y.mean(0)).pow(2).sum().named('total_variance');
   const skip = (): SymTensor => {
@@ -172,11 +189,11 @@ export function forward(
   let saeOut: SymTensor;
   let matryoshka: SymTensor | undefined;
   if (s.matryoshka) {
-    const parts = groupParts(g, params, topActs, topIndices, s.matryoshka.prefixes);
+    const parts = groupParts(g, params, kept, x.size(0), s.matryoshka.prefixes);
     const base = s.skipConnection ? skip().add(params.get('b_dec')) : params.get('b_dec');
     ({ saeOut, loss: matryoshka } = matryoshkaLoss(parts, base, y, totalVariance, s.matryoshka));
   } else {
-    saeOut = decode(g, params, topActs, topIndices, { backward });
+    saeOut = decode(g, params, kept, { backward });
     if (s.skipConnection) saeOut = saeOut.add(skip());
   }
   saeOut.named('sae_out');
@@ -200,7 +217,7 @@ export function forward(
             // Living latents take no part.
             const auxkLatents = g.where(dm.leadingUnit, preActs, -Infinity).named('auxk_latents');
             const top = auxkLatents.topk(kAux, { sorted: false });
-            const eHat = decode(g, params, top.values.named('auxk_acts'), top.indices.named('auxk_indices'), { bias: losses.auxkBias, backward }).named('e_hat');
+            const eHat = decode(g, params, { values: top.values.named('auxk_acts'), indices: top.indices.named('auxk_indices') }, { bias: losses.auxkBias, backward }).named('e_hat');
             const loss = eHat.sub(e.detach()).pow(2).sum();
             return { auxkLoss: loss.mul(scale).div(totalVariance) };
           },
@@ -214,19 +231,19 @@ export function forward(
   }
 
   const fvu = e.pow(2).sum().div(totalVariance).named('fvu');
-  const trained = { kept: { values: topActs, indices: topIndices }, reconstructionLoss: matryoshka ?? fvu, ...l0 };
+  const trained = { kept, reconstructionLoss: matryoshka ?? fvu, ...l0 };
 
   if (s.multiTopk) {
     // Multi-TopK: the reconstruction from the top 4k latents should be good too. As in the
     // reference, whose variables are reassigned here, the output then reports the 4k
     // selection and its reconstruction (so the trainer marks those 4k latents as fired).
     const top = preActs.topk(typeof k === 'number' ? 4 * k : k.mul(4), { sorted: false });
-    const out = decode(g, params, top.values, top.indices, { backward }).named('sae_out_4k');
+    const out = decode(g, params, top, { backward }).named('sae_out_4k');
     const multiTopkFvu = out.sub(y).pow(2).sum().div(totalVariance).named('multi_topk_fvu');
     return { saeOut: out, latentActs: top.values, latentIndices: top.indices, fvu, auxkLoss, multiTopkFvu, ...trained };
   }
   const multiTopkFvu = g.scalarTensor(saeOut, 0.0).named('multi_topk_fvu');
-  return { saeOut, latentActs: topActs, latentIndices: topIndices, fvu, auxkLoss, multiTopkFvu, ...trained };
+  return { saeOut, latentActs: topActs, latentIndices: topIndices, ...(kept.ragged ? { latentRagged: kept.ragged } : {}), fvu, auxkLoss, multiTopkFvu, ...trained };
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
- * The gradient kernels the encoders and decoders share: given the gradient at each kept slot
- * of a selection ([N, K] values at latent `indices`), the input's, the weight's and the bias's.
- * Not here: which gradient reaches a slot (each encoder's rule).
+ * The gradient kernels the encoders and decoders share: given the gradient at each kept entry
+ * of a selection (latent `indices`, in rows [N, K] or ragged [T]: src/activations/activation.ts),
+ * the input's, the weight's and the bias's. Not here: which gradient reaches an entry (each
+ * encoder's rule).
  */
 import type { ProgramBuilder, SymTensor } from '../kernels/index.js';
 
@@ -15,36 +16,59 @@ import type { ProgramBuilder, SymTensor } from '../kernels/index.js';
  */
 export type SparseBackward = 'index_add' | 'gemm';
 
+/** Where a selection's entries are: their latents, and for a ragged one its `RaggedRows` (each entry's token, each token's first entry). */
+export interface Entries {
+  indices: SymTensor;
+  ragged?: { rows: SymTensor; offsets: SymTensor };
+}
+
 /**
- * S^T y for the sparse [N, M] matrix S whose row n holds `values[n]` at `indices[n]`: S made
- * dense in a reused zero matrix (in the values' precision), one matrix product, then the zeros
- * restored. Returned in `like`'s dtype.
+ * S^T y for the sparse [N, M] matrix S whose entries are `values` at `at`: S made dense in a
+ * reused zero matrix (in the values' precision), one matrix product, then the zeros restored.
+ * Returned in `like`'s dtype.
  */
-export function sparseTransposedProduct(b: ProgramBuilder, indices: SymTensor, values: SymTensor, y: SymTensor, like: SymTensor): SymTensor {
-  const dense = b.zeroScratch(values.size(0), like.size(0), values).named('dense');
+export function sparseTransposedProduct(b: ProgramBuilder, at: Entries, values: SymTensor, y: SymTensor, like: SymTensor): SymTensor {
+  const dense = b.zeroScratch(y.size(0), like.size(0), values).named('dense');
   // Added, not set: a padded selection's unused slots (value 0) may repeat an index.
-  dense.scatterAdd_(1, indices, values);
+  if (at.ragged) dense.addAt2_(at.ragged.rows, at.indices, values);
+  else dense.scatterAdd_(1, at.indices, values);
   const product = dense.mT.matmul(y.typeAs(dense)).typeAs(like).named('product');
-  dense.scatter_(1, indices, 0);
+  if (at.ragged) dense.setAt2_(at.ragged.rows, at.indices, b.zerosLike(values));
+  else dense.scatter_(1, at.indices, 0);
   return product;
 }
 
+/** Sum over each token's entries of `values` times their rows of `table` (an embedding bag, one bag per token). */
+export function entryBags(b: ProgramBuilder, at: Entries, table: SymTensor, values: SymTensor): SymTensor {
+  return at.ragged ? b.embeddingBags(at.indices, table, at.ragged.offsets, values) : b.embeddingBag(at.indices, table, values);
+}
+
 /** d input = sum over the selected latents of grad * W[idx] (an embedding bag). */
-export const gradInput = (b: ProgramBuilder, indices: SymTensor, weight: SymTensor, grad: SymTensor): SymTensor =>
-  b.embeddingBag(indices, weight, grad.typeAs(weight)).named('grad_input');
+export const gradInput = (b: ProgramBuilder, at: Entries, weight: SymTensor, grad: SymTensor): SymTensor => entryBags(b, at, weight, grad.typeAs(weight)).named('grad_input');
 
 /** d b[idx] += grad, into `zeros` (shaped and typed as the bias). */
-export function gradBias(indices: SymTensor, zeros: SymTensor, grad: SymTensor): SymTensor {
-  zeros.indexAdd_(0, indices.flatten(), grad.flatten().typeAs(zeros));
+export function gradBias(at: Entries, zeros: SymTensor, grad: SymTensor): SymTensor {
+  zeros.indexAdd_(0, at.indices.flatten(), grad.flatten().typeAs(zeros));
   return zeros;
 }
 
-/** d W[idx] += grad * input, accumulated per selected latent, by either kernel. */
-export function gradWeight(b: ProgramBuilder, indices: SymTensor, weight: SymTensor, input: SymTensor, grad: SymTensor, backward: SparseBackward): SymTensor {
-  if (backward === 'gemm') return sparseTransposedProduct(b, indices, grad, input, weight);
+/**
+ * d W[idx] += grad * input, accumulated per selected latent, by either kernel. A ragged
+ * selection's `index_add` is the same sums as one embedding bag per latent over the inputs of
+ * its entries' tokens (the entries sorted by latent): no [T, D] buffer of contributions.
+ */
+export function gradWeight(b: ProgramBuilder, at: Entries, weight: SymTensor, input: SymTensor, grad: SymTensor, backward: SparseBackward): SymTensor {
+  if (backward === 'gemm') return sparseTransposedProduct(b, at, grad, input, weight);
+  if (at.ragged) {
+    const byLatent = at.indices.sort().indices.named('by_latent');
+    const counts = at.indices.bincount(weight.size(0)).named('latent_counts');
+    const offsets = counts.cumsum(0).sub(counts).named('latent_offsets');
+    const tokens = at.ragged.rows.select(byLatent).named('latent_tokens');
+    return b.embeddingBags(tokens, input, offsets, grad.select(byLatent).typeAs(input)).typeAs(weight).named('grad_weight');
+  }
   const out = b.zerosLike(weight).named('grad_weight');
+  // Each slot's gradient times its token's input, [N, K, D].
   const contributions = grad.unsqueeze(2).mul(input.unsqueeze(1)).named('contributions');
-  out.indexAdd_(0, indices.flatten(), contributions.reshape(-1, input.size(-1)).typeAs(weight));
+  out.indexAdd_(0, at.indices.flatten(), contributions.reshape(-1, input.size(-1)).typeAs(weight));
   return out;
 }
-

@@ -47,6 +47,23 @@ describe('batchtopk', () => {
     expect(Math.max(...(await sameAsDense(coder, loud)))).toBeGreaterThan(8 * 4);
   });
 
+  it('keeps every positive entry when the batch has fewer than N*k (the dense formula\'s other picks are zeros)', async () => {
+    const coder = await SparseCoder.create(32, { activation: 'batchtopk', k: 4, numLatents: 128 }, { seed: 3 });
+    await py('with torch.no_grad(): p["encoder.bias"].fill_(-1.6)', { p: coder.params });
+    const x = await randn([40, 32], 4);
+    const { topActs, topIndices, preActs } = await coder.encode(x);
+    const r = await py<{ equal: boolean; positive: number }>(
+      `${DENSE_BATCH_TOPK}
+want = dense_batch_topk(pre, 4)
+got = torch.zeros_like(pre).scatter_add_(1, idx, acts)
+result = {"equal": bool(torch.equal(got, want)), "positive": int((pre > 0).sum())}`,
+      { pre: preActs, idx: topIndices, acts: topActs },
+    );
+    expect(r.positive).toBeGreaterThan(0);
+    expect(r.positive).toBeLessThan(40 * 4);
+    expect(r.equal).toBe(true);
+  });
+
   async function sameAsDense(coder: SparseCoder, x: Tensor): Promise<number[]> {
     const { topActs, topIndices, preActs } = await coder.encode(x);
     const r = await py<{ equal: boolean; total: number; perRow: number[]; width: number }>(

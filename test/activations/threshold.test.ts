@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { closeRuntime } from '../../src/bridge/index.js';
 import { SparseCoder } from '../../src/coder/sparse-coder.js';
+import { asRows } from '../../src/activations/index.js';
 import { sparseCoderConfig } from '../../src/config/sparse-coder.js';
 import { trainConfig } from '../../src/config/train.js';
 import { evaluate } from '../../src/eval/index.js';
@@ -50,7 +51,9 @@ function stepProgram(s: CoderStructure) {
     (g, { params, x, k, beta }) => {
       const out = sc.forward(g, params, x, x, undefined, k, s);
       sc.updateThreshold(g, params, out.kept, s, { beta, ddp: g.float(0).gt(1) });
-      return { acts: out.kept.values, indices: out.kept.indices, theta: params.get('threshold').clone() };
+      // In rows (batchtopk trains on a ragged selection), for the dense restatement.
+      const kept = asRows(g, out.kept, x.size(0));
+      return { acts: kept.values, indices: kept.indices, theta: params.get('threshold').clone() };
     },
   );
 }

@@ -3,9 +3,10 @@
 // host (`new_tensor`, `torch.tensor`, `x[i] = <Python value>`), no value read back (`.item()`,
 // `int(...)`, `.tolist()`). The exceptions: AuxK's count of dead latents, which sizes its
 // top-k and runs only once latents can be dead, `--exclude_tokens`, whose rows are picked
-// with a boolean mask, and a padded selection's width (batchtopk: the most latents a token of
-// the batch keeps; jumprelu: the most above their thresholds), one int per step. A learned
-// inference threshold's update and a Matryoshka loss add none.
+// with a boolean mask, and the length of a selection whose count varies per token, one int per
+// step: a padded one's width (jumprelu: the most latents above their thresholds a token of the
+// batch has), a ragged one's number of entries (batchtopk: those at or above its cut's bound,
+// a nonzero). A learned inference threshold's update and a Matryoshka loss add none.
 import { describe, expect, it } from 'vitest';
 import * as P from '../../src/trainer/programs.js';
 import type { CoderStructure } from '../../src/math/structure.js';
@@ -24,7 +25,8 @@ function syncingLines(source: string): string[] {
   const lines = source.split('\n');
   return lines.filter(
     (l) =>
-      /\.new_tensor\(|torch\.tensor\(|\.item\(\)|\.tolist\(\)|\.cpu\(\)|\.nonzero\(/.test(l) ||
+      /\.new_tensor\(|torch\.tensor\(|\.item\(\)|\.tolist\(\)|\.cpu\(\)/.test(l) ||
+      (/\.nonzero\(/.test(l) && !/^\s*at_or_above\w* = /.test(l)) ||
       /\w\[[^\]]+\] = (True|False|-?[\d.]+)$/.test(l.trim()) ||
       (/\bint\(/.test(l) && !/(num_dead|width) = int\(/.test(l)),
   );
@@ -36,7 +38,9 @@ describe('no host sync in the training step', () => {
       it(`hook program: ${s.activation}${s.transcode ? ' transcoder' : ''}${s.inferenceThreshold ? ' learning a threshold' : ''}${s.matryoshka ? ' matryoshka' : ''}, ${sparseBackward}`, () => {
         const source = P.fvuHookProgram(s, { auxkBias: true, sparseBackward }).source;
         expect(syncingLines(source)).toEqual([]);
-        expect(source.split('\n').filter((l) => /width = int\(/.test(l)).length).toBe(activation(s.activation).padded ? 1 : 0);
+        const act = activation(s.activation);
+        expect(source.split('\n').filter((l) => /width = int\(/.test(l)).length).toBe(act.padded && !act.ragged ? 1 : 0);
+        expect(source.split('\n').filter((l) => /\.nonzero\(/.test(l)).length).toBe(act.ragged ? 1 : 0);
       });
     }
     for (const optimizer of ['signum', 'adam'] as const) {
@@ -47,6 +51,6 @@ describe('no host sync in the training step', () => {
   }
 
   it('the check itself finds the patterns it looks for', () => {
-    expect(syncingLines('a = x.new_tensor(0.0)\nd[i] = True\nn = int(s)\nnum_dead = int(s)\nv = t.item()')).toEqual(['a = x.new_tensor(0.0)', 'd[i] = True', 'n = int(s)', 'v = t.item()']);
+    expect(syncingLines('a = x.new_tensor(0.0)\nd[i] = True\nn = int(s)\nnum_dead = int(s)\nv = t.item()\np = m.nonzero().squeeze(1)')).toEqual(['a = x.new_tensor(0.0)', 'd[i] = True', 'n = int(s)', 'v = t.item()', 'p = m.nonzero().squeeze(1)']);
   });
 });
