@@ -35,11 +35,11 @@ function batchTopK(f: ProgramBuilder, preacts: SymTensor, k: SymScalar | number)
   const budget = n.mul(k);
   const candidates = preacts.topk(f.min(m, typeof k === 'number' ? CANDIDATES_PER_K * k : k.mul(CANDIDATES_PER_K)), { dim: -1, sorted: false }).values.named('candidates');
   const bound = candidates.flatten().topk(budget, { dim: -1, sorted: false }).values.amin(0).named('cut_bound');
-  // At or above the bound and above zero, in one comparison: above the value just below the
-  // bound (the bound itself when it is 0).
-  const below = bound.nextafter(f.zerosLike(bound)).named('below_bound');
+  // At or above the bound and above zero, in one comparison: at or above the bound raised to
+  // the dtype's smallest positive value (only a bound of 0 changes).
+  const floor = bound.clamp(f.smallestPositive(bound), null).named('cut_floor');
   const flat = preacts.flatten().named('flat_preacts');
-  const positions = flat.gt(below).nonzero().named('at_or_above');
+  const positions = flat.ge(floor).nonzero().named('at_or_above');
   const values = flat.select(positions).named('cut_values');
   // More than N*k at or above the bound: keep the N*k largest, still in row-major order.
   const kept = f.ifElse(
@@ -71,7 +71,12 @@ export const batchtopk: Activation<'batchtopk', never> = {
     // of the batch, 0 when there is none.
     sample(f, kept) {
       const values = kept.values.detach().float().flatten().named('kept_float');
-      const lowest = f.where(values.gt(0), values, Infinity).amin(0).named('batch_min');
+      // A batch that keeps nothing (no positive pre-activation) has no entries to take the minimum of.
+      const { lowest } = f.ifElse(
+        values.size(0).gt(0),
+        () => ({ lowest: f.where(values.gt(0), values, Infinity).amin(0).named('batch_min') }),
+        () => ({ lowest: f.full([], Infinity, 'float32', values) }),
+      );
       return f.where(lowest.lt(Infinity), lowest, 0);
     },
   },

@@ -310,6 +310,10 @@ export class ProgramBuilder extends FunctionBuilder {
   max(a: ScalarLike, b: ScalarLike): SymScalar {
     return inlineScalar(this, 's_max', [a, b]);
   }
+  /** The smallest positive value of a tensor's dtype (its smallest subnormal: 2^-149 for float32), as a Python float. */
+  smallestPositive(t: SymTensor): SymScalar {
+    return inlineScalar(this, 'finfo_smallest_subnormal', [t]);
+  }
   /** The dtype's machine epsilon, as a Python float. */
   eps(t: SymTensor): SymScalar {
     return inlineScalar(this, 'finfo_eps', [t]);

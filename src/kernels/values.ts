@@ -258,7 +258,7 @@ export class SymTensor extends Value {
     this.out.emit({ kind: 'assign', targets: [values, indices], expr: { op: 'sort', args: [this, options.dim ?? -1, options.descending ?? false] } });
     return { values, indices };
   }
-  /** Counts of each value 0..n-1 of this (non-negative, integer) 1-D tensor. */
+  /** Counts of each value 0..n-1 of this (integer, each in 0..n-1) 1-D tensor, without a host sync. */
   bincount(n: ScalarLike): SymTensor {
     return this.make('bincount', [this, n], undefined, 'int64');
   }
@@ -300,10 +300,6 @@ export class SymTensor extends Value {
   }
   maximum(o: SymTensor): SymTensor {
     return this.make('maximum', [this, o]);
-  }
-  /** `torch.nextafter(x, towards)`: the next value of this dtype after x in the direction of `towards`, elementwise. */
-  nextafter(towards: SymTensor): SymTensor {
-    return this.make('nextafter', [this, towards]);
   }
   ge(o: TensorOrScalar): SymTensor {
     return this.make('ge', [this, o], this.shape, 'bool');

@@ -62,7 +62,10 @@ export const VOCABULARY = {
   topk: { hint: 'topk', render: ([x, k, dim, sorted]) => `torch.topk(${x}, ${k}, dim=${dim}, sorted=${sorted})` },
   bottomk: { hint: 'bottomk', render: ([x, k, dim]) => `torch.topk(${x}, ${k}, dim=${dim}, largest=False, sorted=True)` },
   sort: { hint: 'sort', render: ([x, dim, descending]) => `torch.sort(${x}, dim=${dim}, descending=${descending}, stable=True)` },
-  bincount: { hint: 'bincount', render: ([x, n]) => `torch.bincount(${x}, minlength=${n})` },
+  // Not torch.bincount: on CUDA it reads the input's largest value back to size its output (a
+  // host sync); the counts of 0..n-1 are a scatter-add of ones into n zeros instead.
+  bincount: { hint: 'counts', render: ([x, n]) => `torch.zeros(${n}, dtype=torch.int64, device=${x}.device).index_add_(0, ${x}, torch.ones_like(${x}, dtype=torch.int64))` },
+  finfo_smallest_subnormal: { hint: 'smallest', render: ([x]) => `(torch.finfo(${x}.dtype).tiny * torch.finfo(${x}.dtype).eps)` },
   cumsum: { hint: 'cumsum', render: ([x, dim]) => `${x}.cumsum(${dim})` },
   nonzero: { hint: 'nonzero', render: ([x]) => `${x}.nonzero().squeeze(1)` },
   cat: { hint: 'cat', render: ([ts, dim]) => `torch.cat(${ts}, dim=${dim})` },
@@ -76,7 +79,6 @@ export const VOCABULARY = {
   log2: method('log2'),
   exp2: { hint: 'exp2', render: ([x]) => `torch.exp2(${x})` },
   maximum: { hint: 'maximum', render: ([a, b]) => `torch.maximum(${a}, ${b})` },
-  nextafter: { hint: 'next', render: ([a, b]) => `torch.nextafter(${a}, ${b})` },
   ge: binary('ge', '>='),
   lt: binary('lt', '<'),
   eq: binary('eq', '=='),

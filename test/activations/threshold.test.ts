@@ -89,6 +89,14 @@ else:
     });
   }
 
+  it('batchtopk: a batch that keeps nothing (no positive pre-activation) gives 0, as dictionary_learning\'s', async () => {
+    const coder = await SparseCoder.create(16, { activation: 'batchtopk', k: 3, numLatents: 48, inferenceThreshold: true }, { seed: 2 });
+    await py('with torch.no_grad(): p["encoder.bias"].fill_(-1e3)', { p: coder.params });
+    const r = await runProgram(stepProgram(coder.structure), { params: coder.params, x: await randn([20, 16], 11), k: 3, beta: 0.999 });
+    expect(await py<number>('result = int((acts > 0).sum())', { acts: r.acts })).toBe(0);
+    expect(await r.theta.item()).toBe(0);
+  });
+
   it('a coder with a learned threshold encodes pre * (pre > theta), each token on its own; mode topk gives its own selection', async () => {
     const coder = await SparseCoder.create(16, { activation: 'batchtopk', k: 3, numLatents: 48 }, { seed: 4 });
     expect(coder.cfg.inferenceThreshold).toBe(true); // batchtopk's default
