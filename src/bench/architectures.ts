@@ -2,7 +2,8 @@
  * The architectures' quality and cost on the bundled model (`npm run bench`): topk, batchtopk,
  * matryoshka-batchtopk and jumprelu SAEs on layers.1, trained one after another on the same
  * tokens (the bundled default's rows, ctx 128, batch 16, its optimizer and learning rate), then
- * evaluated on the held-out tenth: fvu, CE loss recovered and the L0 measured there, and each
+ * evaluated on the held-out tenth: fvu, CE loss recovered and the L0 measured there (the batch
+ * coders by their batch selection, at topk's L0, and by their learned threshold), and each
  * one's training step time relative to topk's. k 32 for the three that select by k; jumprelu
  * aims at --target_l0 32, and its measured L0 says how near it got in this short run.
  */
@@ -72,16 +73,23 @@ export async function benchArchitectures(epochs = Number(process.env.BENCH_ARCH_
       );
       await trainer.fit();
       const coders = await SparseCoder.loadMany(join(work, a.name));
-      const report = await evaluate(model, coders, full, { rows: [rows, full.numRows], batchSize: 8 });
-      const c = report.coders['layers.1']!;
-      results.push({ name: a.name, msPerStep: (t1 - t0) / (steps - warmup), fvu: c.fvu, ceRecovered: c.splice!.ce_loss_recovered, l0: c.l0 });
+      const msPerStep = (t1 - t0) / (steps - warmup);
+      // A coder with a learned threshold is measured both ways: by its batch selection (L0 k,
+      // the equal-L0 comparison with topk) and by its threshold (how inference encodes).
+      const learned = (await coders.get('layers.1')!.threshold()) !== undefined;
+      for (const encodeMode of learned ? (['topk', 'threshold'] as const) : (['auto'] as const)) {
+        const report = await evaluate(model, coders, full, { rows: [rows, full.numRows], batchSize: 8, encodeMode });
+        const c = report.coders['layers.1']!;
+        const name = encodeMode === 'auto' ? a.name : `${a.name} (${encodeMode === 'topk' ? 'batch' : 'threshold'})`;
+        results.push({ name, msPerStep, fvu: c.fvu, ceRecovered: c.splice!.ce_loss_recovered, l0: c.l0 });
+      }
     }
     const topk = results[0]!;
     console.log(`architectures: the bundled model's layers.1 (M=${LATENTS}), ${steps} steps of ${batchSize} x ${ctxLen} tokens each, evaluated on the held-out ${full.numRows - rows} rows, ${device}, --sparse_backward ${sparseBackward}`);
-    console.log(`  ${'architecture'.padEnd(22)} ${'L0'.padStart(7)} ${'fvu'.padStart(7)} ${'CE rec.'.padStart(8)} ${'ms/step'.padStart(8)} ${'vs topk'.padStart(8)}`);
+    console.log(`  ${'architecture'.padEnd(34)} ${'L0'.padStart(7)} ${'fvu'.padStart(7)} ${'CE rec.'.padStart(8)} ${'ms/step'.padStart(8)} ${'vs topk'.padStart(8)}`);
     for (const r of results) {
       const target = r.name.includes('batchtopk') ? ' (target <= 1.15)' : '';
-      console.log(`  ${r.name.padEnd(22)} ${r.l0.toFixed(1).padStart(7)} ${r.fvu.toFixed(4).padStart(7)} ${r.ceRecovered.toFixed(4).padStart(8)} ${r.msPerStep.toFixed(0).padStart(8)} ${(r.msPerStep / topk.msPerStep).toFixed(3).padStart(8)}${target}`);
+      console.log(`  ${r.name.padEnd(34)} ${r.l0.toFixed(1).padStart(7)} ${r.fvu.toFixed(4).padStart(7)} ${r.ceRecovered.toFixed(4).padStart(8)} ${r.msPerStep.toFixed(0).padStart(8)} ${(r.msPerStep / topk.msPerStep).toFixed(3).padStart(8)}${target}`);
     }
   } finally {
     rmSync(work, { recursive: true, force: true });

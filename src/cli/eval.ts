@@ -86,6 +86,7 @@ export async function evalMain(argv: string[]): Promise<number> {
       rows: [start, end],
       batchSize: opts.batchSize,
       splice: opts.splice,
+      encodeMode: opts.encodeMode,
       excludeTokens: loaded.excludeTokens,
       specialTokenIds: loaded.specialTokenIds,
       describe: { model: found.modelName, dataset: found.datasetName, split: found.split },

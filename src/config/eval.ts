@@ -16,6 +16,12 @@ export const EvalOptionsSchema = z
     ctxLen: z.number().int().positive().optional().describe("Context length (default: the run's)"),
     split: z.string().min(1).optional().describe("Dataset split (default: the run's; another split is evaluated from its first row)"),
     splice: z.enum(['each', 'all', 'both']).default('each').describe('Spliced-in metrics per hookpoint, with every hookpoint spliced at once, or both'),
+    encodeMode: z
+      .enum(['auto', 'topk', 'threshold'])
+      .default('auto')
+      .describe(
+        "How coders select latents: auto (by a coder's learned inference threshold when it has one, else its own selection), topk (its own selection: the k largest, group maxima, the batch's N*k largest), threshold (by the learned threshold; a coder without one is an error)",
+      ),
     excludeTokens: z.array(z.number().int()).optional().describe("Token ids left out of every metric, besides the special tokens (default: the run's)"),
     out: z.string().min(1).optional().describe('Where the report goes (default: CODERS/eval.json; density.safetensors beside it)'),
     json: z.boolean().default(false).describe('Print the report as JSON only'),

@@ -15,6 +15,7 @@ import { bind, runPasses, runProgram, type Pass, type PassHook } from '../kernel
 import type { TrainableModel } from '../model/language-model.js';
 import { CODER_METRICS, DEVICE_SUMS, FIRE_COUNTS, SPLICE_METRICS, type ReadSums, type SpliceBase } from './metrics/index.js';
 import * as E from './programs.js';
+import type { EvalEncodeMode } from './programs.js';
 import type { CoderEval, EvalReport, SpliceMetrics } from './report.js';
 
 export type SpliceMode = 'each' | 'all' | 'both' | 'none';
@@ -40,6 +41,8 @@ export interface EvaluateOptions {
   batchSize?: number;
   /** Spliced-in metrics per hookpoint ('each', the default), all at once, both, or none. */
   splice?: SpliceMode;
+  /** How coders select latents (`--encode_mode`): 'auto' (the default: as inference does), 'topk' (each one's own selection) or 'threshold'. */
+  encodeMode?: EvalEncodeMode;
   /** Token ids left out of every metric, besides the model's special tokens. */
   excludeTokens?: readonly number[];
   /** The special tokens (default the model's BOS/EOS/pad ids). */
@@ -109,6 +112,12 @@ export async function evaluate(
   const batchSize = options.batchSize ?? 8;
 
   await checkCodersFit(model, list);
+  const encodeMode = options.encodeMode ?? 'auto';
+  if (encodeMode === 'threshold') {
+    for (const c of list) {
+      if ((await c.coder.threshold()) === undefined) throw new SparsifyError(`--encode_mode threshold: coder ${c.name} has no learned inference threshold (train it with --inference_threshold; it is learned after threshold_start_step steps)`);
+    }
+  }
 
   // Programs and sums.
   const keep = splice === 'each' || splice === 'both';
@@ -125,7 +134,7 @@ export async function evaluate(
     hooks: list.map((c): PassHook => ({
       key: c.name,
       module: c.hookpoint,
-      program: bind(E.encodeHookProgram(c.coder.structure, keep), { params: params(c), k: kOf(c), sums: sums.get(c.name)!, keepKey: `recon:${c.name}` }),
+      program: bind(E.encodeHookProgram(c.coder.structure, keep, encodeMode), { params: params(c), k: kOf(c), sums: sums.get(c.name)!, keepKey: `recon:${c.name}` }),
     })),
     logits: splice === 'none' ? null : { key: 'clean', program: bind(E.cleanLogitsProgram(), { sums: modelSums }) },
   };
@@ -148,7 +157,7 @@ export async function evaluate(
     const live: PassHook[] = [...first.values()].map((c) => ({
       key: c.name,
       module: c.hookpoint,
-      program: bind(E.spliceLiveHookProgram(c.coder.structure), { params: params(c), k: kOf(c) }),
+      program: bind(E.spliceLiveHookProgram(c.coder.structure, encodeMode), { params: params(c), k: kOf(c) }),
       replace: true,
     }));
     passes.push({ hooks: live, logits: await patched('all', modelSums, 'ce_spliced_all', 'kl_spliced_all') });
@@ -208,6 +217,7 @@ export async function evaluate(
     tokens,
     positions: Math.round(positions),
     splice,
+    encode_mode: encodeMode,
     excluded_token_ids: excluded,
     coders: report,
     splice_all: spliceAll,

@@ -6,6 +6,7 @@
 import { HOOK_INPUTS, In, LOGITS_INPUTS, cachedProgram, defineProgram, type ProgramBuilder, type SymTensor } from '../kernels/index.js';
 import { reconstruct } from '../math/sparse-coder.js';
 import { structureTag as tag, type CoderParamName, type CoderParams, type CoderStructure } from '../math/structure.js';
+import type { EvalOptions } from '../config/eval.js';
 import { DEVICE_SUMS } from './metrics/index.js';
 
 /** The splice measurements each coder accumulates (per scored position, summed). */
@@ -18,6 +19,11 @@ export const CODER_SCALARS = [...DEVICE_SUMS.filter((d) => d.shape !== 'latents'
 export const MODEL_SUMS = ['ce_clean', 'positions', 'ce_spliced_all', 'kl_spliced_all', 'ce_zero_all', 'kl_zero_all'] as const;
 
 const params = In.bundle<CoderParamName>();
+
+/** How evaluation encodes (`--encode_mode`, src/config/eval.ts), as the coder's encode modes. */
+export type EvalEncodeMode = EvalOptions['encodeMode'];
+const ENCODE_MODES = { auto: 'infer', topk: 'selection', threshold: 'threshold' } as const satisfies Record<EvalEncodeMode, string>;
+const modeTag = (mode: EvalEncodeMode): string => (mode === 'auto' ? '' : `_${mode}`);
 
 /** The zeroed sums of one coder (float64 scalars, per-latent int64 counts, per-dimension float64). */
 export function coderSumsProgram() {
@@ -76,12 +82,12 @@ function patchOutput(g: ProgramBuilder, outputs: SymTensor, yAll: SymTensor, mas
  * The clean pass's hook: encode the clean activations once, add this batch to every metric's
  * device sums, and (when splicing) keep the patched output for the spliced pass.
  */
-export function encodeHookProgram(s: CoderStructure, keep: boolean) {
-  return cachedProgram(`eval_encode:${tag(s)}:${keep}`, () =>
-    defineProgram(`eval_encode_${tag(s)}${keep ? '_keep' : ''}`, { ...CODER_INPUTS, sums: In.bundle(), keepKey: In.scalar<string>() }, (g, io) => {
+export function encodeHookProgram(s: CoderStructure, keep: boolean, mode: EvalEncodeMode = 'auto') {
+  return cachedProgram(`eval_encode:${tag(s)}:${keep}:${mode}`, () =>
+    defineProgram(`eval_encode_${tag(s)}${keep ? '_keep' : ''}${modeTag(mode)}`, { ...CODER_INPUTS, sums: In.bundle(), keepKey: In.scalar<string>() }, (g, io) => {
       const { outputs, mask, params, k, sums, keepKey } = io;
       const { yAll, x, y } = hookActivations(s, io);
-      const { recon, acts, indices } = reconstruct(g, params, x, k, s);
+      const { recon, acts, indices } = reconstruct(g, params, x, k, s, ENCODE_MODES[mode]);
       const e = y.sub(recon).named('e');
       const totalVariance = y.sub(y.mean(0)).pow(2).sum().named('total_variance');
       // A selected latent fires when its activation is above zero.
@@ -102,12 +108,12 @@ export function spliceKeptHookProgram() {
 }
 
 /** --splice all's hook: encode what this module sees now (earlier modules already replaced) and replace its output. */
-export function spliceLiveHookProgram(s: CoderStructure) {
-  return cachedProgram(`eval_splice_live:${tag(s)}`, () =>
-    defineProgram(`eval_splice_live_${tag(s)}`, CODER_INPUTS, (g, io) => {
+export function spliceLiveHookProgram(s: CoderStructure, mode: EvalEncodeMode = 'auto') {
+  return cachedProgram(`eval_splice_live:${tag(s)}:${mode}`, () =>
+    defineProgram(`eval_splice_live_${tag(s)}${modeTag(mode)}`, CODER_INPUTS, (g, io) => {
       const { outputs, mask, params, k } = io;
       const { yAll, x } = hookActivations(s, io);
-      const { recon } = reconstruct(g, params, x, k, s);
+      const { recon } = reconstruct(g, params, x, k, s, ENCODE_MODES[mode]);
       return { output: patchOutput(g, outputs, yAll, mask, recon) };
     }),
   );

@@ -4,6 +4,7 @@
  * registry (eval/metrics); their definitions are in README.md.
  */
 import { z } from 'zod';
+import { EvalOptionsSchema } from '../config/eval.js';
 import { SpliceMetricsSchema, coderMetricShape } from './metrics/index.js';
 
 export { DensityHistogramSchema, SpliceMetricsSchema } from './metrics/index.js';
@@ -36,6 +37,8 @@ export const EvalReportSchema = z.object({
   /** Next-token positions scored for ce/kl (0 without a language-model head). */
   positions: z.number().int(),
   splice: z.enum(['each', 'all', 'both', 'none']),
+  /** How the coders selected latents (`--encode_mode`; reports before it was recorded: auto). */
+  encode_mode: EvalOptionsSchema.shape.encodeMode,
   excluded_token_ids: z.array(z.number().int()),
   coders: z.record(z.string(), CoderEvalSchema),
   /** Every hookpoint replaced at once (--splice all or both). */

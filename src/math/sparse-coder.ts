@@ -124,11 +124,12 @@ export function lossTag(o: LossOptions): string {
 }
 
 /**
- * The coder's output without losses: encode, decode, and the skip connection, as in
- * `SparseCoder.forward` (evaluation uses it: the k selection, never Multi-TopK's 4k).
+ * The coder's output without losses: encode (as inference does unless `mode` says otherwise),
+ * decode, and the skip connection, as in `SparseCoder.forward` (evaluation uses it: the k
+ * selection, never Multi-TopK's 4k).
  */
-export function reconstruct(g: ProgramBuilder, params: CoderParams, x: SymTensor, k: SymScalar | number, s: CoderStructure): { recon: SymTensor; acts: SymTensor; indices: SymTensor } {
-  const { topActs, topIndices } = encode(g, params, x, k, s, 'index_add', 'infer');
+export function reconstruct(g: ProgramBuilder, params: CoderParams, x: SymTensor, k: SymScalar | number, s: CoderStructure, mode: Exclude<EncodeMode, 'train'> = 'infer'): { recon: SymTensor; acts: SymTensor; indices: SymTensor } {
+  const { topActs, topIndices } = encode(g, params, x, k, s, 'index_add', mode);
   let recon = decode(g, params, { values: topActs, indices: topIndices });
   if (s.skipConnection) {
     const wSkip = params.get('W_skip');

@@ -128,5 +128,11 @@ result = {"fvu": abs(out["fvu"].item() - fvu.item()), "worst": max(rel.values())
     const report = await evaluate(fx.model, coders, fx.data, { rows: [0, 16], splice: 'none' });
     // k per token on average over each batch the coder encodes (two batches of 8 rows here).
     expect(report.coders['layers.0']!.l0).toBeCloseTo(4, 5);
+    expect(report.encode_mode).toBe('auto');
+    // Its own selection asked for explicitly: the same; by a threshold it never learned: one line.
+    const own = await evaluate(fx.model, coders, fx.data, { rows: [0, 16], splice: 'none', encodeMode: 'topk' });
+    expect(own.coders['layers.0']!.l0).toBeCloseTo(4, 5);
+    expect(own.encode_mode).toBe('topk');
+    await expect(evaluate(fx.model, coders, fx.data, { rows: [0, 16], splice: 'none', encodeMode: 'threshold' })).rejects.toThrow(/^--encode_mode threshold: coder layers\.0 has no learned inference threshold/);
   }, 120_000);
 });

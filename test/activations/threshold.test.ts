@@ -157,5 +157,10 @@ result = {"equal": bool(torch.equal(got, want)), "rowsDiffer": bool(counts.min()
     const l0 = report.coders['layers.0']!.l0;
     expect(l0).toBeGreaterThan(0);
     expect(Math.abs(l0 - 4)).toBeGreaterThan(1e-3);
+    // --encode_mode: threshold is what auto did; topk, the batch's own selection, gives k again.
+    const byThreshold = await evaluate(fx.model, new Map([['layers.0', coder]]), fx.data, { rows: [0, 16], splice: 'none', encodeMode: 'threshold' });
+    expect(byThreshold.coders['layers.0']!.l0).toBe(l0);
+    const own = await evaluate(fx.model, new Map([['layers.0', coder]]), fx.data, { rows: [0, 16], splice: 'none', encodeMode: 'topk' });
+    expect(own.coders['layers.0']!.l0).toBeCloseTo(4, 5);
   }, 120_000);
 });
