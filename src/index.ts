@@ -11,3 +11,4 @@ export { Trainer, type StepReport, type TrainerOptions, type CoderSlot, type Cod
 export { loadDataset, trainingRows, type TokenDataset, type LoadDatasetOptions, type TokenizerSource } from './data/index.js';
 export { evaluate, EvalReportSchema, type EvalReport, type CoderEval, type SpliceMetrics, type EvalCoder, type EvaluateOptions } from './eval/index.js';
 export { buildLatentCache, readLatentCache, serveExplorer, exportExplorer, explorerApp, LatentCache, LAYOUT as LATENT_CACHE_LAYOUT, type BuildLatentCacheOptions, type CacheIndex, type LatentRecord, type LatentExample, type LatentTable, type ServeExplorerOptions, type ExplorerServer } from './explore/index.js';
+export { exportRun, inferenceRule, EXPORT_FORMAT_NAMES, type ExportFormatName, type ExportRunOptions } from './export/index.js';

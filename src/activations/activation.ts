@@ -87,6 +87,13 @@ export interface Activation<N extends string = string, P extends string = string
    * own encoder) is in rows, which is what `SparseCoder.encode` and the explorer hand on.
    */
   readonly ragged?: boolean;
+  /**
+   * How its coders encode at inference, as other libraries' formats name it (src/export): the
+   * k largest per token ('topk'), each latent above its own threshold, its parameter
+   * `threshold` ('per-latent-threshold'), or a selection of its own that they lack ('own'). A
+   * learned inference threshold, where a coder has one, overrides it.
+   */
+  readonly inference: 'topk' | 'per-latent-threshold' | 'own';
   /** Parameters of its own, beyond the coder's encoder and decoder. */
   readonly params: readonly ActivationParam<P>[];
   /**

@@ -64,6 +64,7 @@ export const batchtopk: Activation<'batchtopk', never> = {
   padded: true,
   ragged: true,
   usesK: true,
+  inference: 'own',
   params: [],
   learnedThreshold: {
     byDefault: true,

@@ -20,5 +20,6 @@ export const groupmax: Activation<'groupmax', never> = {
   backward: 'kept-entries',
   padded: false,
   usesK: true,
+  inference: 'own',
   params: [],
 };

@@ -131,6 +131,7 @@ export const jumprelu: Activation<'jumprelu', 'threshold'> = {
   padded: true,
   ragged: true,
   usesK: false,
+  inference: 'per-latent-threshold',
   encoder: jumpEncoder,
   l0(f, kept, own, tokens: SymScalar, bandwidth) {
     return f.apply(JumpL0, { threshold: own.threshold, values: kept.values.detach(), indices: kept.indices }, { tokens, bandwidth }).l0;

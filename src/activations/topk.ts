@@ -14,6 +14,7 @@ export const topk: Activation<'topk', never> = {
   backward: 'kept-entries',
   padded: false,
   usesK: true,
+  inference: 'topk',
   params: [],
   learnedThreshold: {
     byDefault: false,

@@ -25,6 +25,7 @@ import { exploreMain } from './explore.js';
 import { createProgress } from './progress.js';
 import { cacheMain } from './cache.js';
 import { setupMain } from './setup.js';
+import { exportMain } from './export.js';
 import { Terminal } from './terminal.js';
 import { VERSION } from './version.js';
 import { openActivationCache, readCacheIndex } from '../activation-cache/read.js';
@@ -64,6 +65,7 @@ const COMMANDS: readonly [string, string][] = [
   ['eval', 'evaluate coders inside the model: reconstruction, sparsity, CE and KL with them spliced in'],
   ['explore', "cache coders' latents on held-out text and browse them (a local server, or a static site)"],
   ['cache', 'write a model\'s activations to disk once, to train from them without the model'],
+  ['export', "write a run's coders as another library's files (SAELens, circuit-tracer)"],
   ['setup', 'set up (or repair) the Python environment sparsify computes in'],
 ];
 
@@ -187,6 +189,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   if (argv[0] === 'explore') return exploreMain(argv.slice(1));
   if (argv[0] === 'cache') return cacheMain(argv.slice(1));
   if (argv[0] === 'setup') return setupMain(argv.slice(1));
+  if (argv[0] === 'export') return exportMain(argv.slice(1));
   if (argv[0] === 'train') return trainMain(argv.slice(1));
   return trainMain(argv);
 }

@@ -14,4 +14,5 @@ export { ExploreOptionsSchema, type ExploreOptions } from './explore.js';
 export { sweepVariants, SWEEPABLE, type Variant, type VariantSettings } from './sweep.js';
 export { CacheOptionsSchema, type CacheOptions } from './cache.js';
 export { SetupOptionsSchema, type SetupOptions } from './setup.js';
+export { ExportOptionsSchema, type ExportOptions } from './export.js';
 export { DataOptionsSchema, DATA_DEFAULTS, type DataOptions } from './data.js';

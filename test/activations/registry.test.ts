@@ -25,6 +25,7 @@ const thresholded: Activation = {
   backward: 'positive-entries',
   padded: true,
   usesK: true,
+  inference: 'own',
   params: [],
 };
 
