@@ -5,7 +5,7 @@
 export { SparseCoder, Sae, CoderFileError, type EncoderOutput, type ForwardOutput, type CreateOptions, type LoadOptions, type LoadManyOptions, type LoadFromHubOptions } from './coder/index.js';
 export * from './config/index.js';
 export { Tensor, PyObject, getRuntime, closeRuntime, onInterrupt, setupPython, SparsifyError, PythonError, PythonProcessError, type DType, type TensorData, type RuntimeInfo, type SetupPythonOptions } from './bridge/index.js';
-export { HubError, type HubOptions } from './hub/index.js';
+export { HubError, uploadRun, type HubOptions, type UploadRunOptions, type UploadResult } from './hub/index.js';
 export { CausalLM, gatherLatentActivations, bundledDefault, loadModel, loadTokenizer, type LanguageModel, type LoadModelOptions, type TrainableModel } from './model/index.js';
 export { Trainer, type StepReport, type TrainerOptions, type CoderSlot, type CoderMetrics } from './trainer/index.js';
 export { loadDataset, trainingRows, type TokenDataset, type LoadDatasetOptions, type TokenizerSource } from './data/index.js';

@@ -26,6 +26,7 @@ import { createProgress } from './progress.js';
 import { cacheMain } from './cache.js';
 import { setupMain } from './setup.js';
 import { exportMain } from './export.js';
+import { uploadMain } from './upload.js';
 import { Terminal } from './terminal.js';
 import { VERSION } from './version.js';
 import { openActivationCache, readCacheIndex } from '../activation-cache/read.js';
@@ -66,6 +67,7 @@ const COMMANDS: readonly [string, string][] = [
   ['explore', "cache coders' latents on held-out text and browse them (a local server, or a static site)"],
   ['cache', 'write a model\'s activations to disk once, to train from them without the model'],
   ['export', "write a run's coders as another library's files (SAELens, circuit-tracer)"],
+  ['upload', 'publish a run to the Hugging Face Hub in one commit, with a model card'],
   ['setup', 'set up (or repair) the Python environment sparsify computes in'],
 ];
 
@@ -190,6 +192,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   if (argv[0] === 'cache') return cacheMain(argv.slice(1));
   if (argv[0] === 'setup') return setupMain(argv.slice(1));
   if (argv[0] === 'export') return exportMain(argv.slice(1));
+  if (argv[0] === 'upload') return uploadMain(argv.slice(1));
   if (argv[0] === 'train') return trainMain(argv.slice(1));
   return trainMain(argv);
 }

@@ -15,4 +15,5 @@ export { sweepVariants, SWEEPABLE, type Variant, type VariantSettings } from './
 export { CacheOptionsSchema, type CacheOptions } from './cache.js';
 export { SetupOptionsSchema, type SetupOptions } from './setup.js';
 export { ExportOptionsSchema, type ExportOptions } from './export.js';
+export { UploadOptionsSchema, type UploadOptions } from './upload.js';
 export { DataOptionsSchema, DATA_DEFAULTS, type DataOptions } from './data.js';

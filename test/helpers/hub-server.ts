@@ -1,5 +1,7 @@
 // A hub-like HTTP server on 127.0.0.1, speaking the parts of the Hugging Face Hub API that
-// model downloads use (revision info, tree listing, paths-info, resolve with ranges).
+// model downloads use (revision info, tree listing, paths-info, resolve with ranges) and, with
+// a write token, those @huggingface/hub's uploads use (whoami, repo lookup and creation,
+// preupload, LFS batch with basic transfers, commit as NDJSON), which change `repos` in place.
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -20,7 +22,14 @@ export interface LoggedRequest {
 export interface HubServer {
   url: string;
   requests: LoggedRequest[];
+  /** Each commit made: its repo, branch, title and the paths it wrote. */
+  commits: { repo: string; branch: string; title: string; paths: string[] }[];
   close(): Promise<void>;
+}
+
+export interface HubServerOptions {
+  /** The token that may write (whoami answers for it; uploads need it). */
+  writeToken?: string;
 }
 
 const SHA = 'a'.repeat(40);
@@ -29,13 +38,86 @@ function oid(data: Buffer): string {
   return createHash('sha1').update(data).digest('hex');
 }
 
-export async function startHubServer(repos: Record<string, FakeRepo>): Promise<HubServer> {
+export async function startHubServer(repos: Record<string, FakeRepo & { private?: boolean }>, options: HubServerOptions = {}): Promise<HubServer> {
   const requests: LoggedRequest[] = [];
+  const commits: HubServer['commits'] = [];
+  const lfs = new Map<string, Buffer>();
   const server: Server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (d: Buffer) => (body += d.toString()));
-    req.on('end', () => handle(req, res, body));
+    const chunks: Buffer[] = [];
+    req.on('data', (d: Buffer) => chunks.push(d));
+    req.on('end', () => {
+      const raw = Buffer.concat(chunks);
+      if (!writes(req, res, raw)) handle(req, res, raw.toString());
+    });
   });
+
+  /** The upload endpoints; false when the request is none of them. */
+  function writes(req: IncomingMessage, res: ServerResponse, raw: Buffer): boolean {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const path = decodeURIComponent(url.pathname);
+    const authorized = options.writeToken !== undefined && req.headers.authorization === `Bearer ${options.writeToken}`;
+    const log = (): void => void requests.push({ method: req.method ?? 'GET', url: path, auth: req.headers.authorization });
+    let m: RegExpExecArray | null;
+    if (path === '/api/whoami-v2') {
+      log();
+      if (!authorized) json(res, 401, { error: 'Invalid credentials in Authorization header' });
+      else json(res, 200, { type: 'user', name: 'tester', auth: { type: 'access_token', accessToken: { displayName: 'test', role: 'write', createdAt: new Date(0).toISOString() } } });
+      return true;
+    }
+    if (req.method === 'POST' && path === '/api/repos/create') {
+      log();
+      // The Hub's repo creation: `visibility` (public, private), or the older `private` flag.
+      const { name, organization, visibility, private: priv } = JSON.parse(raw.toString()) as { name: string; organization: string; visibility?: string; private?: boolean };
+      if (!authorized) json(res, 401, { error: 'Unauthorized' });
+      else {
+        repos[`${organization}/${name}`] = { files: {}, private: visibility === 'private' || priv === true };
+        json(res, 200, { url: `${url.origin}/${organization}/${name}` });
+      }
+      return true;
+    }
+    if (req.method === 'PUT' && (m = /^\/lfs-upload\/([0-9a-f]{64})$/.exec(path))) {
+      log();
+      lfs.set(m[1]!, raw);
+      res.writeHead(200);
+      res.end();
+      return true;
+    }
+    if (req.method === 'POST' && (m = /^\/([^/]+\/[^/]+)\.git\/info\/lfs\/objects\/batch$/.exec(path))) {
+      log();
+      const { objects } = JSON.parse(raw.toString()) as { objects: { oid: string; size: number }[] };
+      json(res, 200, { transfer: 'basic', objects: objects.map((o) => ({ ...o, actions: { upload: { href: `http://${req.headers.host}/lfs-upload/${o.oid}` } } })) });
+      return true;
+    }
+    if (req.method === 'POST' && (m = /^\/api\/models\/([^/]+\/[^/]+)\/(preupload|commit)\/(.+)$/.exec(path))) {
+      log();
+      const [, repoId, verb, branch] = m;
+      const repo = repos[repoId!];
+      if (!authorized) return (json(res, 401, { error: 'Unauthorized' }), true);
+      if (!repo) return (json(res, 404, { error: 'Repository not found' }), true);
+      if (verb === 'preupload') {
+        // As the Hub does: binary and large files go to LFS, small text files inline.
+        const { files } = JSON.parse(raw.toString()) as { files: { path: string; size: number; sample: string }[] };
+        json(res, 200, { files: files.map((f) => ({ path: f.path, uploadMode: f.path.endsWith('.safetensors') || f.size > 10_000 ? 'lfs' : 'regular' })) });
+        return true;
+      }
+      const lines = raw.toString().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { key: string; value: Record<string, unknown> });
+      const paths: string[] = [];
+      for (const { key, value } of lines) {
+        if (key === 'file') repo.files[value.path as string] = Buffer.from(value.content as string, (value.encoding as BufferEncoding | undefined) ?? 'utf8');
+        else if (key === 'lfsFile') {
+          const data = lfs.get(value.oid as string);
+          if (!data) return (json(res, 400, { error: `LFS object ${String(value.oid)} was never uploaded` }), true);
+          repo.files[value.path as string] = data;
+        } else continue;
+        paths.push(value.path as string);
+      }
+      const header = lines.find((l) => l.key === 'header')?.value ?? {};
+      commits.push({ repo: repoId!, branch: branch!, title: String(header.summary ?? ''), paths });
+      json(res, 200, { commitOid: 'b'.repeat(40), commitUrl: `${url.origin}/${repoId}/commit/${'b'.repeat(40)}` });
+      return true;
+    }
+    return false;
+  }
 
   function json(res: ServerResponse, status: number, value: unknown): void {
     res.writeHead(status, { 'content-type': 'application/json' });
@@ -61,7 +143,9 @@ export async function startHubServer(repos: Record<string, FakeRepo>): Promise<H
       return;
     }
     const files = Object.entries(repo.files);
-    if (api && verb === 'revision') {
+    if (api && verb === undefined) {
+      json(res, 200, { _id: repoId, id: repoId, private: repo.private ?? false });
+    } else if (api && verb === 'revision') {
       json(res, 200, { _id: repoId, id: repoId, sha: SHA, private: false, downloads: 0, gated: false, likes: 0, siblings: files.map(([p]) => ({ rfilename: p })) });
     } else if (api && verb === 'tree') {
       const prefix = rest.join('/');
@@ -118,6 +202,7 @@ export async function startHubServer(repos: Record<string, FakeRepo>): Promise<H
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
+    commits,
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }
