@@ -95,7 +95,8 @@ it('[long e2e] `sparsify explore` caches the latents, serves the explorer and ex
 
     // Hookpoint page: sorted by frequency, the first row is the most frequent latent.
     await page.click('.coder-card[data-coder="layers.1"] h3 a');
-    await page.waitForSelector('#app[data-ready="#/c/1"]');
+    // Coder routes name the coder (#/c/1, by index, still resolves).
+    await page.waitForSelector('#app[data-ready="#/c/layers.1"]');
     const table = cache.table('layers.1');
     const byFreq = Array.from(table.frequency.keys()).sort((a, b) => table.frequency[b]! - table.frequency[a]! || a - b);
     const first = page.locator('tr.latent-row').first();
@@ -131,11 +132,15 @@ it('[long e2e] `sparsify explore` caches the latents, serves the explorer and ex
     expect(await centre.evaluate((el) => (globalThis as unknown as Styled).getComputedStyle(el).backgroundColor)).toBe('rgb(239, 108, 0)');
     expect(await page.locator('#logits-top tbody tr').count()).toBe(10);
     expect(await page.locator('#histogram canvas').count()).toBe(1);
+    // The histogram's axis ends near the max activation (within two of its 50 bins), not at its power-of-two range.
+    const axisEnd = Number(await page.locator('#histogram').getAttribute('data-axis-end'));
+    expect(axisEnd).toBeGreaterThanOrEqual(rec.max);
+    expect(axisEnd).toBeLessThanOrEqual(rec.max + (2 * rec.histogram.range) / 50);
     await page.screenshot({ path: join(ARTIFACTS, 'explore-latent.png') });
     // Through to a neighbour.
     const neighbour = rec.neighbours[0]!.id;
     await page.click(`a.neighbour[data-id="${neighbour}"]`);
-    await page.waitForSelector(`#app[data-ready="#/c/1/l/${neighbour}"]`);
+    await page.waitForSelector(`#app[data-ready="#/c/layers.1/l/${neighbour}"]`);
     expect(await page.locator('#latent').getAttribute('data-id')).toBe(String(neighbour));
     expect(await page.locator('#stat-count').textContent()).toBe(String(cache.latent('layers.1', neighbour).count));
     // An id out of range is a page that says so.
@@ -157,7 +162,7 @@ it('[long e2e] `sparsify explore` caches the latents, serves the explorer and ex
   const b2 = await launchBrowser();
   try {
     const { page, errors } = await watchedPage(b2);
-    await openRoute(page, `${fileUrl}#/c/2/l/7`);
+    await openRoute(page, `${fileUrl}#/c/layers.2/l/7`);
     expect(await page.locator('#stat-count').textContent()).toBe(String(cache.latent('layers.2', 7).count));
     await openRoute(page, `${fileUrl}#/c/2`);
     expect(await page.locator('tr.latent-row').count()).toBe(50);

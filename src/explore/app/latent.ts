@@ -2,6 +2,7 @@
 import type { ExamplePayload, LatentPayload, OverviewPayload } from '../payloads.js';
 import { barChart } from './charts.js';
 import { h, num, pct, tokenText } from './dom.js';
+import { coderRoute, latentRoute } from './routes.js';
 
 /** An example's window: each token's background in proportion to the activation there. */
 function exampleLine(e: ExamplePayload, before: number, max: number, vocab: string[]): HTMLElement {
@@ -46,12 +47,12 @@ export function latentView(index: number, ov: OverviewPayload, l: LatentPayload,
   const page = h(
     'main',
     { id: 'latent', 'data-id': l.id },
-    h('p', { class: 'crumbs' }, h('a', { href: '#/' }, 'overview'), ' / ', h('a', { href: `#/c/${index}` }, coder.name), ` / latent ${l.id}`),
+    h('p', { class: 'crumbs' }, h('a', { href: '#/' }, 'overview'), ' / ', h('a', { href: coderRoute(ov, index) }, coder.name), ` / latent ${l.id}`),
     h(
       'h1',
       {},
       `${coder.name} latent ${l.id}`,
-      h('span', { class: 'step' }, l.id > 0 ? h('a', { href: `#/c/${index}/l/${l.id - 1}`, id: 'prev-latent' }, '\u2190') : null, ' ', l.id < coder.num_latents - 1 ? h('a', { href: `#/c/${index}/l/${l.id + 1}`, id: 'next-latent' }, '\u2192') : null),
+      h('span', { class: 'step' }, l.id > 0 ? h('a', { href: latentRoute(ov, index, l.id - 1), id: 'prev-latent' }, '\u2190') : null, ' ', l.id < coder.num_latents - 1 ? h('a', { href: latentRoute(ov, index, l.id + 1), id: 'next-latent' }, '\u2192') : null),
     ),
     h('div', { class: 'stats' }, stat('frequency', 'stat-frequency', pct(l.frequency)), stat('firings', 'stat-count', String(l.count)), stat('max activation', 'stat-max', num(l.max)), stat('mean activation', 'stat-mean', num(l.mean))),
     hist,
@@ -74,14 +75,19 @@ export function latentView(index: number, ov: OverviewPayload, l: LatentPayload,
     h(
       'ul',
       { id: 'neighbours' },
-      l.neighbours.map(([id, sim]) => h('li', {}, h('a', { class: 'neighbour', href: `#/c/${index}/l/${id}`, 'data-id': id }, `latent ${id}`), ` ${num(sim)}`)),
+      l.neighbours.map(([id, sim]) => h('li', {}, h('a', { class: 'neighbour', href: latentRoute(ov, index, id), 'data-id': id }, `latent ${id}`), ` ${num(sim)}`)),
     ),
   );
   page.append(h('div', { class: 'columns' }, h('div', { class: 'main-col' }, examples, intervals), side));
   queueMicrotask(() => {
     const w = Math.min(700, Math.max(320, window.innerWidth - 420));
-    const x = Array.from({ length: bins }, (_, i) => (i * l.histogram.range) / bins);
-    barChart(hist, 'activation histogram (firings)', 'activation', x, l.histogram.counts, w, 'firings');
+    // The axis ends one bin past the last one with firings (near the max activation), not at the range's end.
+    let last = 0;
+    l.histogram.counts.forEach((c, i) => (last = c > 0 ? i : last));
+    const shown = Math.min(bins, last + 2);
+    const x = Array.from({ length: shown }, (_, i) => (i * l.histogram.range) / bins);
+    barChart(hist, 'activation histogram (firings)', 'activation', x, l.histogram.counts.slice(0, shown), w, 'firings');
+    hist.setAttribute('data-axis-end', String((shown * l.histogram.range) / bins));
   });
   return page;
 }

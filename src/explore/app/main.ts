@@ -1,15 +1,16 @@
 /**
  * The explorer's app: hash routes over the data files, so it works the same from the local
  * server and from a static export opened with file://.
- *   #/                 overview
- *   #/c/<i>?query      coder i's latent table
- *   #/c/<i>/l/<id>     latent id of coder i
+ *   #/                    overview
+ *   #/c/<name>?query      a coder's latent table (by its name; its index works too)
+ *   #/c/<name>/l/<id>     latent id of that coder
  */
 import type { LatentChunkPayload, OverviewPayload, TablePayload } from '../payloads.js';
 import { NotFound, load } from './data.js';
 import { h } from './dom.js';
 import { latentView } from './latent.js';
 import { overviewView } from './overview.js';
+import { coderIndex } from './routes.js';
 import { parseQuery, tableView } from './table.js';
 
 const root = document.getElementById('app')!;
@@ -25,9 +26,9 @@ async function route(): Promise<HTMLElement> {
   document.title = `sparsify explore: ${ov.title}`;
   if (parts.length === 0) return overviewView(ov);
   if (parts[0] !== 'c' || parts.length < 2) return notFound(`no page ${location.hash}`);
-  const index = Number(parts[1]);
-  const coder = Number.isInteger(index) ? ov.coders[index] : undefined;
-  if (!coder) return notFound(`no coder ${parts[1]}: this cache has coders 0..${ov.coders.length - 1}`);
+  const index = coderIndex(ov, parts[1]!);
+  const coder = index === undefined ? undefined : ov.coders[index];
+  if (index === undefined || !coder) return notFound(`no coder ${parts[1]}: this cache has coders ${ov.coders.map((c) => c.name).join(', ')}`);
   const vocab = await load<string[]>('vocab');
   if (parts.length === 2) return tableView(index, ov, await load<TablePayload>(`coders/${index}/table`), vocab, parseQuery(new URLSearchParams(query)));
   const id = Number(parts[3]);

@@ -2,6 +2,7 @@
 import type { OverviewPayload } from '../payloads.js';
 import { barChart, lineChart } from './charts.js';
 import { h } from './dom.js';
+import { coderRoute } from './routes.js';
 
 /** metrics.jsonl keys are `family/hookpoint`: one chart per family, a line per hookpoint. */
 function families(lines: Record<string, number | string>[]): Map<string, string[]> {
@@ -81,7 +82,7 @@ export function overviewView(ov: OverviewPayload): HTMLElement {
       h(
         'div',
         { class: 'coder-card', 'data-coder': coder.name },
-        h('h3', {}, h('a', { href: `#/c/${i}` }, coder.name)),
+        h('h3', {}, h('a', { href: coderRoute(ov, i) }, coder.name)),
         h('p', { class: 'meta' }, `${coder.num_latents} latents, k=${coder.k}, d_in ${coder.d_in}, ${coder.tokens} tokens cached; `, h('span', { class: 'dead' }, `${coder.density.dead} never fired`)),
         chart,
       ),

@@ -1,6 +1,7 @@
 /** A hookpoint's latent table: sortable, filterable, paged; jump to a latent by id. */
 import type { OverviewPayload, TablePayload } from '../payloads.js';
 import { f32, h, i32, num, pct, tokenText } from './dom.js';
+import { coderRoute, latentRoute } from './routes.js';
 
 const PAGE = 50;
 type SortKey = 'id' | 'frequency' | 'max' | 'mean';
@@ -30,7 +31,7 @@ export function tableView(index: number, ov: OverviewPayload, t: TablePayload, v
   const columns = { frequency: f32(t.frequency), max: f32(t.max), mean: f32(t.mean) };
   const top = i32(t.top_tokens);
   const go = (q: Partial<TableQuery>): void => {
-    location.hash = `#/c/${index}?${queryString({ ...query, ...q })}`;
+    location.hash = `${coderRoute(ov, index)}?${queryString({ ...query, ...q })}`;
   };
   const topTokens = (id: number): string[] =>
     [0, 1, 2]
@@ -54,7 +55,7 @@ export function tableView(index: number, ov: OverviewPayload, t: TablePayload, v
   filter.addEventListener('change', () => go({ q: filter.value, page: 0 }));
   const jump = h('input', { id: 'jump', type: 'number', min: 0, max: t.num_latents - 1, placeholder: 'latent id' });
   const jumpTo = (): void => {
-    if (jump.value !== '') location.hash = `#/c/${index}/l/${Number(jump.value)}`;
+    if (jump.value !== '') location.hash = latentRoute(ov, index, Number(jump.value));
   };
   jump.addEventListener('keydown', (e) => {
     if (e.key === 'Enter') jumpTo();
@@ -79,7 +80,7 @@ export function tableView(index: number, ov: OverviewPayload, t: TablePayload, v
           h(
             'tr',
             { class: 'latent-row', 'data-id': id },
-            h('td', {}, h('a', { href: `#/c/${index}/l/${id}` }, String(id))),
+            h('td', {}, h('a', { href: latentRoute(ov, index, id) }, String(id))),
             h('td', { class: 'n' }, pct(columns.frequency[id]!)),
             h('td', { class: 'n' }, num(columns.max[id]!)),
             h('td', { class: 'n' }, num(columns.mean[id]!)),
