@@ -31,6 +31,50 @@ def decode_ids(tokenizer, ids: list[int]) -> list[str]:
     return [tokenizer.decode([i]) for i in ids]
 
 
+def _byte_level_alphabet() -> dict[str, int]:
+    """GPT-2's byte-to-unicode table (every byte as a printable character), inverted: char -> byte."""
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("\xa1"), ord("\xac") + 1)) + list(range(ord("\xae"), ord("\xff") + 1))
+    chars = printable[:]
+    n = 0
+    for b in range(256):
+        if b not in printable:
+            printable.append(b)
+            chars.append(256 + n)
+            n += 1
+    return {chr(c): b for b, c in zip(printable, chars)}
+
+
+def _decoder_types(tokenizer) -> set[str]:
+    """The kinds of the fast tokenizer's decoder (those of a Sequence too); empty for a slow one."""
+    import json
+
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        return set()
+    decoder = json.loads(backend.to_str()).get("decoder") or {}
+    parts = decoder.get("decoders", [decoder]) if decoder.get("type") == "Sequence" else [decoder]
+    return {d.get("type", "") for d in parts}
+
+
+@op("tokenizer.token_bytes")
+def token_bytes(tokenizer, ids: list[int]) -> list[str | None]:
+    """Each id's raw bytes as hex, where the tokenizer says what they are (a byte-level BPE's
+    tokens, a byte-fallback `<0xNN>` token); None elsewhere."""
+    kinds = _decoder_types(tokenizer)
+    alphabet = _byte_level_alphabet() if "ByteLevel" in kinds else None
+    out: list[str | None] = []
+    for token in tokenizer.convert_ids_to_tokens(ids):
+        if token is None:
+            out.append(None)
+        elif alphabet is not None and all(c in alphabet for c in token):
+            out.append(bytes(alphabet[c] for c in token).hex())
+        elif "ByteFallback" in kinds and len(token) == 6 and token.startswith("<0x") and token.endswith(">"):
+            out.append(token[3:5].lower())
+        else:
+            out.append(None)
+    return out
+
+
 @op("tokenizer.encode")
 def encode(tokenizer, text: str | list[str], device: str = "cpu"):
     batch = tokenizer(text, return_tensors="pt", padding=isinstance(text, list))

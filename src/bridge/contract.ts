@@ -71,6 +71,7 @@ export const OPS = {
   'tensor.grad': { args: ['tensor'], reply: handle.nullable() },
   'tensor.to_bytes': { args: ['tensor'], reply: z.object({ data: z.string(), dtype: z.string() }) },
   'tokenizer.decode_ids': { args: ['tokenizer', 'ids'], reply: z.array(z.string()) },
+  'tokenizer.token_bytes': { args: ['tokenizer', 'ids'], reply: z.array(z.string().nullable()) },
   'tokenizer.encode': { args: ['tokenizer', 'text', 'device'], reply: z.object({ input_ids: handle, attention_mask: handle }) },
   'tokenizer.load': { args: ['name_or_path', 'revision', 'token', 'local_files_only'], reply: handle },
   'tokenizer.special_ids': { args: ['tokenizer'], reply: z.array(int) },

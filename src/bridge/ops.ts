@@ -356,6 +356,11 @@ export function tokenizerDecodeIds(tokenizer: PyObject, ids: readonly number[]):
   return (invoke(tokenizer.runtime, 'tokenizer.decode_ids', { tokenizer, ids }) as Promise<string[]>);
 }
 
+/** Each id's raw bytes as hex where the tokenizer says what they are (byte-level BPE, byte fallback), else null (`tokenizer.token_bytes`). */
+export function tokenizerTokenBytes(tokenizer: PyObject, ids: readonly number[]): Promise<(string | null)[]> {
+  return (invoke(tokenizer.runtime, 'tokenizer.token_bytes', { tokenizer, ids }) as Promise<(string | null)[]>);
+}
+
 /** Token ids (and attention mask) of a text, [1, T] (`tokenizer.encode`). */
 export function tokenize(tokenizer: PyObject, text: string, device: string): Promise<{ input_ids: Tensor; attention_mask: Tensor }> {
   return invoke(tokenizer.runtime, 'tokenizer.encode', { tokenizer, text, device }) as Promise<{ input_ids: Tensor; attention_mask: Tensor }>;

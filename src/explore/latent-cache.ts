@@ -8,7 +8,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { dataRows, outputEmbeddings, saveTensors, tokenizerDecodeIds, type PyObject } from '../bridge/ops.js';
+import { dataRows, outputEmbeddings, saveTensors, tokenizerDecodeIds, tokenizerTokenBytes, type PyObject } from '../bridge/ops.js';
+import { tokenDisplay } from './token-text.js';
 import { SparsifyError } from '../bridge/errors.js';
 import { numLatentsFor } from '../config/sparse-coder.js';
 import { CFG_FILE, WEIGHTS_FILE } from '../coder/files.js';
@@ -75,6 +76,12 @@ export interface BuildLatentCacheOptions {
   describe?: { model?: string; dataset?: string; split?: string | null; maxTokens?: number };
   /** Latents per chunk of the logit-effect and neighbour products (default 1024). */
   chunk?: number;
+}
+
+/** Each id's text for the explorer: decoded, or its bytes escaped where decoding alone loses them. */
+async function readableVocab(tokenizer: PyObject, ids: number[]): Promise<string[]> {
+  const [decoded, bytes] = await Promise.all([tokenizerDecodeIds(tokenizer, ids), tokenizerTokenBytes(tokenizer, ids)]);
+  return decoded.map((text, i) => tokenDisplay(text, bytes[i] ?? null));
 }
 
 /**
@@ -147,7 +154,8 @@ export async function buildLatentCache(model: TrainableModel, coders: readonly E
   // The rows' token ids, once: examples find their window's tokens here.
   await saveTensors(join(staging, TOKENS_FILE), { input_ids: await dataRows(dataset.rows, start, end) });
   const ids = Array.from({ length: index.vocab_size }, (_, i) => i);
-  const vocab = options.tokenizer ? await tokenizerDecodeIds(options.tokenizer, ids) : ids.map(String);
+  // Partial characters of byte-level tokens as escaped bytes, not U+FFFD (token-text.ts).
+  const vocab = options.tokenizer ? await readableVocab(options.tokenizer, ids) : ids.map(String);
   await writeFile(join(staging, 'vocab.json'), JSON.stringify(vocab));
   await writeFile(join(staging, 'index.json'), JSON.stringify(index, null, 2));
   // Into place: the earlier cache moves out only after the new one is whole.
