@@ -10,7 +10,7 @@
  * the thresholds are positive). The thresholds start at 0.001 (its Appendix I value).
  */
 import { defineAutogradFunction, type SymScalar, type SymTensor } from '../kernels/index.js';
-import { gradBias, gradInput, gradWeight, type Entries, type SparseBackward } from '../math/sparse-grads.js';
+import { gradBias, gradInput, gradWeight, savedEntries, type SparseBackward } from '../math/sparse-grads.js';
 import type { Activation, ActivationEncoder, LatentSelection } from './activation.js';
 import { raggedFromPositions } from './ragged.js';
 import { thresholdSelection } from './threshold-selection.js';
@@ -20,12 +20,12 @@ const INIT_THRESHOLD = 0.001;
 
 /**
  * The entries of `pre` [N, M] that clear `floor` [M], ragged (flat, row-major, with each one's
- * token): their latents and pre-activations. One sync: their count.
+ * token), their values the pre-activations. One sync: their count.
  */
-function above(pre: SymTensor, floor: SymTensor): { entries: LatentSelection; pre: SymTensor } {
+function above(pre: SymTensor, floor: SymTensor): LatentSelection {
   const positions = pre.gt(floor).flatten().nonzero().named('at_or_above');
   const slotPre = pre.flatten().select(positions).named('slot_pre');
-  return { entries: raggedFromPositions(positions, slotPre, pre.size(0), pre.size(-1)), pre: slotPre };
+  return raggedFromPositions(positions, slotPre, pre.size(0), pre.size(-1));
 }
 
 /** RectangleFunction: 1 on (-0.5, 0.5), else 0, in `like`'s dtype. */
@@ -37,9 +37,6 @@ function jump(pre: SymTensor, theta: SymTensor): SymTensor {
 }
 
 const encoders = new Map<SparseBackward, ActivationEncoder<'threshold'>>();
-
-/** The saved entries' positions, for the shared gradient kernels. */
-const entries = (s: Record<string, SymTensor | undefined>): Entries => ({ indices: s.indices!, ragged: { rows: s.rows!, offsets: s.offsets! } });
 
 /** JumpReLUFunction's d pre: the gradient where the entry clears its threshold. */
 const passed = (s: Record<string, SymTensor | undefined>, grad: SymTensor): SymTensor => grad.mul(s.pre!.gt(s.theta!).typeAs(grad)).named('grad_pre');
@@ -63,25 +60,24 @@ function jumpEncoder(backward: SparseBackward): ActivationEncoder<'threshold'> {
       materializeGrads: false,
       forward(f, { input, weight, bias, threshold }, { bandwidth }) {
         const pre = f.linear(input, weight, bias).named('pre');
-        const slots = above(pre, threshold.sub(bandwidth.div(2)).named('floor'));
-        const { indices, ragged } = slots.entries;
+        const { values: slotPre, indices, ragged } = above(pre, threshold.sub(bandwidth.div(2)).named('floor'));
         const theta = threshold.select(indices).named('slot_theta');
-        const values = jump(slots.pre, theta);
+        const values = jump(slotPre, theta);
         const rows = ragged!.rows.named('rows');
         const offsets = ragged!.offsets.named('offsets');
         return {
           outputs: { values, indices, preacts: pre.relu().named('preacts'), rows, offsets },
-          save: { input, weight, bias, indices, rows, offsets, pre: slots.pre, theta, threshold },
+          save: { input, weight, bias, indices, rows, offsets, pre: slotPre, theta, threshold },
         };
       },
       backward: {
-        input: (b, s, g) => gradInput(b, entries(s), s.weight!, passed(s, g.values)),
-        weight: (b, s, g) => gradWeight(b, entries(s), s.weight!, s.input!, passed(s, g.values), backward),
-        bias: (b, s, g) => gradBias(entries(s), b.zerosLike(s.bias!).named('grad_bias'), passed(s, g.values)),
+        input: (b, s, g) => gradInput(b, savedEntries(s), s.weight!, passed(s, g.values)),
+        weight: (b, s, g) => gradWeight(b, savedEntries(s), s.weight!, s.input!, passed(s, g.values), backward),
+        bias: (b, s, g) => gradBias(savedEntries(s), b.zerosLike(s.bias!).named('grad_bias'), passed(s, g.values)),
         threshold: (b, s, g, { bandwidth }) => {
           const kernel = rectangle(s.pre!.sub(s.theta!).div(bandwidth), g.values);
           const perSlot = s.theta!.div(bandwidth).neg().mul(kernel).mul(g.values).named('grad_theta_slots');
-          return gradBias(entries(s), b.zerosLike(s.threshold!).named('grad_threshold'), perSlot);
+          return gradBias(savedEntries(s), b.zerosLike(s.threshold!).named('grad_threshold'), perSlot);
         },
       },
       inferShapes: (t) => ({ preacts: t.input.shape?.[0] !== undefined && t.weight.shape?.[0] !== undefined ? { shape: [t.input.shape[0], t.weight.shape[0]] } : {}, indices: { dtype: 'int64' }, rows: { dtype: 'int64' }, offsets: { dtype: 'int64' } }),

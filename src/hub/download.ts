@@ -39,18 +39,27 @@ function settings(options: HubOptions): { hubUrl: string; accessToken?: string; 
   return { hubUrl, ...(accessToken ? { accessToken } : {}), revision: options.revision ?? 'main', ...(cacheDir ? { cacheDir } : {}) };
 }
 
-async function hubCall<T>(what: string, repo: string, hubUrl: string, fn: () => Promise<T>): Promise<T> {
+/**
+ * Run a Hub request; a failure becomes one line, `WHAT at HUB failed: WHY`: the Hub could not
+ * be reached (an offline HubError), `detail`'s words for the HTTP status, else the error's own.
+ */
+export async function hubRequest<T>(what: string, hubUrl: string, fn: () => Promise<T>, detail: (status: number | undefined) => string | undefined): Promise<T> {
   try {
     return await fn();
   } catch (err) {
     const status = (err as { statusCode?: number }).statusCode;
     if (status === undefined && err instanceof TypeError) {
       // fetch failed: no answer from the Hub at all
-      throw new HubError(`${what} for '${repo}' at ${hubUrl} failed: cannot reach the Hub (${(err.cause as Error | undefined)?.message ?? err.message})`, true);
+      throw new HubError(`${what} at ${hubUrl} failed: cannot reach the Hub (${(err.cause as Error | undefined)?.message ?? err.message})`, true);
     }
-    const detail = status === 404 ? (what.startsWith('listing hookpoint') ? 'no such hookpoint in the repo' : 'not found') : status === 401 || status === 403 ? 'access denied (is a token needed?)' : (err as Error).message;
-    throw new HubError(`${what} for '${repo}' at ${hubUrl} failed: ${detail}`);
+    throw new HubError(`${what} at ${hubUrl} failed: ${detail(status) ?? (err as Error).message}`);
   }
+}
+
+function hubCall<T>(what: string, repo: string, hubUrl: string, fn: () => Promise<T>): Promise<T> {
+  return hubRequest(`${what} for '${repo}'`, hubUrl, fn, (status) =>
+    status === 404 ? (what.startsWith('listing hookpoint') ? 'no such hookpoint in the repo' : 'not found') : status === 401 || status === 403 ? 'access denied (is a token needed?)' : undefined,
+  );
 }
 
 /**

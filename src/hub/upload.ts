@@ -12,7 +12,7 @@ import { join, relative } from 'node:path';
 import { findCoderDirs, findRunConfig, noCodersMessage } from '../coder/discover.js';
 import { CFG_FILE, WEIGHTS_FILE, readCoderConfig } from '../coder/files.js';
 import { numLatentsFor } from '../config/sparse-coder.js';
-import { HubError } from './download.js';
+import { HubError, hubRequest } from './download.js';
 import { modelCard, type CardEval } from './model-card.js';
 
 export interface UploadOptions {
@@ -90,17 +90,8 @@ export async function uploadRun(runDir: string, repoId: string, options: UploadO
   const accessToken = hubToken(options.token);
   if (!accessToken) throw new HubError('no Hugging Face token: give --hf_token, set HF_TOKEN, or log in (huggingface-cli login writes ~/.cache/huggingface/token)');
   const hubUrl = (options.endpoint ?? process.env.HF_ENDPOINT ?? 'https://huggingface.co').replace(/\/+$/, '');
-  const call = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
-    try {
-      return await fn();
-    } catch (err) {
-      const status = (err as { statusCode?: number }).statusCode;
-      if (status === undefined && err instanceof TypeError) throw new HubError(`${what} at ${hubUrl} failed: cannot reach the Hub (${(err.cause as Error | undefined)?.message ?? err.message})`, true);
-      if (status === 401) throw new HubError(`${what} at ${hubUrl} failed: the Hub rejected the token (401)`);
-      if (status === 403) throw new HubError(`${what} at ${hubUrl} failed: the token may not write to ${repoId} (403)`);
-      throw new HubError(`${what} at ${hubUrl} failed: ${(err as Error).message}`);
-    }
-  };
+  const call = <T>(what: string, fn: () => Promise<T>): Promise<T> =>
+    hubRequest(what, hubUrl, fn, (status) => (status === 401 ? 'the Hub rejected the token (401)' : status === 403 ? `the token may not write to ${repoId} (403)` : undefined));
   await call('checking the token', () => whoAmI({ accessToken, hubUrl }));
   const repo = { type: 'model' as const, name: repoId };
   const exists = await call(`looking up ${repoId}`, () => repoExists({ repo, accessToken, hubUrl }));

@@ -7,7 +7,7 @@
  */
 import { activation as activationOf, type Activation, type ActivationName } from '../activations/index.js';
 import { KernelBuildError, defineAutogradFunction, type AutogradFunction, type ProgramBuilder, type ScalarLike, type SymScalar, type SymTensor } from '../kernels/index.js';
-import { entryBags, gradBias, gradInput, gradWeight, sparseTransposedProduct, type Entries, type SparseBackward } from './sparse-grads.js';
+import { entryBags, gradBias, gradInput, gradWeight, savedEntries, sparseTransposedProduct, type Entries, type SparseBackward } from './sparse-grads.js';
 
 /** The encoders' outputs: the selection (a ragged one's `rows` and `offsets` too) and the relu'd pre-activations. */
 type Outputs = 'values' | 'indices' | 'preacts' | 'rows' | 'offsets';
@@ -37,11 +37,6 @@ const outputsOf = (activation: Activation) => ({
 const entriesSaved = (activation: Activation, outputs: Record<Outputs, SymTensor>): Record<string, SymTensor> =>
   activation.ragged ? { indices: outputs.indices, rows: outputs.rows, offsets: outputs.offsets } : { indices: outputs.indices };
 
-/** The saved entries' positions, for the shared gradient kernels. */
-const entries = (saved: Record<string, SymTensor | undefined>): Entries => ({
-  indices: saved.indices!,
-  ...(saved.rows ? { ragged: { rows: saved.rows, offsets: saved.offsets! } } : {}),
-});
 
 /**
  * The gradient of the kept values as it reaches the pre-activations: as it is for every slot
@@ -83,9 +78,9 @@ function fusedEncoder(activation: Activation, backward: SparseBackward): Encoder
       return { outputs, save: { input, weight, bias, ...entriesSaved(activation, outputs), ...savedForRule(activation, outputs.values) } };
     },
     backward: {
-      input: (b, s, g) => gradInput(b, entries(s), s.weight!, keptGradient(activation, s, g.values)),
-      weight: (b, s, g) => gradWeight(b, entries(s), s.weight!, s.input!, keptGradient(activation, s, g.values), backward),
-      bias: (b, s, g) => gradBias(entries(s), b.zerosLike(s.bias!).named('grad_bias'), keptGradient(activation, s, g.values)),
+      input: (b, s, g) => gradInput(b, savedEntries(s), s.weight!, keptGradient(activation, s, g.values)),
+      weight: (b, s, g) => gradWeight(b, savedEntries(s), s.weight!, s.input!, keptGradient(activation, s, g.values), backward),
+      bias: (b, s, g) => gradBias(savedEntries(s), b.zerosLike(s.bias!).named('grad_bias'), keptGradient(activation, s, g.values)),
     },
     inferShapes: (t, sc) => encoderShapes(activation, t.input, t.weight, sc.k),
   });
@@ -126,13 +121,13 @@ function centredEncoderGemm(activation: Activation): CentredEncoder {
       return { outputs, save: { centred, weight, bias, ...entriesSaved(activation, outputs), ...savedForRule(activation, outputs.values) } };
     },
     backward: {
-      x: (b, s, g) => gradInput(b, entries(s), s.weight!, keptGradient(activation, s, g.values)),
+      x: (b, s, g) => gradInput(b, savedEntries(s), s.weight!, keptGradient(activation, s, g.values)),
       b_dec: (_b, s, g) => {
-        const perLatent = gradBias(entries(s), s.weight!.newZeros([s.weight!.size(0)]).named('grad_per_latent'), keptGradient(activation, s, g.values));
+        const perLatent = gradBias(savedEntries(s), s.weight!.newZeros([s.weight!.size(0)]).named('grad_per_latent'), keptGradient(activation, s, g.values));
         return perLatent.matmul(s.weight!).neg().named('grad_b_dec');
       },
-      weight: (b, s, g) => gradWeight(b, entries(s), s.weight!, s.centred!, keptGradient(activation, s, g.values), 'gemm'),
-      bias: (b, s, g) => gradBias(entries(s), b.zerosLike(s.bias!).named('grad_bias'), keptGradient(activation, s, g.values)),
+      weight: (b, s, g) => gradWeight(b, savedEntries(s), s.weight!, s.centred!, keptGradient(activation, s, g.values), 'gemm'),
+      bias: (b, s, g) => gradBias(savedEntries(s), b.zerosLike(s.bias!).named('grad_bias'), keptGradient(activation, s, g.values)),
     },
     inferShapes: (t, sc) => encoderShapes(activation, t.x, t.weight, sc.k),
   });

@@ -22,6 +22,12 @@ export interface Entries {
   ragged?: { rows: SymTensor; offsets: SymTensor };
 }
 
+/** The entries an autograd function saved for its backward (`indices`, and a ragged selection's `rows` and `offsets`). */
+export const savedEntries = (saved: Record<string, SymTensor | undefined>): Entries => ({
+  indices: saved.indices!,
+  ...(saved.rows ? { ragged: { rows: saved.rows, offsets: saved.offsets! } } : {}),
+});
+
 /**
  * S^T y for the sparse [N, M] matrix S whose entries are `values` at `at`: S made dense in a
  * reused zero matrix (in the values' precision), one matrix product, then the zeros restored.

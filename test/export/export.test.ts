@@ -11,7 +11,7 @@ import type { Tensor } from '../../src/bridge/ops.js';
 import { SparseCoder } from '../../src/coder/sparse-coder.js';
 import type { SparseCoderConfigInput } from '../../src/config/sparse-coder.js';
 import { exportRun } from '../../src/export/index.js';
-import { main } from '../../src/cli/main.js';
+import { runCli } from '../helpers/cli.js';
 import { py, randn } from '../helpers/python.js';
 
 const HELPER = new URL('../helpers/formats.py', import.meta.url).pathname;
@@ -137,17 +137,12 @@ result = {"config": config, "acts": (acts - mine_acts).abs().max().item(), "out"
     writeFileSync(join(full, 'keep.txt'), 'mine');
     await expect(exportRun(gap, 'saelens', full)).rejects.toThrow(/not-empty exists and is not empty: export writes into a new directory/);
     expect(readdirSync(full)).toEqual(['keep.txt']);
-    const errors: string[] = [];
-    const write = process.stderr.write.bind(process.stderr);
-    process.stderr.write = ((chunk: string) => (errors.push(String(chunk)), true)) as typeof process.stderr.write;
-    try {
-      expect(await main(['export', sae, '--format', 'circuit-tracer', '--out', join(work, 'ct-z')])).toBe(1);
-      expect(await main(['export', sae, '--format', 'onnx', '--out', join(work, 'ct-z')])).toBe(1);
-    } finally {
-      process.stderr.write = write;
-    }
-    expect(errors[0]).toMatch(/^sparsify export: --format circuit-tracer: coder layers\.0\.mlp is an SAE/);
-    expect(errors[1]).toMatch(/onnx/);
-    expect(errors[1]).toMatch(/saelens, circuit-tracer/);
+    const notSet = await runCli(['export', sae, '--format', 'circuit-tracer', '--out', join(work, 'ct-z')]);
+    const badFormat = await runCli(['export', sae, '--format', 'onnx', '--out', join(work, 'ct-z')]);
+    expect(notSet.code).toBe(1);
+    expect(badFormat.code).toBe(1);
+    expect(notSet.err).toMatch(/^sparsify export: --format circuit-tracer: coder layers\.0\.mlp is an SAE/);
+    expect(badFormat.err).toMatch(/onnx/);
+    expect(badFormat.err).toMatch(/saelens, circuit-tracer/);
   });
 });

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { closeRuntime } from '../../src/bridge/index.js';
 import { SparseCoder } from '../../src/coder/sparse-coder.js';
 import { uploadRun } from '../../src/hub/upload.js';
-import { main } from '../../src/cli/main.js';
+import { runCli } from '../helpers/cli.js';
 import { py } from '../helpers/python.js';
 import { startHubServer, type HubServer } from '../helpers/hub-server.js';
 
@@ -95,18 +95,16 @@ describe('sparsify upload', () => {
     } finally {
       process.env.HF_TOKEN_PATH = join(work, 'no-token-file');
     }
-    const errors: string[] = [];
-    const write = process.stderr.write.bind(process.stderr);
-    process.stderr.write = ((chunk: string) => (errors.push(String(chunk)), true)) as typeof process.stderr.write;
     const endpoint = process.env.HF_ENDPOINT;
     process.env.HF_ENDPOINT = server.url;
+    let cli: Awaited<ReturnType<typeof runCli>>;
     try {
-      expect(await main(['upload', run, 'me/coders', '--hf_token', 'hf_wrong'])).toBe(1);
+      cli = await runCli(['upload', run, 'me/coders', '--hf_token', 'hf_wrong']);
     } finally {
-      process.stderr.write = write;
       if (endpoint === undefined) delete process.env.HF_ENDPOINT;
       else process.env.HF_ENDPOINT = endpoint;
     }
-    expect(errors.join('')).toMatch(/^sparsify upload: checking the token at .* failed: the Hub rejected the token \(401\)\n$/);
+    expect(cli.code).toBe(1);
+    expect(cli.err).toMatch(/^sparsify upload: checking the token at .* failed: the Hub rejected the token \(401\)\n$/);
   });
 });
