@@ -71,17 +71,20 @@ describe('architecture', () => {
     expect(graph.get(join(pkg, 'core.py'))).toEqual([]);
   });
 
-  it('the browser app imports only itself, the payload types and uPlot (no Node, no runtime)', () => {
+  it('the browser app imports only itself, the payload types, the packing and uPlot (no Node, no runtime)', () => {
     const app = join(src, 'explore', 'app');
     for (const [file, code] of text) {
       if (!file.startsWith(app)) continue;
       for (const m of code.matchAll(/from\s+'([^']+)'/g)) {
         const spec = m[1]!;
-        const ok = spec === 'uplot' || (spec.startsWith('.') && (resolve(dirname(file), spec).startsWith(app) || resolve(dirname(file), spec) === join(src, 'explore', 'payloads.js')));
+        const shared = [join(src, 'explore', 'payloads.js'), join(src, 'explore', 'packing.js')];
+        const ok = spec === 'uplot' || (spec.startsWith('.') && (resolve(dirname(file), spec).startsWith(app) || shared.includes(resolve(dirname(file), spec))));
         expect([relative(src, file), spec, ok]).toEqual([relative(src, file), spec, true]);
       }
     }
     expect(/^import /m.test(text.get(join(src, 'explore', 'payloads.ts'))!)).toBe(false);
+    // The packing is shared with the page: it reads the payload types, nothing else.
+    expect([...text.get(join(src, 'explore', 'packing.ts'))!.matchAll(/^import .*$/gm)].map((m) => m[0])).toEqual(["import type { ExamplePayload, LatentPayload } from './payloads.js';"]);
   });
 
   it('only the bridge imports pythonia, and only bridge/ops.ts calls runtime ops', () => {

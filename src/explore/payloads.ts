@@ -61,10 +61,24 @@ export interface LatentPayload {
   neighbours: [number, number][];
 }
 
+/** A chunk of latents, packed (packing.ts); the page unpacks them into LatentPayloads. */
 export interface LatentChunkPayload {
   coder: string;
   start: number;
-  /** Window layout: tokens before the example's own. */
+  count: number;
+  /** The coder's cached token count (a latent's frequency is its count over it). */
+  tokens: number;
+  /** Window layout: tokens before and after the example's own. */
   before: number;
-  latents: LatentPayload[];
+  after: number;
+  /** base64 of packLatents' bytes. */
+  packed: string;
+}
+
+/** The cached rows' token ids, once for every example window: base64 of int32 [rows * ctx_len]. */
+export interface TokensPayload {
+  start_row: number;
+  rows: number;
+  ctx_len: number;
+  ids: string;
 }

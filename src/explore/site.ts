@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { densityHistogram } from '../eval/evaluate.js';
 import { CODER_METRICS, SPLICE_METRICS, type Column } from '../eval/metrics/index.js';
 import type { LatentCache, LatentExample } from './latent-cache.js';
-import type { ExamplePayload, LatentChunkPayload, LatentPayload, OverviewPayload, TablePayload } from './payloads.js';
+import { packLatents } from './packing.js';
+import type { ExamplePayload, LatentChunkPayload, LatentPayload, OverviewPayload, TablePayload, TokensPayload } from './payloads.js';
 
 /** Latents per data file of latent details. */
 export const CHUNK = 32;
@@ -21,9 +22,6 @@ const MAX_METRIC_LINES = 2000;
 function b64(a: Float32Array | Int32Array): string {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
 }
-
-/** Four significant digits: plenty for colouring a token, a third of the bytes. */
-const short = (x: number): number => (x === 0 ? 0 : Number(x.toPrecision(4)));
 
 function readMetrics(runDir: string | null): OverviewPayload['metrics'] {
   const path = runDir ? join(runDir, 'metrics.jsonl') : null;
@@ -70,12 +68,12 @@ function readEval(runDir: string | null): OverviewPayload['eval'] {
 function example(e: LatentExample): ExamplePayload {
   const acts: [number, number][] = [];
   e.windowActs.forEach((a, j) => {
-    if (a !== 0) acts.push([j, short(a)]);
+    if (a !== 0) acts.push([j, a]);
   });
   return { row: e.row, position: e.position, activation: e.activation, tokens: e.windowTokens, acts };
 }
 
-/** Every data file's payload, by path (`overview`, `vocab`, `coders/<i>/table`, `coders/<i>/latents/<n>`). */
+/** Every data file's payload, by path (`overview`, `vocab`, `tokens`, `coders/<i>/table`, `coders/<i>/latents/<n>`). */
 export class SiteData {
   private readonly tables = new Map<string, TablePayload>();
 
@@ -148,13 +146,23 @@ export class SiteData {
     if (!entry || !Number.isInteger(chunk) || start >= end) return undefined;
     const latents: LatentPayload[] = [];
     for (let id = start; id < end; id++) latents.push(this.latent(coder, id));
-    return { coder, start, before: this.cache.index.layout.before, latents };
+    const { index } = this.cache;
+    const tokens = this.cache.tokens(coder);
+    const packed = packLatents(latents, { startRow: index.rows.start, ctxLen: index.ctx_len, before: index.layout.before, tokens });
+    return { coder, start, count: end - start, tokens, before: index.layout.before, after: index.layout.after, packed: Buffer.from(packed).toString('base64') };
+  }
+
+  /** The cached rows' token ids (the examples' windows are cut from them in the page). */
+  tokenStream(): TokensPayload {
+    const { rows, ctx_len } = this.cache.index;
+    return { start_row: rows.start, rows: rows.end - rows.start, ctx_len, ids: b64(this.cache.allTokens()) };
   }
 
   /** The payload at a data path, or undefined. */
   get(path: string): unknown {
     if (path === 'overview') return this.overview();
     if (path === 'vocab') return this.cache.vocab();
+    if (path === 'tokens') return this.tokenStream();
     const m = /^coders\/(\d+)\/(table|latents\/(\d+))$/.exec(path);
     const coder = m ? this.coderNames[Number(m[1])] : undefined;
     if (!m || !coder) return undefined;
@@ -170,7 +178,7 @@ export class SiteData {
 
   /** Every data path, for a static export. */
   paths(): string[] {
-    const out = ['overview', 'vocab'];
+    const out = ['overview', 'vocab', 'tokens'];
     Object.values(this.cache.index.coders).forEach((c, i) => {
       out.push(`coders/${i}/table`);
       for (let chunk = 0; chunk * CHUNK < c.num_latents; chunk++) out.push(`coders/${i}/latents/${chunk}`);

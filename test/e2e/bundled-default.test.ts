@@ -5,7 +5,7 @@
 // headless Chromium opens (and the static export, from file://). Screenshots go to
 // test-artifacts/.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -158,12 +158,25 @@ it('[long e2e] `sparsify explore` caches the latents, serves the explorer and ex
   let expErr = '';
   exp.stderr!.on('data', (d: Buffer) => (expErr += d.toString()));
   expect([(await exited(exp)).code, expErr]).toEqual([0, expect.stringContaining('Using the latent cache in')]);
+  // Packed (src/explore/packing.ts): under 25 MB for the 16,384 latents (124 MB as JSON).
+  const files = readdirSync(join(work, 'site'), { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
+  const bytes = files.reduce((sum, e) => sum + statSync(join(e.parentPath, e.name)).size, 0);
+  expect(bytes).toBeLessThan(25e6);
   const fileUrl = pathToFileURL(join(work, 'site', 'index.html')).href;
   const b2 = await launchBrowser();
   try {
     const { page, errors } = await watchedPage(b2);
     await openRoute(page, `${fileUrl}#/c/layers.2/l/7`);
-    expect(await page.locator('#stat-count').textContent()).toBe(String(cache.latent('layers.2', 7).count));
+    // Every panel, as served: the numbers, histogram, examples, intervals, logit effects, neighbours.
+    const seven = cache.latent('layers.2', 7);
+    expect(await page.locator('#stat-count').textContent()).toBe(String(seven.count));
+    expect(await page.locator('#stat-mean').textContent()).toBe(num(seven.mean));
+    expect(await page.locator('#histogram canvas').count()).toBe(1);
+    expect(await page.locator('#top-examples .example').count()).toBe(seven.top.length);
+    expect(await page.locator('#intervals .example').count()).toBe(seven.intervals.reduce((n, iv) => n + iv.examples.length, 0));
+    expect(await page.locator('#top-examples .example').first().locator('.tok').allTextContents()).toEqual(seven.top[0]!.windowTokens.filter((t) => t >= 0).map((t) => cache.vocab()[t]!.replace(/\n/g, '\u21b5') || '\u00b7'));
+    expect(await page.locator('#logits-bottom tbody tr').count()).toBe(10);
+    expect(await page.locator('#neighbours li').count()).toBe(seven.neighbours.length);
     await openRoute(page, `${fileUrl}#/c/2`);
     expect(await page.locator('tr.latent-row').count()).toBe(50);
     await page.screenshot({ path: join(ARTIFACTS, 'explore-static-table.png') });

@@ -10,6 +10,8 @@ import { SparseCoder } from '../../src/coder/index.js';
 import { closeRuntime } from '../../src/bridge/index.js';
 import { buildLatentCache, exportExplorer, readLatentCache, serveExplorer, SiteData } from '../../src/explore/index.js';
 import { tinyFixture } from '../helpers/train-fixtures.js';
+import { unpackLatents } from '../../src/explore/packing.js';
+import type { LatentChunkPayload, TokensPayload } from '../../src/explore/payloads.js';
 
 let work: string;
 let cacheDir: string;
@@ -52,6 +54,29 @@ describe('explorer server', () => {
     }
   });
 
+  it('packs a chunk of latents that unpacks to the cache\'s own numbers, examples and windows', async () => {
+    const site = new SiteData(await readLatentCache(cacheDir), null);
+    const t = site.get('tokens') as TokensPayload;
+    const stream = { startRow: t.start_row, ctxLen: t.ctx_len, ids: new Int32Array(new Uint8Array(Buffer.from(t.ids, 'base64')).buffer) };
+    expect([t.rows * t.ctx_len, stream.ids.length]).toEqual([12 * 16, 12 * 16]);
+    let examples = 0;
+    for (const n of [0, 1, 2]) {
+      const chunk = site.get(`coders/0/latents/${n}`) as LatentChunkPayload;
+      const bytes = new Uint8Array(Buffer.from(chunk.packed, 'base64'));
+      const got = unpackLatents(bytes, chunk.start, chunk.count, { startRow: t.start_row, ctxLen: t.ctx_len, before: chunk.before, tokens: chunk.tokens, width: chunk.before + 1 + chunk.after }, stream);
+      expect(got.length).toBe(n < 2 ? 32 : 16);
+      got.forEach((l, i) => {
+        const want = site.latent('layers.0', chunk.start + i);
+        expect(l).toEqual(want);
+        examples += want.top.length;
+        // The windows are the cache's rows around each example, -1 outside the row.
+        for (const e of want.top) expect(e.tokens).toEqual(Array.from({ length: 21 }, (_, j) => site.cache.rowTokens(e.row)[e.position - 16 + j] ?? -1));
+      });
+    }
+    expect(examples).toBeGreaterThan(100);
+    site.cache.close();
+  });
+
   it('says when the port is in use', async () => {
     const blocker = createServer();
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
@@ -75,7 +100,7 @@ describe('explorer server', () => {
     const out = join(work, 'site');
     const { index, files } = await exportExplorer(cacheDir, out);
     expect(existsSync(index)).toBe(true);
-    expect(files).toBe(3 + 2 + 1 + 3); // shell, overview+vocab, table, 3 latent chunks
+    expect(files).toBe(3 + 3 + 1 + 3); // shell, overview+vocab+tokens, table, 3 latent chunks
     expect(readdirSync(join(out, 'data', 'coders', '0', 'latents')).sort()).toEqual(['0.js', '1.js', '2.js']);
     await exportExplorer(cacheDir, out); // again: replaced
     const other = join(work, 'notes');

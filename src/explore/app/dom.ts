@@ -40,6 +40,7 @@ function bytes(b64: string): ArrayBuffer {
 }
 
 export const f32 = (b64: string): Float32Array => new Float32Array(bytes(b64));
+export const u8 = (b64: string): Uint8Array => new Uint8Array(bytes(b64));
 export const i32 = (b64: string): Int32Array => new Int32Array(bytes(b64));
 
 /** A token's text as shown: newlines and tabs as visible marks, empty as a dot. */

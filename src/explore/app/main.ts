@@ -5,9 +5,10 @@
  *   #/c/<name>?query      a coder's latent table (by its name; its index works too)
  *   #/c/<name>/l/<id>     latent id of that coder
  */
-import type { LatentChunkPayload, OverviewPayload, TablePayload } from '../payloads.js';
+import { unpackLatents } from '../packing.js';
+import type { LatentChunkPayload, LatentPayload, OverviewPayload, TablePayload, TokensPayload } from '../payloads.js';
 import { NotFound, load } from './data.js';
-import { h } from './dom.js';
+import { h, i32, u8 } from './dom.js';
 import { latentView } from './latent.js';
 import { overviewView } from './overview.js';
 import { coderIndex } from './routes.js';
@@ -17,6 +18,20 @@ const root = document.getElementById('app')!;
 
 function notFound(message: string): HTMLElement {
   return h('main', { id: 'not-found' }, h('h1', {}, 'Not found'), h('p', {}, message), h('p', {}, h('a', { href: '#/' }, 'back to the overview')));
+}
+
+const unpackedChunks = new WeakMap<LatentChunkPayload, LatentPayload[]>();
+
+/** A chunk's latents, unpacked once (the token stream loads with the first). */
+async function unpacked(chunk: LatentChunkPayload): Promise<LatentPayload[]> {
+  let latents = unpackedChunks.get(chunk);
+  if (!latents) {
+    const t = await load<TokensPayload>('tokens');
+    const ctx = { startRow: t.start_row, ctxLen: t.ctx_len, before: chunk.before, tokens: chunk.tokens, width: chunk.before + 1 + chunk.after };
+    latents = unpackLatents(u8(chunk.packed), chunk.start, chunk.count, ctx, { startRow: t.start_row, ctxLen: t.ctx_len, ids: i32(t.ids) });
+    unpackedChunks.set(chunk, latents);
+  }
+  return latents;
 }
 
 async function route(): Promise<HTMLElement> {
@@ -36,7 +51,7 @@ async function route(): Promise<HTMLElement> {
     return notFound(`latent ${parts[3] ?? ''} is out of range: ${coder.name} has latents 0..${coder.num_latents - 1}`);
   }
   const chunk = await load<LatentChunkPayload>(`coders/${index}/latents/${Math.floor(id / ov.chunk)}`);
-  return latentView(index, ov, chunk.latents[id - chunk.start]!, chunk.before, vocab);
+  return latentView(index, ov, (await unpacked(chunk))[id - chunk.start]!, chunk.before, vocab);
 }
 
 let current = 0;
