@@ -12,3 +12,4 @@ export { loadDataset, trainingRows, type TokenDataset, type LoadDatasetOptions, 
 export { evaluate, EvalReportSchema, type EvalReport, type CoderEval, type SpliceMetrics, type EvalCoder, type EvaluateOptions } from './eval/index.js';
 export { buildLatentCache, readLatentCache, serveExplorer, exportExplorer, explorerApp, LatentCache, LAYOUT as LATENT_CACHE_LAYOUT, type BuildLatentCacheOptions, type CacheIndex, type LatentRecord, type LatentExample, type LatentTable, type ServeExplorerOptions, type ExplorerServer } from './explore/index.js';
 export { exportRun, inferenceRule, EXPORT_FORMAT_NAMES, type ExportFormatName, type ExportRunOptions } from './export/index.js';
+export { generate, interventionLogits, type Generation, type GenerationModel, type Intervention } from './steer/index.js';

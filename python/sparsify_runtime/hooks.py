@@ -231,3 +231,28 @@ def run(
     metrics, stop = reduce(totals, reduce_metrics, stop)
     # Compute time, for the benchmark's overhead accounting.
     return {"metrics": metrics, "tokens": tokens, "stop": stop, "seconds": time.perf_counter() - started}
+
+
+@op("hooks.forward")
+def forward(model, input_ids, passes: list, keep: list | None = None) -> dict:
+    """The passes of hooks.run over one batch of token ids already in the runtime (a prompt,
+    a sequence being generated) instead of rows of a dataset; every token is kept (no mask).
+
+    Returns {"metrics": {key: {metric: float}}, "keep": {name: value}} with the entries of the
+    batch's context named in `keep` (tensors stay here, as handles).
+    """
+    totals: dict = {}
+    current: list = [None]
+    prepared = [_Pass(model, spec, current) for spec in passes]
+    try:
+        current[0] = _Batch(totals, None, {})
+        for p in prepared:
+            run_pass(model, input_ids, p, current[0])
+        context = current[0].context
+    finally:
+        current[0] = None
+    missing = [k for k in keep or [] if k not in context]
+    if missing:
+        raise KeyError(f"hooks.forward: no program kept {missing}")
+    metrics, _ = reduce(totals, None, False)
+    return {"metrics": metrics, "keep": {k: context[k] for k in keep or []}}

@@ -83,6 +83,10 @@ def config(model) -> dict:
         "special_token_ids": sorted(
             {int(i) for name in ("bos_token_id", "eos_token_id", "pad_token_id") for i in _ids(getattr(cfg, name, None))}
         ),
+        # The longest sequence the position embeddings cover (None: no limit the config states).
+        "max_positions": next((int(v) for v in (getattr(cfg, n, None) for n in ("max_position_embeddings", "n_positions", "n_ctx")) if isinstance(v, int)), None),
+        # Where generation stops: the generation config's EOS ids, else the model config's.
+        "eos_token_ids": sorted({int(i) for i in _ids(getattr(getattr(model, "generation_config", None), "eos_token_id", None) or getattr(cfg, "eos_token_id", None))}),
         "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
         "device": str(next(model.parameters()).device),
     }

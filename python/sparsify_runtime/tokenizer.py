@@ -31,6 +31,12 @@ def decode_ids(tokenizer, ids: list[int]) -> list[str]:
     return [tokenizer.decode([i]) for i in ids]
 
 
+@op("tokenizer.decode")
+def decode(tokenizer, ids: list[int]) -> str:
+    """A sequence of ids as one text (byte-level tokens joined before decoding)."""
+    return tokenizer.decode(ids)
+
+
 def _byte_level_alphabet() -> dict[str, int]:
     """GPT-2's byte-to-unicode table (every byte as a printable character), inverted: char -> byte."""
     printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("\xa1"), ord("\xac") + 1)) + list(range(ord("\xae"), ord("\xff") + 1))

@@ -279,6 +279,10 @@ export interface ModelConfigInfo {
   lmHead: boolean;
   /** BOS, EOS and pad ids from the model's config. */
   specialTokenIds: number[];
+  /** Where generation stops (the generation config's EOS ids, else the config's). */
+  eosTokenIds: number[];
+  /** The longest sequence its position embeddings cover (null: its config states none). */
+  maxPositions: number | null;
   dtype: string;
   device: string;
 }
@@ -292,6 +296,8 @@ export async function modelConfig(model: PyObject): Promise<ModelConfigInfo> {
     vocab_size: number | null;
     lm_head: boolean;
     special_token_ids: number[];
+    eos_token_ids: number[];
+    max_positions: number | null;
     dtype: string;
     device: string;
   }>);
@@ -302,6 +308,8 @@ export async function modelConfig(model: PyObject): Promise<ModelConfigInfo> {
     vocabSize: r.vocab_size,
     lmHead: r.lm_head,
     specialTokenIds: r.special_token_ids,
+    eosTokenIds: r.eos_token_ids,
+    maxPositions: r.max_positions,
     dtype: r.dtype,
     device: r.device,
   };
@@ -357,6 +365,11 @@ export function tokenizerDecodeIds(tokenizer: PyObject, ids: readonly number[]):
 }
 
 /** Each id's raw bytes as hex where the tokenizer says what they are (byte-level BPE, byte fallback), else null (`tokenizer.token_bytes`). */
+/** A sequence of ids as one text. */
+export function tokenizerDecode(tokenizer: PyObject, ids: readonly number[]): Promise<string> {
+  return invoke(tokenizer.runtime, 'tokenizer.decode', { tokenizer, ids }) as Promise<string>;
+}
+
 export function tokenizerTokenBytes(tokenizer: PyObject, ids: readonly number[]): Promise<(string | null)[]> {
   return (invoke(tokenizer.runtime, 'tokenizer.token_bytes', { tokenizer, ids }) as Promise<(string | null)[]>);
 }
@@ -543,6 +556,31 @@ export function hooksRun(req: HooksRunRequest): Promise<HooksRunReply> {
     stop: req.stop ?? false,
     vocab_size: req.vocabSize ?? null,
   }) as Promise<HooksRunReply>);
+}
+
+/** One forward over token ids already in the runtime: the passes' hooks and logits programs, every token kept. */
+export interface HooksForwardRequest {
+  model: PyObject;
+  /** [batch, tokens] int64. */
+  inputIds: Tensor;
+  passes: readonly PassSpec[];
+  /** Context entries (what the programs kept) to hand back, as handles. */
+  keep?: readonly string[];
+}
+
+export interface HooksForwardReply {
+  metrics: Record<string, Record<string, number>>;
+  keep: Record<string, unknown>;
+}
+
+/** The passes of `hooksRun` over one batch of token ids (a prompt, a sequence being generated): one bridge call (`hooks.forward`). */
+export function hooksForward(req: HooksForwardRequest): Promise<HooksForwardReply> {
+  return invoke(req.model.runtime, 'hooks.forward', {
+    model: req.model,
+    input_ids: req.inputIds,
+    passes: req.passes.map((p) => ({ hooks: p.hooks, logits: p.logits ?? null, grad: p.grad ?? false })),
+    keep: req.keep ?? [],
+  }) as Promise<HooksForwardReply>;
 }
 
 // ================================================================ safetensors files and trainer state

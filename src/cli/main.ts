@@ -27,6 +27,7 @@ import { cacheMain } from './cache.js';
 import { setupMain } from './setup.js';
 import { exportMain } from './export.js';
 import { uploadMain } from './upload.js';
+import { steerMain } from './steer.js';
 import { Terminal } from './terminal.js';
 import { VERSION } from './version.js';
 import { openActivationCache, readCacheIndex } from '../activation-cache/read.js';
@@ -68,6 +69,7 @@ const COMMANDS: readonly [string, string][] = [
   ['cache', 'write a model\'s activations to disk once, to train from them without the model'],
   ['export', "write a run's coders as another library's files (SAELens, circuit-tracer)"],
   ['upload', 'publish a run to the Hugging Face Hub in one commit, with a model card'],
+  ['steer', "continue a prompt with a latent's decoder row added at its hookpoint, or the latent clamped"],
   ['setup', 'set up (or repair) the Python environment sparsify computes in'],
 ];
 
@@ -193,6 +195,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   if (argv[0] === 'setup') return setupMain(argv.slice(1));
   if (argv[0] === 'export') return exportMain(argv.slice(1));
   if (argv[0] === 'upload') return uploadMain(argv.slice(1));
+  if (argv[0] === 'steer') return steerMain(argv.slice(1));
   if (argv[0] === 'train') return trainMain(argv.slice(1));
   return trainMain(argv);
 }

@@ -16,4 +16,5 @@ export { CacheOptionsSchema, type CacheOptions } from './cache.js';
 export { SetupOptionsSchema, type SetupOptions } from './setup.js';
 export { ExportOptionsSchema, type ExportOptions } from './export.js';
 export { UploadOptionsSchema, type UploadOptions } from './upload.js';
+export { GenerateOptionsSchema, SteerOptionsSchema, type GenerateOptions, type SteerOptions } from './steer.js';
 export { DataOptionsSchema, DATA_DEFAULTS, type DataOptions } from './data.js';

@@ -16,7 +16,7 @@ export { ProgramBuilder, FunctionBuilder, type InputDecl, type AutogradFunction,
 export { defineAutogradFunction, type AutogradFunctionSpec } from './autograd.js';
 export { defineProgram, type ProgramSpec, type ProgramOptions, type ProgramResult } from './program.js';
 export { In, provided, withScalars, HOOK_INPUTS, LOGITS_INPUTS, type WithScalars, type ArgsOf, type InputSpec, type Signature, type ScalarValue } from './signature.js';
-export { bind, compileProgram, runPasses, runProgram, type BoundProgram, type ResultOf, type Pass, type PassHook, type PassesRequest } from './runner.js';
+export { bind, compileProgram, forwardPasses, runPasses, runProgram, type BoundProgram, type ResultOf, type Pass, type PassHook, type PassesRequest } from './runner.js';
 export { cachedProgram } from './program-cache.js';
 export { pyLiteral } from './printer.js';
 export { PROGRAM_GLOBALS, type ProgramGlobal } from './globals.js';

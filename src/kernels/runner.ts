@@ -7,7 +7,7 @@
  * outputs come back under their TypeScript names.
  */
 import { getRuntime, type Runtime } from '../bridge/runtime.js';
-import { hooksRun, programCompile, programRun, runtimeOfHandles, type HooksRunReply, type HooksRunRequest } from '../bridge/ops.js';
+import { hooksForward, hooksRun, programCompile, programRun, runtimeOfHandles, type HooksForwardReply, type HooksForwardRequest, type HooksRunReply, type HooksRunRequest, type PassSpec } from '../bridge/ops.js';
 import type { PyObject, Tensor } from '../bridge/ops.js';
 import type { ProgramResult, ProgramSpec } from './program.js';
 import type { ArgsOf, Signature } from './signature.js';
@@ -140,21 +140,34 @@ export interface PassesRequest extends Omit<HooksRunRequest, 'passes' | 'after'>
   after?: readonly { key: string; program: BoundProgram }[];
 }
 
+/** A bound program as the runtime takes it: its compiled id and arguments. */
+async function compiled(b: BoundProgram, rt: Runtime): Promise<{ program: string; args: Record<string, unknown> }> {
+  return { program: await compileProgram(b.spec, rt), args: b.args as Record<string, unknown> };
+}
+
+/** Passes with their programs compiled (on first use) in `rt`. */
+function compilePasses(passes: readonly Pass[], rt: Runtime): Promise<PassSpec[]> {
+  return Promise.all(
+    passes.map(async (p) => ({
+      hooks: await Promise.all(p.hooks.map(async (h) => ({ ...h, ...(h.program ? await compiled(h.program, rt) : { program: null, args: {} }) }))),
+      logits: p.logits ? { key: p.logits.key, ...(await compiled(p.logits.program, rt)) } : null,
+      ...(p.grad ? { grad: true } : {}),
+    })),
+  );
+}
+
 /**
  * Run batches through forward passes whose hooks and logits call programs, then the `after`
  * programs: one bridge round trip (see `hooksRun`).
  */
 export async function runPasses(req: PassesRequest): Promise<HooksRunReply> {
   const rt = req.model.runtime;
-  const ids = async (b: BoundProgram): Promise<{ program: string; args: Record<string, unknown> }> => ({ program: await compileProgram(b.spec, rt), args: b.args as Record<string, unknown> });
-  const passes = await Promise.all(
-    req.passes.map(async (p) => ({
-      hooks: await Promise.all(p.hooks.map(async (h) => ({ ...h, ...(h.program ? await ids(h.program) : { program: null, args: {} }) }))),
-      logits: p.logits ? { key: p.logits.key, ...(await ids(p.logits.program)) } : null,
-      ...(p.grad ? { grad: true } : {}),
-    })),
-  );
-  const after = await Promise.all((req.after ?? []).map(async (a) => ({ key: a.key, ...(await ids(a.program)) })));
+  const passes = await compilePasses(req.passes, rt);
+  const after = await Promise.all((req.after ?? []).map(async (a) => ({ key: a.key, ...(await compiled(a.program, rt)) })));
   return hooksRun({ ...req, passes, after });
 }
 
+/** `hooks.forward` with bound programs: the passes over token ids already in the runtime, one bridge round trip. */
+export async function forwardPasses(req: Omit<HooksForwardRequest, 'passes'> & { passes: readonly Pass[] }): Promise<HooksForwardReply> {
+  return hooksForward({ ...req, passes: await compilePasses(req.passes, req.model.runtime) });
+}

@@ -1,8 +1,10 @@
 /** A Hugging Face causal LM held by the runtime, for using coders on real activations. */
-import { hiddenStates, modelLoad, tokenize, tokenizerLoad, type PyObject, type Tensor } from '../bridge/ops.js';
+import { hiddenStates, modelConfig, modelLoad, tokenize, tokenizerLoad, type PyObject, type Tensor } from '../bridge/ops.js';
 import { localPath } from '../util/paths.js';
 import { getRuntime } from '../bridge/runtime.js';
 import type { SparseCoder, EncoderOutput } from '../coder/sparse-coder.js';
+import type { GenerateOptions } from '../config/steer.js';
+import { generate, interventionLogits, type Generation, type Intervention } from '../steer/generate.js';
 
 export interface CausalLMOptions {
   device?: string;
@@ -25,6 +27,10 @@ export class CausalLM {
     readonly model: PyObject,
     readonly tokenizer: PyObject,
     readonly device: string,
+    /** Generation stops at these (the generation config's EOS ids, else the config's). */
+    readonly eosTokenIds: readonly number[],
+    /** The longest sequence the model takes (null: its config states no limit). */
+    readonly maxPositions: number | null,
   ) {}
 
   static async load(nameOrPath: string, options: CausalLMOptions = {}): Promise<CausalLM> {
@@ -34,7 +40,8 @@ export class CausalLM {
     const source = localPath(nameOrPath, 'model') ?? nameOrPath;
     const tokenizer = await tokenizerLoad(source, common);
     const model = await modelLoad({ nameOrPath: source, kind: 'causal_lm', device, dtype: options.dtype ?? 'auto', ...common });
-    return new CausalLM(nameOrPath, model, tokenizer, device);
+    const cfg = await modelConfig(model);
+    return new CausalLM(nameOrPath, model, tokenizer, device, cfg.eosTokenIds, cfg.maxPositions);
   }
 
   /** Token ids of `text`, shape [1, T]. */
@@ -47,6 +54,25 @@ export class CausalLM {
   async hiddenStates(text: string | Tensor): Promise<Tensor[]> {
     const inputIds = typeof text === 'string' ? await this.tokenize(text) : text;
     return hiddenStates(this.model, inputIds);
+  }
+
+  /**
+   * Continue `prompt` (greedy, or sampled with a seed), with `interventions` in place: each
+   * adds `scale * W_dec[latent]` at its hookpoint, or clamps the latent through its coder.
+   *
+   * @example
+   * const [coder] = (await SparseCoder.loadMany('checkpoints/default')).values();
+   * const out = await lm.generate('The whale', { maxNewTokens: 20, interventions: [{ hookpoint: 'layers.3', coder, latent: 100, scale: 8 }] });
+   * console.log(out.text);
+   */
+  generate(prompt: string, options: Partial<GenerateOptions> & { interventions?: readonly Intervention[] } = {}): Promise<Generation> {
+    const { interventions = [], ...rest } = options;
+    return generate(this, prompt, rest, interventions);
+  }
+
+  /** The logits [tokens, vocab] (float32) of `prompt`, with `interventions` in place. */
+  logits(prompt: string | Tensor, options: { interventions?: readonly Intervention[] } = {}): Promise<Tensor> {
+    return interventionLogits(this, prompt, options.interventions ?? []);
   }
 }
 
