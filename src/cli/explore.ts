@@ -13,6 +13,11 @@ import { ConfigError, parseFlags } from '../config/errors.js';
 import { ExploreOptionsSchema, type ExploreOptions } from '../config/explore.js';
 import { buildLatentCache, coderHash, readLatentCache, type CacheIndex } from '../explore/latent-cache.js';
 import { checkExportTarget, exportExplorer, serveExplorer } from '../explore/server.js';
+import { LiveExplorer } from '../explore/live.js';
+import { SparseCoder } from '../coder/sparse-coder.js';
+import { hookpointOf } from '../eval/evaluate.js';
+import { CausalLM } from '../model/causal-lm.js';
+import { localPath } from '../util/paths.js';
 import { CODER_RUN_ARGUMENTS, findCoderRun, loadCoderRun, type CoderRun } from './coder-run.js';
 import { rowsWithin } from '../data/split.js';
 import { fieldsOf, readOptions } from './options.js';
@@ -126,7 +131,20 @@ export async function exploreMain(argv: string[]): Promise<number> {
       process.stdout.write(`${index}\n`);
       return 0;
     }
-    const server = await serveExplorer(cacheDir, { port: opts.port, host: opts.host, runDir });
+    // Typed prompts and steering load the model on the first request (serving starts at once).
+    const live = new LiveExplorer(
+      async () => {
+        say(`Loading model ${found.modelName} for typed prompts`);
+        const device = (await getRuntime()).info.cuda ? 'cuda' : 'cpu';
+        const hub = { ...(opts.revision ? { revision: opts.revision } : {}), ...(opts.hfToken ? { token: opts.hfToken } : {}) };
+        const lm = await CausalLM.load(localPath(found.modelName, 'model') ?? found.modelName, { device, ...hub });
+        const coders = new Map<string, { hookpoint: string; coder: SparseCoder }>();
+        for (const e of found.entries) coders.set(e.name, { hookpoint: hookpointOf(e.name), coder: await SparseCoder.loadFromDisk(e.path, { device }) });
+        return { lm, coders };
+      },
+      { coderNames: found.entries.map((e) => e.name) },
+    );
+    const server = await serveExplorer(cacheDir, { port: opts.port, host: opts.host, runDir, live });
     process.stdout.write(`${server.url}\n`);
     say(`Serving the explorer at ${server.url} (Ctrl-C to stop)`);
     if (opts.open) openBrowser(server.url);

@@ -21,6 +21,48 @@ export interface OverviewPayload {
   /** Latents per latent data file. */
   chunk: number;
   has_logits: boolean;
+  /** The served explorer runs typed prompts through the model (null: a static export, or no model attached). */
+  live: LiveLimits | null;
+}
+
+/** What the served explorer takes of a typed prompt. */
+export interface LiveLimits {
+  max_chars: number;
+  max_tokens: number;
+  max_new_tokens: number;
+}
+
+/** POST api/prompt: a prompt to run through the model and one coder. */
+export interface PromptRequest {
+  text: string;
+  coder: string;
+}
+
+/** Each token of the prompt and the coder's active latents there, as [latent, activation], largest first. */
+export interface PromptReply {
+  coder: string;
+  tokens: number[];
+  latents: [number, number][][];
+}
+
+/** POST api/steer: the prompt continued without and with a latent added (scale) or clamped. */
+export interface SteerRequest {
+  text: string;
+  coder: string;
+  latent: number;
+  scale?: number;
+  clamp?: number;
+  max_new_tokens?: number;
+}
+
+export interface SteerReply {
+  without: string;
+  with: string;
+}
+
+/** What api/* answers instead when it cannot (a bad request, the model busy). */
+export interface LiveError {
+  error: string;
 }
 
 /** A coder's latent table: columns as base64 of little-endian arrays. */

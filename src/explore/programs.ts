@@ -293,3 +293,19 @@ export function finishProgram(withLogits: boolean) {
     }),
   );
 }
+
+/**
+ * The served explorer's prompt: encode every position of a typed prompt as the cache does
+ * (inference encode), and keep [acts | indices] side by side ([tokens, 2k], float32) under
+ * `keepKey` for the server to read in one transfer.
+ */
+export function liveEncodeHookProgram(s: CoderStructure) {
+  return cachedProgram(`explore_live:${tag(s)}`, () =>
+    defineProgram(`explore_live_${tag(s)}`, { ...HOOK_INPUTS, params: In.bundle<CoderParamName>(), k: In.scalar(), keepKey: In.scalar<string>() }, (g, { inputs, outputs, params, k, keepKey }) => {
+      const w = params.get('encoder.weight');
+      const x = (s.transcode ? inputs : outputs).flatten(0, 1).typeAs(w).named('x');
+      const enc = encode(g, params, x, k, s, 'index_add', 'infer');
+      return { keep: g.dictOf(keepKey, g.cat([enc.topActs.float(), enc.topIndices.float()], 1).named('live_latents')), metrics: {} };
+    }),
+  );
+}

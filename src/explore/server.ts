@@ -15,6 +15,9 @@ import { packageRoot } from '../bridge/paths.js';
 import { findRunConfig } from '../coder/discover.js';
 import { readLatentCache, type LatentCache } from './latent-cache.js';
 import { SiteData } from './site.js';
+import { LiveBusyError, type LiveExplorer } from './live.js';
+import type { LiveError } from './payloads.js';
+import type { Context } from 'hono';
 import { stageFolder } from '../util/staging.js';
 
 const APP_DIR = join(packageRoot, 'dist', 'explore-app');
@@ -53,6 +56,8 @@ export interface ExplorerOptions {
 }
 
 export interface ServeExplorerOptions extends ExplorerOptions {
+  /** Run typed prompts and the steering panel through this (else the pages say no model is attached). */
+  live?: LiveExplorer;
   /** Default 0: a free port. */
   port?: number;
   /** Default 127.0.0.1: this machine only. */
@@ -66,8 +71,26 @@ export interface ExplorerServer {
   close(): Promise<void>;
 }
 
-/** The explorer's routes over a cache (the hono app, for embedding in another server). */
-export function explorerApp(site: SiteData): Hono {
+/** A live request's answer: its reply, or `{ error }` (400 a bad request, 503 the model busy, 500 a failure). */
+async function answer(c: Context, live: LiveExplorer | undefined, run: (live: LiveExplorer, body: never) => Promise<unknown>): Promise<Response> {
+  const fail = (error: string, status: 400 | 404 | 500 | 503): Response => c.json({ error } satisfies LiveError, status);
+  if (!live) return fail('this explorer has no model attached: `sparsify explore RUN` serves one that runs prompts', 404);
+  let body: unknown;
+  try {
+    body = await c.req.json();
+  } catch {
+    return fail('the request is not JSON', 400);
+  }
+  try {
+    return c.json(await run(live, body as never));
+  } catch (err) {
+    if (err instanceof LiveBusyError) return fail(err.message, 503);
+    return fail((err as Error).message, err instanceof SparsifyError ? 400 : 500);
+  }
+}
+
+/** The explorer's routes over a cache (the hono app, for embedding in another server); with `live`, api/prompt and api/steer. */
+export function explorerApp(site: SiteData, live?: LiveExplorer): Hono {
   const app = new Hono();
   const js = appFile('app.js');
   const css = appFile('app.css');
@@ -85,12 +108,14 @@ export function explorerApp(site: SiteData): Hono {
     }
     return text === undefined ? c.text(`// no data file ${path}\n`, 404) : c.body(text, 200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'no-cache' });
   });
+  app.post('/api/prompt', (c) => answer(c, live, (l, body) => l.prompt(body)));
+  app.post('/api/steer', (c) => answer(c, live, (l, body) => l.steer(body)));
   return app;
 }
 
-async function openSite(cacheOrDir: LatentCache | string, options: ExplorerOptions): Promise<SiteData> {
+async function openSite(cacheOrDir: LatentCache | string, options: ExplorerOptions & { live?: LiveExplorer | undefined }): Promise<SiteData> {
   const cache = typeof cacheOrDir === 'string' ? await readLatentCache(cacheOrDir) : cacheOrDir;
-  return new SiteData(cache, options.runDir === undefined ? runDirOf(cache.dir) : options.runDir);
+  return new SiteData(cache, options.runDir === undefined ? runDirOf(cache.dir) : options.runDir, options.live?.limits ?? null);
 }
 
 /**
@@ -103,7 +128,7 @@ async function openSite(cacheOrDir: LatentCache | string, options: ExplorerOptio
  */
 export async function serveExplorer(cache: LatentCache | string, options: ServeExplorerOptions = {}): Promise<ExplorerServer> {
   const site = await openSite(cache, options);
-  const app = explorerApp(site);
+  const app = explorerApp(site, options.live);
   const host = options.host ?? '127.0.0.1';
   const port = options.port ?? 0;
   const server = createAdaptorServer({ fetch: app.fetch, hostname: host });

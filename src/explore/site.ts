@@ -10,7 +10,7 @@ import { densityHistogram } from '../eval/evaluate.js';
 import { CODER_METRICS, SPLICE_METRICS, type Column } from '../eval/metrics/index.js';
 import type { LatentCache, LatentExample } from './latent-cache.js';
 import { packLatents } from './packing.js';
-import type { ExamplePayload, LatentChunkPayload, LatentPayload, OverviewPayload, TablePayload, TokensPayload } from './payloads.js';
+import type { ExamplePayload, LatentChunkPayload, LatentPayload, LiveLimits, OverviewPayload, TablePayload, TokensPayload } from './payloads.js';
 
 /** Latents per data file of latent details. */
 export const CHUNK = 32;
@@ -79,10 +79,12 @@ export class SiteData {
 
   /**
    * @param runDir The run the coders belong to (for its metrics.jsonl and eval.json), if any.
+   * @param live What the server takes of typed prompts, when it runs them (null: a static export).
    */
   constructor(
     readonly cache: LatentCache,
     readonly runDir: string | null,
+    readonly live: LiveLimits | null = null,
   ) {}
 
   get coderNames(): string[] {
@@ -102,6 +104,7 @@ export class SiteData {
       }),
       chunk: CHUNK,
       has_logits: index.has_logits,
+      live: this.live,
     };
   }
 

@@ -143,6 +143,12 @@ it('[long e2e] `sparsify explore` caches the latents, serves the explorer and ex
     await page.waitForSelector(`#app[data-ready="#/c/layers.1/l/${neighbour}"]`);
     expect(await page.locator('#latent').getAttribute('data-id')).toBe(String(neighbour));
     expect(await page.locator('#stat-count').textContent()).toBe(String(cache.latent('layers.1', neighbour).count));
+    // The served explorer runs a typed prompt through the bundled model (loaded on this first request).
+    const asked = await fetch(`${url}api/prompt`, { method: 'POST', body: JSON.stringify({ text: 'Call me Ishmael.', coder: 'layers.1' }) });
+    const answer = (await asked.json()) as { tokens: number[]; latents: [number, number][][] };
+    expect([asked.status, answer.latents.length]).toEqual([200, answer.tokens.length]);
+    expect(answer.latents[1]!.length).toBeGreaterThan(0);
+    expect(log).toContain('Loading model');
     // An id out of range is a page that says so.
     await openRoute(page, `${url}#/c/1/l/4096`);
     expect(await page.locator('#not-found').textContent()).toContain('latent 4096 is out of range: layers.1 has latents 0..4095');

@@ -2,6 +2,7 @@
 import type { ExamplePayload, LatentPayload, OverviewPayload } from '../payloads.js';
 import { barChart } from './charts.js';
 import { h, num, pct, tokenText } from './dom.js';
+import { latentPromptBox, steerPanel } from './live.js';
 import { coderRoute, latentRoute } from './routes.js';
 
 /** An example's window: each token's background in proportion to the activation there. */
@@ -78,7 +79,7 @@ export function latentView(index: number, ov: OverviewPayload, l: LatentPayload,
       l.neighbours.map(([id, sim]) => h('li', {}, h('a', { class: 'neighbour', href: latentRoute(ov, index, id), 'data-id': id }, `latent ${id}`), ` ${num(sim)}`)),
     ),
   );
-  page.append(h('div', { class: 'columns' }, h('div', { class: 'main-col' }, examples, intervals), side));
+  page.append(h('div', { class: 'columns' }, h('div', { class: 'main-col' }, examples, latentPromptBox(ov, index, l.id, l.max, vocab), steerPanel(ov, index, l.id), intervals), side));
   queueMicrotask(() => {
     const w = Math.min(700, Math.max(320, window.innerWidth - 420));
     // The axis ends one bin past the last one with firings (near the max activation), not at the range's end.

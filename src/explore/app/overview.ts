@@ -2,6 +2,7 @@
 import type { OverviewPayload } from '../payloads.js';
 import { barChart, lineChart } from './charts.js';
 import { h } from './dom.js';
+import { overviewPromptBox } from './live.js';
 import { coderRoute } from './routes.js';
 
 /** metrics.jsonl keys are `family/hookpoint`: one chart per family, a line per hookpoint. */
@@ -89,7 +90,7 @@ export function overviewView(ov: OverviewPayload): HTMLElement {
     );
     barChart(chart, 'firing density (log10)', 'log10 frequency', coder.density.edges.slice(0, -1), coder.density.counts, width);
   });
-  page.append(coders, curves(ov, width));
+  page.append(overviewPromptBox(ov), coders, curves(ov, width));
   const ev = evalTable(ov);
   if (ev) page.append(ev);
   return page;
