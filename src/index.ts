@@ -2,7 +2,7 @@
  * sparsify for TypeScript: train and use k-sparse autoencoders and transcoders on the
  * activations of Hugging Face language models.
  */
-export { SparseCoder, Sae, CoderFileError, type EncoderOutput, type ForwardOutput, type CreateOptions, type LoadOptions, type LoadManyOptions, type LoadFromHubOptions } from './coder/index.js';
+export { SparseCoder, Sae, CrossLayerTranscoder, type CrossLayerForwardOutput, CoderFileError, type EncoderOutput, type ForwardOutput, type CreateOptions, type LoadOptions, type LoadManyOptions, type LoadFromHubOptions } from './coder/index.js';
 export * from './config/index.js';
 export { Tensor, PyObject, getRuntime, closeRuntime, onInterrupt, setupPython, SparsifyError, PythonError, PythonProcessError, type DType, type TensorData, type RuntimeInfo, type SetupPythonOptions } from './bridge/index.js';
 export { HubError, uploadRun, type HubOptions, type UploadRunOptions, type UploadResult } from './hub/index.js';

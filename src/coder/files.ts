@@ -32,6 +32,9 @@ export function readCoderConfig(dir: string): { cfg: SparseCoderConfig; dIn: num
   } catch (err) {
     throw new CoderFileError(`${path}: not valid JSON (${(err as Error).message})`);
   }
+  if (json && typeof json === 'object' && (json as { cross_layer?: unknown }).cross_layer === true) {
+    throw new CoderFileError(`${dir} holds a cross-layer transcoder (its ${CFG_FILE} says cross_layer): load it with CrossLayerTranscoder.load, not as a per-layer coder`);
+  }
   try {
     const parsed = coderConfigFromJson(json, path);
     checkCoderShape(parsed.cfg, parsed.dIn, path);

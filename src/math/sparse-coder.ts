@@ -90,18 +90,24 @@ export function encode(
  * contributions (decode, AuxK, Multi-TopK) in the reference's order.
  */
 export function decode(g: ProgramBuilder, params: CoderParams, selection: LatentSelection, options: { bias?: boolean; backward?: SparseBackward } = {}): SymTensor {
-  const wDec = params.get('W_dec');
+  const sum = decodeRows(g, params.get('W_dec'), selection, options.backward);
+  return (options.bias === false ? sum : sum.add(params.get('b_dec'))).named('decoded');
+}
+
+/**
+ * The sum of act * table[idx] per row of a selection (no bias): decode's sparse product, for
+ * any table of one row per latent (a cross-layer transcoder's decoders, targets side by side).
+ */
+export function decodeRows(g: ProgramBuilder, wDec: SymTensor, selection: LatentSelection, backward?: SparseBackward): SymTensor {
   const { values, indices, ragged } = selection;
-  const withBias = (sum: SymTensor): SymTensor => (options.bias === false ? sum : sum.add(params.get('b_dec'))).named('decoded');
-  if (options.backward === 'gemm') {
-    const sum = ragged
+  if (backward === 'gemm') {
+    return ragged
       ? g.apply(DecoderGemmRagged, { indices, acts: values, table: wDec, rows: ragged.rows, offsets: ragged.offsets }, {}).decoded
       : g.apply(DecoderGemm, { indices, acts: values, table: wDec }, {}).decoded;
-    return withBias(sum);
   }
   const acts = values.typeAs(wDec);
   const table = wDec.mT.mT.named('W_dec_view');
-  return withBias(ragged ? g.embeddingBags(indices, table, ragged.offsets, acts) : g.embeddingBag(indices, table, acts));
+  return ragged ? g.embeddingBags(indices, table, ragged.offsets, acts) : g.embeddingBag(indices, table, acts);
 }
 
 /** Loss options beyond the coder's config. */
@@ -301,9 +307,11 @@ export function removeGradientParallelToDecoderDirections(g: ProgramBuilder, par
 export function initParams(
   g: ProgramBuilder,
   s: Pick<CoderStructure, 'transcode' | 'skipConnection' | 'normalizeDecoder' | 'activation' | 'inferenceThreshold'>,
-  inputs: { seed: SymScalar; dIn: SymScalar; numLatents: SymScalar; device: SymObject; dtype: SymObject },
+  inputs: { seed: SymScalar | null; dIn: SymScalar; numLatents: SymScalar; device: SymObject; dtype: SymObject },
 ): CoderParams {
-  g.when(g.isNone(inputs.seed).not(), () => g.manualSeed(inputs.seed));
+  // null: draw on from the generator as it is (the next of several coders made in a row).
+  const seed = inputs.seed;
+  if (seed !== null) g.when(g.isNone(seed).not(), () => g.manualSeed(seed));
   const { weight, bias } = g.nnLinear(inputs.dIn, inputs.numLatents, inputs.device, inputs.dtype);
   bias.zero_();
   const wDec = (s.transcode ? g.zerosLike(weight) : weight.clone()).named('W_dec');

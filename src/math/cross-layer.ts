@@ -1,0 +1,112 @@
+/**
+ * Cross-layer transcoders (CLTs): over a contiguous run of n layers, source layer i's encoder
+ * reads that layer's MLP input x_i and its latents f_i write, through their own decoders, to the
+ * MLP outputs of layer i and every later one. Source i holds `encoder.weight` [M, D],
+ * `encoder.bias` [M], its activation's own tensors, `W_dec` [M, n - i, D] (target i + t at t,
+ * circuit-tracer's layout) and `b_dec` [D], the bias of target i:
+ *
+ *   y_hat_j = b_dec_j + sum over i <= j of f_i @ W_dec_i[:, j - i, :]
+ *
+ * The loss is the sum over targets of each target's fvu (||y_j - y_hat_j||^2 over y_j's own
+ * total variance), as EleutherAI's clt-training fork trains them; AuxK is per source: its dead
+ * latents predict the residual of its own target through W_dec_i[:, 0, :]. With one target per
+ * source (no cross-layer decoders) every term is a per-layer transcoder's, op for op.
+ * Graph only: the programs are in src/coder/cross-layer-programs.ts.
+ */
+import type { ProgramBuilder, SymScalar, SymTensor } from '../kernels/index.js';
+import type { LatentSelection } from '../activations/index.js';
+import { decodeRows, encode, selectionOf, REFERENCE_LOSSES, type EncoderOutput, type LossOptions } from './sparse-coder.js';
+import type { CoderParams, CoderStructure } from './structure.js';
+
+/** What a CLT's forward gives per source (its selection) and per target (reconstruction, losses). */
+export interface CrossLayerForward {
+  encoded: EncoderOutput[];
+  kept: LatentSelection[];
+  /** Per target j: y_hat_j, fvu_j, and source j's AuxK loss (0 without dead latents). */
+  recon: SymTensor[];
+  fvu: SymTensor[];
+  auxkLoss: SymTensor[];
+}
+
+/** `t[:, at, :]`: one target's slice of a source's [N, n - i, D] contributions or [M, n - i, D] decoders. */
+const targetAt = (t: SymTensor, at: number): SymTensor => t.narrow(1, at, 1).squeeze(1);
+
+/** Every source's contributions to its targets, [N, n - i, D] each, from one sparse product per source. */
+export function crossLayerContributions(g: ProgramBuilder, sources: readonly CoderParams[], kept: readonly LatentSelection[], backward: LossOptions['sparseBackward']): SymTensor[] {
+  return sources.map((p, i) => {
+    const wDec = p.get('W_dec');
+    // The targets side by side: one row of (n - i) * D per latent.
+    const flat = decodeRows(g, wDec.flatten(1, 2).named(`W_dec_flat_${i}`), kept[i]!, backward);
+    return flat.unflatten(1, [wDec.size(1), wDec.size(2)]).named(`contributions_${i}`);
+  });
+}
+
+/**
+ * The reconstructions: target j starts from its own source's decode plus b_dec_j (a per-layer
+ * transcoder's order), then adds the earlier sources' contributions, oldest first.
+ */
+export function crossLayerRecon(sources: readonly CoderParams[], contributions: readonly SymTensor[]): SymTensor[] {
+  return sources.map((p, j) => {
+    let recon = targetAt(contributions[j]!, 0).add(p.get('b_dec'));
+    for (let i = 0; i < j; i++) recon = recon.add(targetAt(contributions[i]!, j - i));
+    return recon.named(`recon_${j}`);
+  });
+}
+
+/**
+ * The CLT's training forward over n sources: encode each x_i with the coder's activation,
+ * decode every target, and the per-target fvu and per-source AuxK losses.
+ */
+export function crossLayerForward(
+  g: ProgramBuilder,
+  sources: readonly CoderParams[],
+  xs: readonly SymTensor[],
+  ys: readonly SymTensor[],
+  deadMasks: readonly (SymTensor | undefined)[],
+  k: SymScalar | number,
+  s: CoderStructure,
+  losses: LossOptions = REFERENCE_LOSSES,
+): CrossLayerForward {
+  const backward = losses.sparseBackward ?? 'index_add';
+  const encoded = sources.map((p, i) => encode(g, p, xs[i]!, k, s, backward));
+  const kept = encoded.map(selectionOf);
+  const recon = crossLayerRecon(sources, crossLayerContributions(g, sources, kept, backward));
+  const fvu: SymTensor[] = [];
+  const auxkLoss: SymTensor[] = [];
+  sources.forEach((p, j) => {
+    const y = ys[j]!;
+    const totalVariance = y.sub(y.mean(0)).pow(2).sum().named(`total_variance_${j}`);
+    const e = y.sub(recon[j]!).named(`e_${j}`);
+    auxkLoss.push(auxk(g, p, encoded[j]!.preActs, e, y, totalVariance, deadMasks[j], losses, backward));
+    fvu.push(e.pow(2).sum().div(totalVariance).named(`fvu_${j}`));
+  });
+  return { encoded, kept, recon, fvu, auxkLoss };
+}
+
+/** Source j's AuxK (the paper's Appendix B.1, as the per-layer coder's): its dead latents predict target j's residual. */
+function auxk(g: ProgramBuilder, p: CoderParams, preActs: SymTensor, e: SymTensor, y: SymTensor, totalVariance: SymTensor, deadMask: SymTensor | undefined, losses: LossOptions, backward: LossOptions['sparseBackward']): SymTensor {
+  const zero = (): { auxkLoss: SymTensor } => ({ auxkLoss: g.scalarTensor(e, 0.0) });
+  if (!deadMask) return zero().auxkLoss;
+  const dm = deadMask;
+  return g.ifElse(
+    g.isNone(dm).not(),
+    () => {
+      const numDead = dm.sum().int().named('num_dead');
+      return g.ifElse(
+        numDead.gt(0),
+        () => {
+          const kAux0 = y.size(-1).floorDiv(2);
+          const scale = g.min(numDead.div(kAux0), g.float(1));
+          const kAux = g.min(kAux0, numDead);
+          const top = g.where(dm.leadingUnit, preActs, -Infinity).named('auxk_latents').topk(kAux, { sorted: false });
+          const own = targetAt(p.get('W_dec'), 0).named('W_dec_own');
+          let eHat = decodeRows(g, own, { values: top.values.named('auxk_acts'), indices: top.indices.named('auxk_indices') }, backward);
+          if (losses.auxkBias) eHat = eHat.add(p.get('b_dec'));
+          return { auxkLoss: eHat.sub(e.detach()).pow(2).sum().mul(scale).div(totalVariance) };
+        },
+        zero,
+      );
+    },
+    zero,
+  ).auxkLoss;
+}
