@@ -12,12 +12,17 @@
  * below 0 to 0, which gives exactly this project's relu(x) * (x > theta). Coders that encode by
  * a learned inference threshold export as its JumpReLU, the threshold repeated per latent.
  * Every layer 0..L-1 needs its transcoder, all of one width, all with a skip connection or none.
+ *
+ * A cross-layer transcoder folder exports as circuit-tracer's CLT (`model_kind:
+ * cross_layer_transcoder`): `W_enc_{i}.safetensors` (`W_enc_{i}` [M, D], `b_enc_{i}`,
+ * `b_dec_{i}`, `threshold_{i}` for jumprelu) and `W_dec_{i}.safetensors` (`W_dec_{i}`
+ * [M, n - i, D]), the names and shapes its `load_clt` reads; its sources must be layers 0..n-1.
  */
 import { join } from 'node:path';
 import { saveTensors } from '../bridge/ops.js';
 import { writeFileAtomic } from '../util/files.js';
-import { ownSelectionMessage, type ExportCoder, type ExportFormat, type ExportRun } from './format.js';
-import { exportedTensors } from './tensors.js';
+import { ownSelectionMessage, type ExportCoder, type ExportCrossLayer, type ExportFormat, type ExportRun } from './format.js';
+import { crossLayerSourceTensors, exportedTensors } from './tensors.js';
 
 /** The layer of a hookpoint such as `layers.3.mlp`, `model.layers.3.mlp` or `transformer.h.3.mlp`: the number after `layers.` or `h.`. */
 export function layerOf(hookpoint: string): number | undefined {
@@ -67,6 +72,22 @@ function layers(run: ExportRun): { byLayer: ExportCoder[] } | { why: string } {
   return { byLayer };
 }
 
+/**
+ * Why a cross-layer transcoder cannot be circuit-tracer's (its CLT covers the layers 0..n-1 of
+ * one module each, and encodes by relu or jump_relu), or undefined.
+ */
+function crossLayerProblem(c: ExportCrossLayer): string | undefined {
+  const { clt, rule } = c;
+  if (rule.kind === 'own') return `this cross-layer transcoder encodes by ${rule.activation}'s own selection, which circuit-tracer's CLT has no class for (topk and jumprelu export)`;
+  const numbers = clt.layers.map(layerOf);
+  if (numbers.some((n, i) => n !== i)) return `circuit-tracer's CLT has a source for every layer from 0; this one has layers ${clt.layers.join(', ')}`;
+  const first = clt.layers[0]!;
+  if (!featureHooks(first)) return `circuit-tracer's hooks are named for MLPs (layers.N.mlp) and whole blocks (layers.N); ${first} is neither`;
+  const other = clt.layers.find((l) => moduleOf(l) !== moduleOf(first));
+  if (other) return `layers ${first} and ${other} are different modules of their blocks: a CLT has one input and one output hook`;
+  return undefined;
+}
+
 /** A YAML value: JSON's quoting is valid YAML. */
 const yaml = (entries: Record<string, string | number>): string => `${Object.entries(entries).map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join('\n')}\n`;
 
@@ -98,5 +119,31 @@ export const circuitTracer: ExportFormat<'circuit-tracer'> = {
       files.push(`layer_${i}.safetensors`);
     }
     return files;
+  },
+  crossLayer: {
+    check: crossLayerProblem,
+    async write(c, out) {
+      const why = crossLayerProblem(c);
+      if (why) throw new Error(why);
+      const first = c.clt.layers[0]!;
+      const config: Record<string, string | number> = {
+        model_kind: 'cross_layer_transcoder',
+        ...(c.model ? { model_name: c.model } : {}),
+        feature_input_hook: featureHooks(first)!.input,
+        feature_output_hook: featureHooks(first)!.output,
+        scan: `sparsify:clt:${moduleOf(first)}`,
+        // The transcoder set's keys for top-k (circuit-tracer's CLT loader reads relu or jump_relu only; README).
+        ...(c.rule.kind === 'topk' ? { activation: 'topk', k: c.rule.k } : {}),
+      };
+      const files = ['config.yaml'];
+      await writeFileAtomic(join(out, 'config.yaml'), yaml(config));
+      for (const [i, source] of c.clt.sources.entries()) {
+        const t = await crossLayerSourceTensors(c.clt.structure, source, c.rule.kind === 'jumprelu');
+        await saveTensors(join(out, `W_enc_${i}.safetensors`), { [`W_enc_${i}`]: t.W_enc!, [`b_enc_${i}`]: t.b_enc!, [`b_dec_${i}`]: t.b_dec!, ...(t.threshold ? { [`threshold_${i}`]: t.threshold } : {}) });
+        await saveTensors(join(out, `W_dec_${i}.safetensors`), { [`W_dec_${i}`]: t.W_dec! });
+        files.push(`W_enc_${i}.safetensors`, `W_dec_${i}.safetensors`);
+      }
+      return files;
+    },
   },
 };

@@ -3,6 +3,7 @@
  * fills. A format writes a run's coders as another library's files; it says first, in one
  * line, what it cannot hold.
  */
+import type { CrossLayerTranscoder } from '../coder/cross-layer.js';
 import type { SparseCoder } from '../coder/sparse-coder.js';
 
 /**
@@ -44,6 +45,14 @@ export interface ExportRun {
   coders: readonly ExportCoder[];
 }
 
+/** A cross-layer transcoder being exported: its folder, the model its run names, the CLT and how it encodes. */
+export interface ExportCrossLayer {
+  dir: string;
+  model: string | undefined;
+  clt: CrossLayerTranscoder;
+  rule: InferenceRule;
+}
+
 /** One export format: its name, what it writes, its checks and its writer. */
 export interface ExportFormat<N extends string = string> {
   /** As on the command line (`--format NAME`). */
@@ -54,4 +63,9 @@ export interface ExportFormat<N extends string = string> {
   check(run: ExportRun): string | undefined;
   /** Write the run into the empty directory `out`; the files written, relative to it. */
   write(run: ExportRun, out: string): Promise<string[]>;
+  /** Cross-layer transcoders, for a format that holds them (the others refuse a CLT in one line). */
+  readonly crossLayer?: {
+    check(c: ExportCrossLayer): string | undefined;
+    write(c: ExportCrossLayer, out: string): Promise<string[]>;
+  };
 }

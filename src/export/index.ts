@@ -12,10 +12,11 @@ import { SparsifyError } from '../bridge/errors.js';
 import { findRunConfig, noCodersMessage } from '../coder/discover.js';
 import { fnmatcher } from '../util/fnmatch.js';
 import { SparseCoder } from '../coder/sparse-coder.js';
-import type { ExportCoder, ExportFormat, ExportRun, InferenceRule } from './format.js';
+import { CrossLayerTranscoder, isCrossLayerDir } from '../coder/cross-layer.js';
+import type { ExportCoder, ExportCrossLayer, ExportFormat, ExportRun, InferenceRule } from './format.js';
 import * as registered from './registry.js';
 
-export type { ExportCoder, ExportFormat, ExportRun, InferenceRule } from './format.js';
+export type { ExportCoder, ExportCrossLayer, ExportFormat, ExportRun, InferenceRule } from './format.js';
 
 type Registered = (typeof registered)[keyof typeof registered];
 export type ExportFormatName = Registered['name'];
@@ -25,12 +26,38 @@ export const EXPORT_FORMATS: readonly ExportFormat<ExportFormatName>[] = Object.
 export const EXPORT_FORMAT_NAMES = EXPORT_FORMATS.map((f) => f.name) as [ExportFormatName, ...ExportFormatName[]];
 
 /** How a coder encodes at inference: its activation's rule, unless it has learned an inference threshold. */
-export async function inferenceRule(coder: SparseCoder): Promise<InferenceRule> {
+export async function inferenceRule(coder: SparseCoder | CrossLayerTranscoder): Promise<InferenceRule> {
   const act = activation(coder.cfg.activation);
   if (act.inference === 'per-latent-threshold') return { kind: 'jumprelu', threshold: 'per-latent' };
-  if ((await coder.threshold()) !== undefined) return { kind: 'jumprelu', threshold: 'learned' };
+  // (A cross-layer transcoder's learned inference thresholds are not exported yet: it encodes by its own selection.)
+  if (coder instanceof SparseCoder && (await coder.threshold()) !== undefined) return { kind: 'jumprelu', threshold: 'learned' };
   if (act.inference === 'topk') return { kind: 'topk', k: coder.cfg.k };
-  return { kind: 'own', activation: act.name, canLearnThreshold: act.learnedThreshold !== undefined };
+  return { kind: 'own', activation: act.name, canLearnThreshold: act.learnedThreshold !== undefined && coder instanceof SparseCoder };
+}
+
+/** Write the files into `out` all at once: into a folder beside it, renamed into place when whole. */
+async function staged(out: string, write: (dir: string) => Promise<string[]>): Promise<string[]> {
+  const target = resolve(out);
+  const staging = await mkdtemp(join(dirname(target), `.${basename(target)}.partial-`));
+  try {
+    const files = await write(staging);
+    if (existsSync(target)) await rm(target, { recursive: true });
+    await rename(staging, target);
+    return files;
+  } catch (err) {
+    await rm(staging, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** A cross-layer transcoder's folder in a format that holds CLTs. */
+async function exportCrossLayer(path: string, fmt: ExportFormat<ExportFormatName>, out: string): Promise<string[]> {
+  if (!fmt.crossLayer) throw new SparsifyError(`--format ${fmt.name}: ${path} is a cross-layer transcoder, which this format does not hold (${EXPORT_FORMATS.filter((f) => f.crossLayer).map((f) => f.name).join(', ')} does)`);
+  const clt = await CrossLayerTranscoder.load(path);
+  const c: ExportCrossLayer = { dir: path, model: findRunConfig(path)?.config.model, clt, rule: await inferenceRule(clt) };
+  const why = fmt.crossLayer.check(c);
+  if (why) throw new SparsifyError(`--format ${fmt.name}: ${why}`);
+  return staged(out, (dir) => fmt.crossLayer!.write(c, dir));
 }
 
 export interface ExportRunOptions {
@@ -49,6 +76,7 @@ export async function exportRun(path: string, format: ExportFormatName, out: str
   if (!fmt) throw new SparsifyError(`unknown export format ${JSON.stringify(format)} (allowed: ${EXPORT_FORMAT_NAMES.join(', ')})`);
   const target = resolve(out);
   if (existsSync(target) && readdirSync(target).length > 0) throw new SparsifyError(`${out} exists and is not empty: export writes into a new directory (nothing is overwritten)`);
+  if (existsSync(path) && isCrossLayerDir(path)) return exportCrossLayer(path, fmt, out);
   const patterns = (options.hookpoints ?? []).map((p) => fnmatcher(p));
   const hookpoint = (name: string): string => name.split('/')[0]!;
   const loaded = [...(await SparseCoder.loadMany(path))].filter(([name]) => patterns.length === 0 || patterns.some((m) => m(name) || m(hookpoint(name))));
@@ -59,14 +87,5 @@ export async function exportRun(path: string, format: ExportFormatName, out: str
   const run: ExportRun = { dir: path, model: record?.model, dataset: record?.dataset, ctxLen: record?.ctxLen, coders };
   const why = fmt.check(run);
   if (why) throw new SparsifyError(`--format ${format}: ${why}`);
-  const staging = await mkdtemp(join(dirname(target), `.${basename(target)}.partial-`));
-  try {
-    const files = await fmt.write(run, staging);
-    if (existsSync(target)) await rm(target, { recursive: true });
-    await rename(staging, target);
-    return files;
-  } catch (err) {
-    await rm(staging, { recursive: true, force: true });
-    throw err;
-  }
+  return staged(out, (dir) => fmt.write(run, dir));
 }

@@ -5,7 +5,7 @@
  * encodes by one (a learned scalar threshold repeated for every latent).
  */
 import { In, cachedProgram, defineProgram, runProgram, type SymTensor } from '../kernels/index.js';
-import type { Tensor } from '../bridge/ops.js';
+import type { PyObject, Tensor } from '../bridge/ops.js';
 import { structureTag, type CoderParamName, type CoderStructure } from '../math/structure.js';
 import type { ExportCoder } from './format.js';
 
@@ -45,4 +45,25 @@ function exportProgram(s: CoderStructure, threshold: 'none' | 'per-latent' | 'le
 export async function exportedTensors(c: ExportCoder, layout: TensorLayout): Promise<Record<string, Tensor>> {
   const threshold = c.rule.kind === 'jumprelu' ? c.rule.threshold : 'none';
   return runProgram(exportProgram(c.coder.structure, threshold, layout), { params: c.coder.params }) as Promise<Record<string, Tensor>>;
+}
+
+function crossLayerSourceProgram(s: CoderStructure, threshold: boolean) {
+  return cachedProgram(`export_clt:${structureTag(s)}:${threshold}`, () =>
+    defineProgram(`export_clt_${structureTag(s)}${threshold ? '_thr' : ''}`, { params: In.bundle<CoderParamName>() }, (_g, { params }) => {
+      const out: Record<string, SymTensor> = {
+        W_enc: params.get('encoder.weight').contiguous().named('W_enc'),
+        b_enc: params.get('encoder.bias').contiguous().named('b_enc'),
+        W_dec: params.get('W_dec').contiguous().named('W_dec_out'),
+        b_dec: params.get('b_dec').contiguous().named('b_dec_out'),
+      };
+      // circuit-tracer's jump passes negative values: thresholds below 0 raised to 0 give relu first.
+      if (threshold) out.threshold = params.get('threshold').clamp(0, null).contiguous().named('threshold_out');
+      return out;
+    }),
+  );
+}
+
+/** A cross-layer transcoder's source i as circuit-tracer holds it: W_enc [M, D], b_enc, W_dec [M, n - i, D], b_dec (target i's), a per-latent threshold for a jumprelu CLT. */
+export async function crossLayerSourceTensors(s: CoderStructure, source: PyObject, threshold: boolean): Promise<Record<string, Tensor>> {
+  return runProgram(crossLayerSourceProgram(s, threshold), { params: source }) as Promise<Record<string, Tensor>>;
 }

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { closeRuntime } from '../../src/bridge/index.js';
 import type { Tensor } from '../../src/bridge/ops.js';
 import { SparseCoder } from '../../src/coder/sparse-coder.js';
+import { CrossLayerTranscoder } from '../../src/coder/cross-layer.js';
 import type { SparseCoderConfigInput } from '../../src/config/sparse-coder.js';
 import { exportRun } from '../../src/export/index.js';
 import { runCli } from '../helpers/cli.js';
@@ -144,5 +145,57 @@ result = {"config": config, "acts": (acts - mine_acts).abs().max().item(), "out"
     expect(notSet.err).toMatch(/^sparsify export: --format circuit-tracer: coder layers\.0\.mlp is an SAE/);
     expect(badFormat.err).toMatch(/onnx/);
     expect(badFormat.err).toMatch(/saelens, circuit-tracer/);
+  });
+});
+
+describe('sparsify export --format circuit-tracer, cross-layer transcoders', () => {
+  for (const kind of ['jumprelu', 'topk'] as const) {
+    it(`writes a CLT folder as circuit-tracer's cross-layer transcoder (${kind})${kind === 'jumprelu' ? ', and its load_clt math gives this project\'s encoding and reconstructions' : ''}`, async () => {
+      const layers = ['layers.0.mlp', 'layers.1.mlp', 'layers.2.mlp'];
+      const clt = await CrossLayerTranscoder.create(16, layers, kind === 'topk' ? { k: 3, numLatents: 24 } : { numLatents: 24, activation: 'jumprelu' }, { seed: 4 });
+      await py(
+        `g = torch.Generator().manual_seed(3)
+with torch.no_grad():
+    for p in ps:
+        for n in ("W_dec", "b_dec", "encoder.bias"): p[n].copy_(torch.randn(p[n].shape, generator=g) * 0.3)
+        if "threshold" in p and p["threshold"].dim() == 1: p["threshold"].copy_(torch.rand(p["threshold"].shape, generator=g) * 0.3)
+result = None`,
+        { ps: clt.sources },
+      );
+      const dir = join(work, `clt-${kind}`);
+      await clt.saveToDisk(dir);
+      writeFileSync(join(dir, 'config.json'), JSON.stringify({ model: 'tiny/model', dataset: 'tiny/text', ctx_len: 16 }));
+      const out = join(work, `clt-${kind}-ct`);
+      expect((await exportRun(dir, 'circuit-tracer', out)).sort()).toEqual(['W_dec_0.safetensors', 'W_dec_1.safetensors', 'W_dec_2.safetensors', 'W_enc_0.safetensors', 'W_enc_1.safetensors', 'W_enc_2.safetensors', 'config.yaml']);
+      const xs = await Promise.all(layers.map((_, i) => randn([10, 16], 60 + i)));
+      const codes = await clt.encode(xs);
+      const recon = await clt.decode(codes);
+      const r = await py<{ config: Record<string, unknown>; acts: number; out: number; threshold: boolean }>(
+        `${PRELUDE}config, state = fm["circuit_tracer_load_clt"](folder)
+x = torch.stack(xs)
+features, out = fm["circuit_tracer_clt_forward"](state, x)
+mine = torch.stack([torch.zeros(10, 24).scatter_add(1, c["topIndices"], c["topActs"]) for c in codes])
+result = {"config": config, "threshold": "threshold" in state, "acts": float((features - mine).abs().max()), "out": float((out - torch.stack(recon)).abs().max())}`,
+        { helper: HELPER, folder: out, xs, codes: codes.map((c) => ({ topActs: c.topActs, topIndices: c.topIndices })), recon },
+      );
+      expect(r.config).toMatchObject({ model_kind: 'cross_layer_transcoder', model_name: 'tiny/model', feature_input_hook: 'ln2.hook_normalized', feature_output_hook: 'hook_mlp_out' });
+      if (kind === 'topk') {
+        // circuit-tracer's CLT loader knows relu and jump_relu: the top-k keys are the transcoder set's (README).
+        expect([r.config.activation, r.config.k, r.threshold]).toEqual(['topk', 3, false]);
+      } else {
+        expect([r.config.activation, r.threshold]).toEqual([undefined, true]);
+        expect(r.acts).toBeLessThan(1e-5);
+        expect(r.out).toBeLessThan(1e-5);
+      }
+    });
+  }
+
+  it('refuses a CLT that does not start at layer 0, and formats without CLTs, in one line', async () => {
+    const clt = await CrossLayerTranscoder.create(16, ['layers.1.mlp', 'layers.2.mlp'], { k: 3, numLatents: 24 }, { seed: 1 });
+    const dir = join(work, 'clt-late');
+    await clt.saveToDisk(dir);
+    await expect(exportRun(dir, 'circuit-tracer', join(work, 'clt-late-ct'))).rejects.toThrow("--format circuit-tracer: circuit-tracer's CLT has a source for every layer from 0; this one has layers layers.1.mlp, layers.2.mlp");
+    await expect(exportRun(dir, 'saelens', join(work, 'clt-late-sl'))).rejects.toThrow(`--format saelens: ${dir} is a cross-layer transcoder, which this format does not hold (circuit-tracer does)`);
+    expect(existsSync(join(work, 'clt-late-ct'))).toBe(false);
   });
 });

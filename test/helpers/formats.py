@@ -15,7 +15,12 @@
 #   "activation_function.threshold"; encode F.linear(x, W_enc, b_enc); decode acts @ W_dec +
 #   b_dec + x @ W_skip.T), transcoder/activation_functions.py (jumprelu: x * (x > threshold);
 #   TopK: topk of x, x * gate, no relu), utils/hf_utils.py load_transcoders (model_kind,
-#   feature_input_hook, feature_output_hook, activation, k).
+#   feature_input_hook, feature_output_hook, activation, k), transcoder/cross_layer_transcoder.py
+#   @b00048e (_load_state_dict: n_layers = the W_enc_*.safetensors files; W_enc_{i} [d_transcoder,
+#   d_model], b_enc_{i}, b_dec_{i}, threshold_{i} when threshold_0 is there (then jump_relu, else
+#   relu); W_dec_{i} [d_transcoder, n_layers - i, d_model]; encode: einsum of x and W_enc + b_enc,
+#   then the activation; compute_reconstruction: index_add of each source's scaled decoders into
+#   its targets, + b_dec per layer).
 import json
 import pathlib
 
@@ -119,3 +124,48 @@ def circuit_tracer_forward(config, f, x):
     if "W_skip" in f:
         out = out + x @ f["W_skip"].T
     return acts, out
+
+
+def circuit_tracer_load_clt(folder):
+    """config.yaml and the state dict as load_clt / _load_state_dict build them (not lazy)."""
+    folder = pathlib.Path(folder)
+    config = yaml.safe_load((folder / "config.yaml").read_text())
+    assert config["model_kind"] == "cross_layer_transcoder"
+    for key in ("feature_input_hook", "feature_output_hook", "scan"):
+        assert key in config, key
+    n = len(list(folder.glob("W_enc_*.safetensors")))
+    first = load_file(str(folder / "W_enc_0.safetensors"))
+    d_transcoder, d_model = first["W_enc_0"].shape
+    has_threshold = "threshold_0" in first
+    state = {"W_enc": torch.zeros(n, d_transcoder, d_model), "b_enc": torch.zeros(n, d_transcoder), "b_dec": torch.zeros(n, d_model), "W_dec": []}
+    if has_threshold:
+        state["threshold"] = torch.zeros(n, 1, d_transcoder)
+    for i in range(n):
+        f = load_file(str(folder / f"W_enc_{i}.safetensors"))
+        extra = set(f) - {f"W_enc_{i}", f"b_enc_{i}", f"b_dec_{i}", f"threshold_{i}"}
+        assert not extra, f"unexpected {extra}"
+        state["W_enc"][i] = f[f"W_enc_{i}"]
+        state["b_enc"][i] = f[f"b_enc_{i}"]
+        state["b_dec"][i] = f[f"b_dec_{i}"]
+        if has_threshold:
+            state["threshold"][i] = f[f"threshold_{i}"].unsqueeze(0)
+        d = load_file(str(folder / f"W_dec_{i}.safetensors"))
+        assert set(d) == {f"W_dec_{i}"}, set(d)
+        assert tuple(d[f"W_dec_{i}"].shape) == (d_transcoder, n - i, d_model), d[f"W_dec_{i}"].shape
+        state["W_dec"].append(d[f"W_dec_{i}"])
+    return config, state
+
+
+def circuit_tracer_clt_forward(state, x):
+    """encode (relu, or jump_relu with the thresholds) and decode of x [n_layers, n_pos, d_model]."""
+    features = torch.einsum("lbd,lfd->lbf", x, state["W_enc"]) + state["b_enc"][:, None]
+    if "threshold" in state:
+        features = features * (features > state["threshold"])
+    else:
+        features = F.relu(features)
+    n = x.shape[0]
+    recon = torch.zeros_like(x)
+    for i in range(n):
+        for t in range(n - i):
+            recon[i + t] += features[i] @ state["W_dec"][i][:, t, :]
+    return features, recon + state["b_dec"][:, None]
