@@ -3,7 +3,8 @@
  * the TS kernel path against the reference's own SparseCoder in Python, and training
  * throughput (train.ts), evaluation (eval.ts) and the latent cache (explore.ts) against their
  * parts, a sweep against separate runs (sweep.ts), training from an activation cache (cache.ts), and the
- * architectures' quality at equal L0 and step time (architectures.ts). Measurements only: no test asserts on time.
+ * architectures' quality at equal L0 and step time (architectures.ts), and a cross-layer transcoder's step against
+ * per-layer transcoders (cross-layer.ts). Measurements only: no test asserts on time.
  * The parts timed alone run in the benchmarks' own runtime ops (runtime.ts, python/bench/bench_ops.py).
  */
 import { getRuntime, closeRuntime } from '../bridge/index.js';
@@ -18,6 +19,7 @@ import { benchExplore, benchExplorerPages } from './explore.js';
 import { benchSweep } from './sweep.js';
 import { benchCache } from './cache.js';
 import { benchArchitectures } from './architectures.js';
+import { benchCrossLayer } from './cross-layer.js';
 import { referencePath } from './reference.js';
 import { useBenchRuntime } from './runtime.js';
 
@@ -113,6 +115,9 @@ async function main(): Promise<void> {
 
   // 8. The architectures' quality at equal L0, and their step time.
   await benchArchitectures();
+
+  // 9. A cross-layer transcoder's step against per-layer transcoders.
+  await benchCrossLayer();
   closeRuntime();
 }
 
