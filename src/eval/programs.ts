@@ -68,7 +68,7 @@ function hookActivations(s: CoderStructure, io: { inputs: SymTensor; outputs: Sy
 }
 
 /** The module's output with the kept tokens' rows replaced by `rows` (special tokens keep theirs). */
-function patchOutput(g: ProgramBuilder, outputs: SymTensor, yAll: SymTensor, mask: SymTensor, rows: SymTensor): SymTensor {
+export function patchOutput(g: ProgramBuilder, outputs: SymTensor, yAll: SymTensor, mask: SymTensor, rows: SymTensor): SymTensor {
   const typed = rows.typeAs(outputs);
   const { patched } = g.ifElse(
     g.isNone(mask),
