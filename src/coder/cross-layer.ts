@@ -53,6 +53,11 @@ export function isCrossLayerDir(dir: string): boolean {
   }
 }
 
+/** A CLT folder's cfg.json: the coder config (with the k it trains with now), `cross_layer: true`, the source layers, `d_in`. */
+export async function writeCrossLayerConfig(dir: string, clt: CrossLayerTranscoder, k = clt.cfg.k): Promise<void> {
+  await writeFileAtomic(join(dir, CFG_FILE), JSON.stringify({ ...coderConfigToJson({ ...clt.cfg, k }, clt.dIn), cross_layer: true, layers: clt.layers }));
+}
+
 const args = (prefix: string, values: readonly unknown[]): Record<string, unknown> => Object.fromEntries(values.map((v, i) => [`${prefix}${i}`, v]));
 
 /**
@@ -147,7 +152,7 @@ export class CrossLayerTranscoder {
       await mkdir(join(dir, layer), { recursive: true });
       await saveTensors(join(dir, layer, WEIGHTS_FILE), this.sources[i]!, { format: 'pt' });
     }
-    await writeFileAtomic(join(dir, CFG_FILE), JSON.stringify({ ...coderConfigToJson(this.cfg, this.dIn), cross_layer: true, layers: this.layers }));
+    await writeCrossLayerConfig(dir, this);
   }
 
   /** Load a CLT folder; every source's tensors are checked against cfg.json first. */

@@ -101,6 +101,15 @@ export class SparseCoder {
     readonly hasDecoder: boolean,
   ) {}
 
+  /**
+   * A coder over tensors already in the runtime, not copied: the trainer's view of one source
+   * of a cross-layer transcoder (whose W_dec is [M, n - i, D]; decode and saveToDisk are the
+   * CLT's, not this view's).
+   */
+  static overParams(cfg: SparseCoderConfig, dIn: number, params: PyObject, device: string, dtype: DType): SparseCoder {
+    return new SparseCoder(cfg, dIn, params, device, dtype, true);
+  }
+
   /** Number of latents M. */
   get numLatents(): number {
     return numLatentsFor(this.cfg, this.dIn);

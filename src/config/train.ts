@@ -7,6 +7,7 @@ import { DataOptionsShape } from './data.js';
 import { OutputOptionsShape } from './output.js';
 import { ConfigError, parseWith } from './errors.js';
 import { SparseCoderConfigSchema, coderConfigProblems, coderShapeProblem } from './sparse-coder.js';
+import { crossLayerUnsupported } from '../coder/cross-layer.js';
 import { SWEEPABLE, sweepVariants, type FieldSchemas, type Variant } from './sweep.js';
 
 const intList = z.array(z.number().int());
@@ -81,6 +82,10 @@ export const TrainConfigObject = z
     layers: intList.default([]).describe('Layer indices to train on (default: all)'),
     layerStride: z.number().int().positive().default(1).describe('Train on every layer_stride-th hookpoint'),
     distributeModules: z.boolean().default(false).describe('Spread the hookpoints across ranks instead of replicating them'),
+    crossLayer: z
+      .boolean()
+      .default(false)
+      .describe("Train one cross-layer transcoder over the hookpoints (with --transcode, a contiguous run of layers' MLPs): each layer's latents also write to every later layer's output"),
     saveEvery: z.number().int().positive().default(1000).describe('Save coders every this many optimizer steps'),
     saveBest: z.boolean().default(false).describe('Also keep the coders with the best loss under best/'),
     finetune: z.string().min(1).optional().describe("Coders to start from: a directory (PATH/<hookpoint>/sae.safetensors) or a Hub repo"),
@@ -103,6 +108,10 @@ export const TrainConfigSchema = TrainConfigObject.superRefine((cfg, ctx) => {
     }
     if (cfg.distributeModules && cfg.lossFn !== 'fvu') {
       ctx.addIssue({ code: 'custom', path: ['distributeModules'], message: `distribute_modules works only with loss_fn fvu (got ${cfg.lossFn})` });
+    }
+    if (cfg.crossLayer) {
+      const why = crossLayerTrainingProblem(cfg);
+      if (why) ctx.addIssue({ code: 'custom', path: ['crossLayer'], message: why });
     }
     if (cfg.initSeeds.length === 0) {
       ctx.addIssue({ code: 'custom', path: ['initSeeds'], message: 'give at least one seed' });
@@ -145,6 +154,22 @@ export const TrainConfigSchema = TrainConfigObject.superRefine((cfg, ctx) => {
       }
     }
   });
+
+/** Why a run cannot train a cross-layer transcoder (what is not supported with it yet), or undefined. */
+function crossLayerTrainingProblem(cfg: z.output<typeof TrainConfigObject>): string | undefined {
+  const coder = crossLayerUnsupported(cfg.sae);
+  if (coder) return coder;
+  if (cfg.lossFn !== 'fvu') return `trains with loss_fn fvu only (got ${cfg.lossFn}): its loss is the sum of every target's fvu`;
+  if (cfg.sweep.length) return 'no sweeps of cross-layer transcoders yet: train one configuration';
+  if (cfg.initSeeds.length > 1) return 'one seed: a cross-layer transcoder spans the hookpoints, one per run';
+  if (cfg.distributeModules) return 'not with distribute_modules yet (data parallel works)';
+  if (cfg.microAccSteps > 1) return 'not with micro_acc_steps above 1 yet';
+  if (cfg.optimizer === 'muon') return 'not with muon: its decoders are [latents, targets, width], not matrices';
+  if (cfg.finetune) return 'not with finetune yet';
+  if (cfg.evalEvery > 0) return 'not with eval_every yet (evaluateCrossLayer evaluates one from the API)';
+  if (activation(cfg.sae.activation).l0) return `not with ${cfg.sae.activation} yet (its L0 loss); topk and batchtopk train`;
+  return undefined;
+}
 
 const FIELD_SCHEMAS: FieldSchemas = { coder: SparseCoderConfigSchema.shape, train: TrainConfigObject.shape };
 

@@ -45,7 +45,8 @@ function targetHookProgram(s: CoderStructure, j: number, mode: 'clean' | 'live')
       for (let i = 0; i < j; i++) recon = recon.add(sc.decodeRows(g, targetOf(i), codes(i)));
       recon = recon.named(`recon_${j}`);
       const keep: Record<string, SymTensor> = { [`${mode}_acts_${j}`]: enc.topActs, [`${mode}_idx_${j}`]: enc.topIndices };
-      const patched = E.patchOutput(g, outputs, yAll, mask, recon);
+      // Special and excluded tokens keep the model's own output.
+      const patched = E.patchOutput(g, outputs, yAll, mask, recon.rowsWhere(mask));
       if (mode === 'live') return { keep, output: patched, metrics: {} } as Record<string, unknown> as never;
       const sums = (io as unknown as { sums: SymBundle<string> }).sums;
       const y = yAll.rowsWhere(mask).typeAs(w).named('y');

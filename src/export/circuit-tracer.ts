@@ -21,14 +21,10 @@
 import { join } from 'node:path';
 import { saveTensors } from '../bridge/ops.js';
 import { writeFileAtomic } from '../util/files.js';
+import { layerOf } from '../model/hookpoints.js';
 import { ownSelectionMessage, type ExportCoder, type ExportCrossLayer, type ExportFormat, type ExportRun } from './format.js';
 import { crossLayerSourceTensors, exportedTensors } from './tensors.js';
 
-/** The layer of a hookpoint such as `layers.3.mlp`, `model.layers.3.mlp` or `transformer.h.3.mlp`: the number after `layers.` or `h.`. */
-export function layerOf(hookpoint: string): number | undefined {
-  const m = /(?:^|\.)(?:layers|h|blocks)\.(\d+)(?:\.|$)/.exec(hookpoint);
-  return m ? Number(m[1]) : undefined;
-}
 
 /** The hookpoint with its layer number replaced by `{i}`: one module per layer. */
 const moduleOf = (hookpoint: string): string => hookpoint.replace(/((?:^|\.)(?:layers|h|blocks)\.)\d+(?=\.|$)/, '$1{i}');

@@ -87,3 +87,23 @@ export function cachedHookpoints(available: readonly string[], req: HookpointReq
   }
   return names.filter((_, i) => i % req.layerStride === 0);
 }
+
+/** The layer of a hookpoint such as `layers.3.mlp`, `model.layers.3.mlp` or `transformer.h.3.mlp`: the number after `layers.` or `h.`. */
+export function layerOf(hookpoint: string): number | undefined {
+  const m = /(?:^|\.)(?:layers|h|blocks)\.(\d+)(?:\.|$)/.exec(hookpoint);
+  return m ? Number(m[1]) : undefined;
+}
+
+/** Why hookpoints cannot be a cross-layer transcoder's sources (one module of each of a contiguous run of layers, in order), or undefined. */
+export function contiguousLayersProblem(hookpoints: readonly string[]): string | undefined {
+  const layers = hookpoints.map(layerOf);
+  const missing = hookpoints.find((_, i) => layers[i] === undefined);
+  if (missing) return `${missing} has no layer number (a cross-layer transcoder spans layers: layers.N.mlp)`;
+  const kind = (h: string): string => h.replace(/((?:^|\.)(?:layers|h|blocks)\.)\d+(?=\.|$)/, '$1N');
+  const other = hookpoints.find((h) => kind(h) !== kind(hookpoints[0]!));
+  if (other) return `${hookpoints[0]} and ${other} are different modules of their layers: a cross-layer transcoder reads and writes one module per layer`;
+  for (let i = 1; i < layers.length; i++) {
+    if (layers[i] !== layers[i - 1]! + 1) return `the layers must be a contiguous run (got ${layers.join(', ')})`;
+  }
+  return undefined;
+}

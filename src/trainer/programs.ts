@@ -6,6 +6,7 @@
  */
 import { HOOK_INPUTS, In, LOGITS_INPUTS, cachedProgram, defineProgram, withScalars, type ProgramBuilder, type SymBundle, type SymScalar, type SymTensor } from '../kernels/index.js';
 import * as sc from '../math/sparse-coder.js';
+import { crossLayerForward } from '../math/cross-layer.js';
 import { MATRIX_PARAMS, bufferNames, paramNames, structureTag as tag, type CoderParamName, type CoderParams, type CoderStructure } from '../math/structure.js';
 import { activation } from '../activations/index.js';
 import { optimizer as optimizerOf, type OptimizerName } from '../optimizers/index.js';
@@ -358,5 +359,78 @@ export function saveParamsProgram(s: CoderStructure, name: OptimizerName) {
       for (const b of bufferNames(s)) entries[b] = params.get(b).detach();
       return { params: g.bundle(entries).named('saved_params') };
     }),
+  );
+}
+
+/**
+ * A cross-layer transcoder's hook at source layer i < n - 1: prepare the layer's activations
+ * (the first batch sets its biases, as a transcoder's), count its tokens, and keep x_i and y_i
+ * for the last layer's hook, which trains the whole CLT.
+ */
+export function crossLayerKeepHookProgram(s: CoderStructure, source: number) {
+  return cachedProgram(`clt_keep_hook:${tag(s)}:${source}`, () =>
+    defineProgram(`train_clt_keep_${tag(s)}_${source}`, { ...HOOK_INPUTS, params: In.bundle<CoderParamName>(), state: In.bundle(), initBiases: In.scalar<boolean>(), ddp: In.scalar<boolean>() }, (g, io) => {
+      const { x, y, yAll } = prepareActivations(g, io.params, s, io);
+      countTokens(g, io.state, io.mask, yAll);
+      return { keep: { [`clt_x_${source}`]: x, [`clt_y_${source}`]: y }, metrics: {} };
+    }),
+  );
+}
+
+/**
+ * A cross-layer transcoder's training step, in the last source layer's hook (every earlier
+ * layer's x and y are in the batch's context by then): the CLT's forward, loss = the summed
+ * fvu + auxk_alpha * the summed AuxK, backward divided by acc_steps; each source marks its
+ * fired latents. Metrics `fvu_i` and `auxk_i` per target (the step splits them per slot).
+ */
+export function crossLayerTrainHookProgram(s: CoderStructure, n: number, losses: sc.LossOptions = sc.REFERENCE_LOSSES) {
+  const each = (prefix: string, spec: () => ReturnType<typeof In.bundle>): Record<string, ReturnType<typeof In.bundle>> => Object.fromEntries(Array.from({ length: n }, (_, i) => [`${prefix}${i}`, spec()]));
+  const signature = {
+    ...HOOK_INPUTS,
+    ...each('p', () => In.bundle<CoderParamName>()),
+    ...each('state', () => In.bundle()),
+    k: In.scalar(),
+    deadThreshold: In.scalar<number | null>(),
+    initBiases: In.scalar<boolean>(),
+    ddp: In.scalar<boolean>(),
+    thresholdBeta: In.scalar<number | null>(),
+    auxkAlpha: In.scalar(),
+    accSteps: In.scalar(),
+    autocast: In.scalar<boolean>(),
+  };
+  return cachedProgram(`clt_train_hook:${tag(s)}:${n}${sc.lossTag(losses)}`, () =>
+    defineProgram(
+      `train_clt_hook_${tag(s)}_${n}${sc.lossTag(losses)}`,
+      signature,
+      (g, io) => {
+        const all = io as unknown as Record<string, unknown>;
+        const ps = Array.from({ length: n }, (_, i) => all[`p${i}`] as CoderParams);
+        const states = Array.from({ length: n }, (_, i) => all[`state${i}`] as SymBundle);
+        const { context, mask, k, deadThreshold, thresholdBeta, ddp, auxkAlpha, accSteps, autocast } = io as unknown as CoderHookSyms & { context: SymBundle<string>; auxkAlpha: SymScalar; accSteps: SymScalar; autocast: SymScalar };
+        const last = n - 1;
+        const own = prepareActivations(g, ps[last]!, s, io as unknown as { inputs: SymTensor; outputs: SymTensor; mask: SymTensor; initBiases: SymScalar; ddp: SymScalar });
+        countTokens(g, states[last]!, mask, own.yAll);
+        const xs = ps.map((_, i) => (i === last ? own.x : context.get(`clt_x_${i}`)));
+        const ys = ps.map((_, i) => (i === last ? own.y : context.get(`clt_y_${i}`)));
+        const deadMasks = states.map((state) => g.ifElse(g.isNone(deadThreshold), () => ({ dm: g.none() }), () => ({ dm: state.get('tokens_since_fired').gt(deadThreshold) })).dm);
+        let out!: ReturnType<typeof crossLayerForward>;
+        g.autocast(autocast, () => {
+          out = crossLayerForward(g, ps, xs, ys, deadMasks, k, s, losses);
+        });
+        ps.forEach((params, i) => {
+          const enc = out.encoded[i]!;
+          afterForward(g, s, { params, state: states[i]!, thresholdBeta, ddp } as CoderHookSyms, { kept: out.kept[i]!, latentIndices: enc.topIndices, latentActs: enc.topActs } as sc.TrainingForward);
+        });
+        const sum = (ts: SymTensor[]): SymTensor => ts.slice(1).reduce((a, b) => a.add(b), ts[0]!);
+        sum(out.fvu).add(sum(out.auxkLoss).mul(auxkAlpha)).named('loss').div(accSteps).backward();
+        const metrics: Record<string, SymTensor> = {};
+        out.fvu.forEach((f, i) => {
+          metrics[`fvu_${i}`] = f.detach();
+          metrics[`auxk_${i}`] = out.auxkLoss[i]!.detach();
+        });
+        return { metrics };
+      },
+      { grad: true },
+    ),
   );
 }

@@ -5,9 +5,9 @@
  * rank saves its own coders and its own `state-rankN` files; otherwise rank 0 saves all.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { bundleCopyInto, bundleUpdate, distBarrier, loadState, saveState, type PyObject } from '../bridge/ops.js';
+import { bundleCopyInto, bundleUpdate, distBarrier, loadState, loadTensors, saveState, saveTensors, type PyObject } from '../bridge/ops.js';
 import { SparsifyError } from '../bridge/errors.js';
 import { ConfigError } from '../config/errors.js';
 import { snakeCase } from '../util/case.js';
@@ -16,7 +16,8 @@ import type { TrainConfig } from '../config/train.js';
 import { runProgram } from '../kernels/index.js';
 import { structureOf } from '../math/structure.js';
 import { SparseCoder } from '../coder/sparse-coder.js';
-import { writeCoderDir } from '../coder/files.js';
+import { CFG_FILE, WEIGHTS_FILE, writeCoderDir } from '../coder/files.js';
+import { writeCrossLayerConfig } from '../coder/cross-layer.js';
 import { beginSave, commitSave, recover } from './checkpoint.js';
 import { optimizer } from '../optimizers/index.js';
 import { saveParamsProgram } from './programs.js';
@@ -95,7 +96,28 @@ function saves(run: RunStateSource): boolean {
  */
 async function writeCoder(dir: string, slot: CoderSlot): Promise<void> {
   const { params } = await runProgram(saveParamsProgram(structureOf(slot.variant.sae), slot.variant.optimizer), { params: slot.coder.params, state: slot.state });
+  if (slot.crossLayer) {
+    // A cross-layer transcoder's source: its tensors only (the CLT's cfg.json is the folder's).
+    await mkdir(dir, { recursive: true });
+    await saveTensors(join(dir, WEIGHTS_FILE), params, { format: 'pt' });
+    return;
+  }
   await writeCoderDir(dir, { ...slot.coder.cfg, k: slot.k }, slot.coder.dIn, params);
+}
+
+/** Write the slots into `staging` (a cross-layer transcoder's cfg.json beside its sources); the entries written. */
+async function writeCoders(staging: string, slots: readonly CoderSlot[]): Promise<string[]> {
+  const entries: string[] = [];
+  for (const slot of slots) {
+    await writeCoder(join(staging, slot.name), slot);
+    entries.push(slot.name);
+  }
+  const clt = slots[0]?.crossLayer?.clt;
+  if (clt) {
+    await writeCrossLayerConfig(staging, clt, slots[0]!.k);
+    entries.push(CFG_FILE);
+  }
+  return entries;
 }
 
 /** Save coders, config and trainer state atomically into the run directory. */
@@ -103,11 +125,7 @@ export async function saveCheckpoint(run: RunStateSource): Promise<void> {
   if (!saves(run)) return;
   const tag = saveTag(run);
   const staging = await beginSave(run.runDir, tag);
-  const entries: string[] = [];
-  for (const slot of run.slots) {
-    await writeCoder(join(staging, slot.name), slot);
-    entries.push(slot.name);
-  }
+  const entries = await writeCoders(staging, run.slots);
   const groups: Record<string, PyObject> = {};
   for (const slot of run.slots) {
     groups[`state:${slot.name}`] = slot.state;
@@ -148,8 +166,9 @@ export async function saveBestCoders(run: RunStateSource, better: readonly Coder
   const bestDir = join(run.runDir, 'best');
   const tag = saveTag(run);
   const staging = await beginSave(bestDir, tag);
-  for (const slot of better) await writeCoder(join(staging, slot.name), slot);
-  await commitSave(bestDir, better.map((s) => s.name), tag);
+  // A cross-layer transcoder is one coder: all of it, when its loss improved.
+  const slots = better[0]!.crossLayer ? run.slots : better;
+  await commitSave(bestDir, await writeCoders(staging, slots), tag);
 }
 
 interface SavedState {
@@ -201,7 +220,7 @@ export async function loadCheckpoint(run: RunStateSource, dir: string, log: (m: 
   const groups = await loadState(join(dir, files.tensors), run.device);
   for (const slot of run.slots) {
     const train = groups[`train:${slot.name}`];
-    const saved = train ?? (await SparseCoder.loadFromDisk(join(dir, slot.name), { device: run.device })).params;
+    const saved = train ?? (slot.crossLayer ? await loadTensors(join(dir, slot.name, WEIGHTS_FILE), { device: run.device }) : (await SparseCoder.loadFromDisk(join(dir, slot.name), { device: run.device })).params);
     await bundleCopyInto(slot.coder.params, saved);
     await bundleUpdate(slot.state, groups[`state:${slot.name}`]!);
     const coderState = state.coders[slot.name]!;

@@ -9,6 +9,8 @@ import { bundleCopyInto, type HookWidth, type PyObject } from '../bridge/ops.js'
 import { ConfigError } from '../config/errors.js';
 import type { Variant } from '../config/sweep.js';
 import { SparseCoder } from '../coder/sparse-coder.js';
+import { CrossLayerTranscoder } from '../coder/cross-layer.js';
+import { contiguousLayersProblem } from '../model/hookpoints.js';
 import { downloadCoderFiles } from '../hub/download.js';
 import { runProgram } from '../kernels/index.js';
 import { paramNames, storedNames, structureOf } from '../math/structure.js';
@@ -37,6 +39,8 @@ export interface CoderSlot {
   /** Its optimizer's host-side state (schedule-free's running weights), or undefined. */
   readonly host: unknown;
   bestLoss: number;
+  /** A source layer of the run's cross-layer transcoder (its coder is a view of that source's tensors). */
+  readonly crossLayer?: { readonly clt: CrossLayerTranscoder; readonly source: number };
 }
 
 /** A coder's k for a batch counter: its k decay's schedule, or its configured k. */
@@ -92,10 +96,13 @@ export interface SlotRequest {
   cached: boolean;
   /** Coders to start from: a run directory or a Hub repo. */
   finetune?: string | undefined;
+  /** One cross-layer transcoder over the hookpoints (one configuration and seed). */
+  crossLayer?: boolean;
 }
 
 /** Create the coders this rank trains, with their optimizer state. */
 export async function createSlots(req: SlotRequest, at: Placement): Promise<CoderSlot[]> {
+  if (req.crossLayer) return crossLayerSlots(req, at);
   const units = unitsOf(req.hookpoints, req.variants, req.widths, at);
   // finetune: a local run directory, or a Hub repo of coders (as the reference accepts).
   const finetuneLocal = req.finetune ? localPath(req.finetune, 'finetune') : undefined;
@@ -149,4 +156,31 @@ async function copyFinetuned(coder: SparseCoder, from: string, hookpoint: string
   const own = coder.structure;
   const names = loaded.structure.inferenceThreshold ? storedNames(own) : paramNames(own);
   await bundleCopyInto(coder.params, loaded.params, names);
+}
+
+/** The slots of a cross-layer transcoder: one per source layer, each a view of the CLT's tensors for that source. */
+async function crossLayerSlots(req: SlotRequest, at: Placement): Promise<CoderSlot[]> {
+  const why = contiguousLayersProblem(req.hookpoints);
+  if (why) throw new ConfigError(`cross_layer: ${why}`);
+  const widths = new Set(req.hookpoints.map((h) => req.widths[h]!.output));
+  const inputs = req.hookpoints.map((h) => req.widths[h]!.input);
+  if (widths.size > 1 || inputs.some((w) => w !== null && !widths.has(w))) {
+    throw new ConfigError(`cross_layer: every layer needs one width in and out (got ${req.hookpoints.map((h) => `${h}=${req.widths[h]!.input ?? '?'}->${req.widths[h]!.output}`).join(', ')})`);
+  }
+  if (req.cached && inputs.some((w) => w === null)) throw new ConfigError('cross_layer: the cache holds outputs only; a transcoder needs its inputs too (write the cache with --transcode)');
+  const variant = req.variants[0]!;
+  const seed = req.seeds[0]!;
+  const width = [...widths][0]!;
+  const clt = await CrossLayerTranscoder.create(width, req.hookpoints, variant.sae, { seed, device: at.device });
+  const opt = optimizer(variant.optimizer);
+  const slots: CoderSlot[] = [];
+  for (const [source, hookpoint] of req.hookpoints.entries()) {
+    const coder = SparseCoder.overParams(clt.cfg, width, clt.sources[source]!, at.device, 'float32');
+    const { state } = await runProgram(stateInitProgram(structureOf(variant.sae), variant.optimizer), { params: coder.params });
+    const slot: CoderSlot = { name: hookpoint, hookpoint, seed, variant, k: 0, coder, state, lr: variant.lr ?? opt.defaultLr(coder.numLatents), host: opt.host?.init(), bestLoss: Infinity, crossLayer: { clt, source } };
+    slot.k = kAt(slot, 0);
+    slots.push(slot);
+  }
+  at.log(`Training one cross-layer transcoder over ${req.hookpoints.length} layers (${req.hookpoints.join(', ')}): ${(req.hookpoints.length * (req.hookpoints.length + 1)) / 2} decoders`);
+  return slots;
 }

@@ -54,9 +54,51 @@ export function sparsityWarmup(step: number, warmupSteps: number): number {
   return warmupSteps ? Math.min(step / warmupSteps, 1) : 1;
 }
 
+/** The key of a cross-layer transcoder's training hook (its metrics are split per slot: `crossLayerMetrics`). */
+export const CROSS_LAYER_KEY = 'cross_layer';
+
+/**
+ * A cross-layer transcoder's hooks: each source layer but the last keeps its activations; the
+ * last layer's hook trains the whole CLT on them.
+ */
+function crossLayerHooks(ctx: StepContext, initBiases: boolean): PassHook[] {
+  const { cfg, slots } = ctx;
+  const s = structureOf(slots[0]!.variant.sae);
+  const variant = slots[0]!.variant;
+  const n = slots.length;
+  const keeps: PassHook[] = slots.slice(0, -1).map((slot, i) => ({ key: slot.name, module: slot.hookpoint, program: bind(P.crossLayerKeepHookProgram(s, i), { params: slot.coder.params, state: slot.state, initBiases, ddp: ctx.ddp }) }));
+  const args: Record<string, unknown> = {
+    ...Object.fromEntries(slots.map((slot, i) => [`p${i}`, slot.coder.params])),
+    ...Object.fromEntries(slots.map((slot, i) => [`state${i}`, slot.state])),
+    k: slots[0]!.k,
+    deadThreshold: variant.auxkAlpha > 0 && ctx.tokensSeen > variant.deadFeatureThreshold ? variant.deadFeatureThreshold : null,
+    initBiases,
+    ddp: ctx.ddp,
+    thresholdBeta: ctx.optimizerStep > cfg.thresholdStartStep ? cfg.thresholdBeta : null,
+    auxkAlpha: variant.auxkAlpha,
+    accSteps: cfg.gradAccSteps,
+    autocast: ctx.autocast,
+  };
+  const last = slots[n - 1]!;
+  return [...keeps, { key: CROSS_LAYER_KEY, module: last.hookpoint, program: bind(P.crossLayerTrainHookProgram(s, n, ctx.losses), args as never) }];
+}
+
+/** A cross-layer step's metrics as per-slot ones: target i's fvu and source i's AuxK under slot i's name. */
+export function crossLayerMetrics(reply: HooksRunReply, slots: readonly CoderSlot[]): HooksRunReply {
+  const m = reply.metrics[CROSS_LAYER_KEY];
+  if (!m) return reply;
+  const metrics = { ...reply.metrics };
+  delete metrics[CROSS_LAYER_KEY];
+  slots.forEach((slot, i) => {
+    metrics[slot.name] = { ...metrics[slot.name], fvu: m[`fvu_${i}`]!, auxk: m[`auxk_${i}`]!, multi_topk_fvu: 0 };
+  });
+  return { ...reply, metrics };
+}
+
 /** The coders' hooks for a call: `initBiases` on the run's very first batch. */
 function coderHooks(ctx: StepContext, initBiases: boolean): PassHook[] {
   const { cfg } = ctx;
+  if (cfg.crossLayer) return crossLayerHooks(ctx, initBiases);
   const e2e = endToEnd(cfg);
   const accSteps = cfg.gradAccSteps * (e2e ? 1 : cfg.microAccSteps);
   const hooks: PassHook[] = ctx.slots.map((s) => {
@@ -185,7 +227,7 @@ export class StepRunner {
       },
       at,
     );
-    return runPasses({
+    const reply = await runPasses({
       model: run.model.model,
       rows: run.dataset.rows,
       batches,
@@ -197,6 +239,7 @@ export class StepRunner {
       stop: at.stop,
       vocabSize: run.model.vocabSize,
     });
+    return run.cfg.crossLayer ? crossLayerMetrics(reply, run.slots) : reply;
   }
 
   /** The model's own CE on the first batch (printed before ce training, as the reference does). */

@@ -117,7 +117,7 @@ export class Trainer implements RunStateSource {
     this.hookpoints = cached ? cachedHookpoints(cached.hookpoints, this.cfg) : await modelHookpoints(this.model, this.cfg);
     const widths = cached ? cached.widths : await hookWidths(this.model.model, this.hookpoints);
     this.slots = await createSlots(
-      { hookpoints: this.hookpoints, widths, variants: this.variants, seeds: this.cfg.initSeeds, cached: cached !== undefined, finetune: this.cfg.finetune },
+      { hookpoints: this.hookpoints, widths, variants: this.variants, seeds: this.cfg.initSeeds, cached: cached !== undefined, finetune: this.cfg.finetune, crossLayer: this.cfg.crossLayer },
       { rank: this.rank, worldSize: this.worldSize, distributeModules: this.distributeModules, device: this.device, log: this.log },
     );
     this.ownedHookpoints = [...new Set(this.slots.map((s) => s.hookpoint))];

@@ -100,5 +100,30 @@ result = {"fvu": fvu, "ce_clean": run(model, ids, layers, q, 6, None)["ce"], "ea
     expect(Math.min(Math.abs(want.all - want.ce_clean), ...want.each.map((c) => Math.abs(c - want.ce_clean)))).toBeGreaterThan(2e-4);
     expect(report.replacement!.ce_loss_recovered).toEqual(expect.any(Number));
     expect(report.tokens).toBe(8 * 16);
+
+    // Excluded tokens keep the model's own output when replaced, and take no part in the sums.
+    const excluded = await py<number>('result = int(rows.rows(0, 8)[0, 3])', { rows: fx.data.rows });
+    const masked = await evaluateCrossLayer(fx.model, clt, fx.data, { rows: [0, 8], batchSize: 4, excludeTokens: [excluded] });
+    const kept = await py<{ tokens: number; all: number }>(
+      `${RESTATED}
+q = [{n: t.detach() for n, t in p.items()} for p in ps]
+ids = rows.rows(0, 8)
+keep = ids != tok
+codes, handles = {}, []
+for j, name in enumerate(layers):
+    def hook(m, a, o, j=j):
+        y = first(o)
+        codes[j] = codes_of(q[j], a[0], 6)
+        return again(o, torch.where(keep[..., None], recon_of(q, codes, j).to(y.dtype), y))
+    handles.append(model.base_model.get_submodule(name).register_forward_hook(hook))
+with torch.no_grad():
+    logits = model(ids).logits
+for h in handles: h.remove()
+result = {"tokens": int(keep.sum()), "all": float(F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), ids[:, 1:].flatten(), reduction="none").reshape(8, 15).mul((keep[:, :-1] & keep[:, 1:]).float()).sum() / (keep[:, :-1] & keep[:, 1:]).sum())}`,
+      { model: fx.model.model, rows: fx.data.rows, layers, ps: clt.sources, tok: excluded },
+    );
+    expect(masked.tokens).toBe(kept.tokens);
+    expect(kept.tokens).toBeLessThan(8 * 16);
+    expect(masked.replacement!.ce_spliced).toBeCloseTo(kept.all, 4);
   }, 120_000);
 });
