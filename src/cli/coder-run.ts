@@ -10,6 +10,7 @@ import type { RunRecord } from '../config/run-record.js';
 import { parseDataArgs } from '../config/train.js';
 import { findCoderDirs, findRunConfig, noCodersMessage, type CoderDirEntry } from '../coder/discover.js';
 import { SparseCoder } from '../coder/sparse-coder.js';
+import { CrossLayerTranscoder, isCrossLayerDir } from '../coder/cross-layer.js';
 import { readCoderConfig } from '../coder/files.js';
 import { loadDataset, type TokenDataset } from '../data/dataset.js';
 import { rowsWithin, trainingRows } from '../data/split.js';
@@ -46,6 +47,8 @@ export interface CoderRun {
   root: string;
   /** The coders are a local folder (else they came from the Hub). */
   local: boolean;
+  /** The folder is one cross-layer transcoder (its one entry is the folder). */
+  crossLayer: boolean;
   entries: CoderDirEntry[];
   /** The run's record (config.json), when the coders come with one. */
   run: RunRecord | undefined;
@@ -61,11 +64,12 @@ export interface CoderRun {
 export async function findCoderRun(opts: CoderRunOptions): Promise<CoderRun> {
   const local = localPath(opts.coders, 'coders');
   const root = local ?? (await downloadCoderFiles(opts.coders, { subdirPattern: '*', ...(opts.hfToken ? { token: opts.hfToken } : {}) }));
+  const crossLayer = isCrossLayerDir(root);
   const patterns = opts.hookpoints.map((p) => fnmatcher(p));
-  const entries = findCoderDirs(root).filter((e) => patterns.length === 0 || patterns.some((m) => m(e.name) || m(hookpointOf(e.name))));
+  const entries = crossLayer ? [{ name: 'cross_layer', path: root }] : findCoderDirs(root).filter((e) => patterns.length === 0 || patterns.some((m) => m(e.name) || m(hookpointOf(e.name))));
   if (entries.length === 0) throw new SparsifyError(noCodersMessage(opts.coders, opts.hookpoints));
   // Each coder's cfg.json is read now, before any model loads: a broken one costs a second.
-  for (const e of entries) readCoderConfig(e.path);
+  if (!crossLayer) for (const e of entries) readCoderConfig(e.path);
   const found = local ? findRunConfig(root) : undefined;
   const run = found?.config;
   const modelName = opts.model ?? run?.model;
@@ -75,6 +79,7 @@ export async function findCoderRun(opts: CoderRunOptions): Promise<CoderRun> {
   return {
     root,
     local: local !== undefined,
+    crossLayer,
     entries,
     run,
     runDir: found?.dir ?? null,
@@ -98,6 +103,8 @@ export interface LoadedCoderRun {
   /** The rows are the run's own data after the rows it trained on. */
   heldOut: boolean;
   coders: EvalCoder[];
+  /** The cross-layer transcoder, when the folder is one (then `coders` is empty). */
+  clt: CrossLayerTranscoder | null;
 }
 
 /**
@@ -110,7 +117,8 @@ export async function loadCoderRun(found: CoderRun, opts: CoderRunOptions, say: 
   const modelPath = localPath(modelName, 'model') ?? modelName;
   const model = await loadModel(modelPath, { kind: 'causal_lm', ...(opts.revision ? { revision: opts.revision } : {}), ...(opts.hfToken ? { token: opts.hfToken } : {}) });
   const coders: EvalCoder[] = [];
-  for (const e of found.entries) coders.push({ name: e.name, hookpoint: hookpointOf(e.name), coder: await SparseCoder.loadFromDisk(e.path, { device: model.device }), path: e.path });
+  const clt = found.crossLayer ? await CrossLayerTranscoder.load(found.root, { device: model.device }) : null;
+  if (!clt) for (const e of found.entries) coders.push({ name: e.name, hookpoint: hookpointOf(e.name), coder: await SparseCoder.loadFromDisk(e.path, { device: model.device }), path: e.path });
   // Before the data is prepared: the coders fit this model (eval and explore alike).
   await checkCodersFit(model, coders);
   let specials = [...(model.specialTokenIds ?? [])];
@@ -146,5 +154,6 @@ export async function loadCoderRun(found: CoderRun, opts: CoderRunOptions, say: 
     rows: [start, end],
     heldOut,
     coders,
+    clt,
   };
 }

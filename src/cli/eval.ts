@@ -10,7 +10,7 @@ import { closeRuntime, getRuntime } from '../bridge/runtime.js';
 import { runtimeConfigure } from '../bridge/ops.js';
 import { ConfigError, parseFlags } from '../config/errors.js';
 import { EvalOptionsSchema, type EvalOptions } from '../config/eval.js';
-import { evaluate, type CoderEval, type EvalReport, type SpliceMetrics } from '../eval/index.js';
+import { evaluate, evaluateCrossLayer, type CoderEval, type CrossLayerEvalReport, type EvalReport, type SpliceMetrics } from '../eval/index.js';
 import { CODER_METRICS, SPLICE_METRICS, type Column } from '../eval/metrics/index.js';
 import { checkSaveDir } from '../trainer/run-dir.js';
 import { writeFileAtomic } from '../util/files.js';
@@ -56,6 +56,17 @@ export function formatReport(report: EvalReport): string {
   ].join('\n');
 }
 
+/** A cross-layer transcoder's report as a table: a row per target layer (this layer spliced alone), then the replacement model. */
+export function formatCrossLayerReport(report: CrossLayerEvalReport): string {
+  const num = (x: number | null | undefined): string => (typeof x === 'number' ? x.toFixed(4) : '-');
+  const head = ['target', 'fvu', 'L0', 'CE spliced', 'CE recovered', 'KL'];
+  const rows = Object.entries(report.targets).map(([layer, t]) => [layer, num(t.metrics.fvu), num(t.metrics.l0), num(t.splice?.ce_spliced), num(t.splice?.ce_loss_recovered), num(t.splice?.kl_spliced)]);
+  if (report.replacement) rows.push(['(replacement model)', '', '', num(report.replacement.ce_spliced), num(report.replacement.ce_loss_recovered), num(report.replacement.kl_spliced)]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [`${report.tokens} tokens`, line(head), ...rows.map(line)].join('\n');
+}
+
 /** Run `sparsify eval`; resolves with the exit code. */
 export async function evalMain(argv: string[]): Promise<number> {
   let opts: EvalOptions;
@@ -78,6 +89,18 @@ export async function evalMain(argv: string[]): Promise<number> {
     const loaded = await loadCoderRun(found, opts, say, 'evaluate');
     const { model, coders, dataset: full } = loaded;
     const [start, end] = loaded.rows;
+    if (loaded.clt) {
+      say(`Evaluating the cross-layer transcoder over ${loaded.clt.layers.join(', ')} on rows ${start}..${end} of ${full.numRows}${loaded.heldOut ? ' (not trained on)' : ''}`);
+      const clt = await evaluateCrossLayer(model, loaded.clt, full, { rows: [start, end], batchSize: opts.batchSize, excludeTokens: [...new Set([...loaded.specialTokenIds, ...loaded.excludeTokens])] });
+      const report = { version: 1, cross_layer: true, model: found.modelName, dataset: found.datasetName, split: found.split, rows: { start, end, of: full.numRows }, ...clt };
+      await writeFileAtomic(out, `${JSON.stringify(report, null, 2)}\n`);
+      if (opts.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+      else {
+        process.stdout.write(`${formatCrossLayerReport(clt)}\n`);
+        say(`Report written to ${out}`);
+      }
+      return 0;
+    }
     say(`Evaluating ${coders.length} coder(s) on rows ${start}..${end} of ${full.numRows}${loaded.heldOut ? ' (not trained on)' : ''}`);
 
     const densities: Record<string, Float64Array> = {};

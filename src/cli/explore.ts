@@ -83,6 +83,7 @@ export async function exploreMain(argv: string[]): Promise<number> {
   const say = (m: string): void => terminal.say(m);
   try {
     const found = await findCoderRun(opts);
+    if (found.crossLayer) throw new ConfigError(`${found.root} is a cross-layer transcoder: sparsify explore does not show those yet (sparsify eval evaluates it)`);
     rowsWithin(opts.maxTokens, found.ctxLen); // a budget of less than a row is said before anything loads
     const cacheDir = resolve(opts.cacheDir ?? (found.local ? join(found.root, 'explore') : 'explore'));
     // Where things go is checked before anything loads.

@@ -42,9 +42,18 @@ describe('sparsify --cross_layer', () => {
     expect([resumed.code, resumed.err]).toEqual([0, expect.stringMatching(/Resumed from .* at step 12/)]);
     expect(readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').length).toBe(18);
     expect(existsSync(join(dir, 'layers.2.mlp', 'cfg.json'))).toBe(false);
-    // A per-layer command given the CLT says what it is.
-    const ev = await runCli(['eval', dir]);
-    expect([ev.code, ev.err.trim().split('\n').pop()]).toEqual([1, expect.stringContaining(`${dir} holds a cross-layer transcoder (its cfg.json says cross_layer): load it with CrossLayerTranscoder.load`)]);
+    // sparsify eval: each target, then the replacement model, on the rows it did not train on.
+    const ev = await runCli(['eval', dir, '--max_tokens', '512']);
+    expect([ev.code, ev.err]).toEqual([0, expect.stringContaining('Evaluating the cross-layer transcoder over layers.0.mlp, layers.1.mlp, layers.2.mlp on rows 144..')]);
+    expect(ev.out).toMatch(/^layers\.2\.mlp +[\d.]+ +[\d.]+ +[\d.]+/m);
+    expect(ev.out).toMatch(/^\(replacement model\) +[\d.]+ +-?[\d.]+ +[\d.]+$/m);
+    const report = JSON.parse(readFileSync(join(dir, 'eval.json'), 'utf8')) as { cross_layer: boolean; targets: Record<string, unknown>; replacement: { ce_loss_recovered: number } };
+    expect([report.cross_layer, Object.keys(report.targets), typeof report.replacement.ce_loss_recovered]).toEqual([true, clt.layers, 'number']);
+    // Per-layer tools given the CLT say what it is.
+    const ex = await runCli(['explore', dir, '--out', join(work, 'site')]);
+    expect([ex.code, ex.err.trim()]).toEqual([1, `sparsify explore: ${dir} is a cross-layer transcoder: sparsify explore does not show those yet (sparsify eval evaluates it)`]);
+    const ex2 = await runCli(['export', dir, '--format', 'saelens', '--out', join(work, 'sl')]);
+    expect(ex2.err).toContain('is a cross-layer transcoder, which this format does not hold (circuit-tracer does)');
   }, 300_000);
 
   it('refuses what it does not support, in one line each', async () => {
