@@ -167,7 +167,6 @@ function crossLayerTrainingProblem(cfg: z.output<typeof TrainConfigObject>): str
   if (cfg.optimizer === 'muon') return 'not with muon: its decoders are [latents, targets, width], not matrices';
   if (cfg.finetune) return 'not with finetune yet';
   if (cfg.evalEvery > 0) return 'not with eval_every yet (evaluateCrossLayer evaluates one from the API)';
-  if (activation(cfg.sae.activation).l0) return `not with ${cfg.sae.activation} yet (its L0 loss); topk and batchtopk train`;
   return undefined;
 }
 

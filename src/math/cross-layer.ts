@@ -14,7 +14,7 @@
  * Graph only: the programs are in src/coder/cross-layer-programs.ts.
  */
 import type { ProgramBuilder, SymScalar, SymTensor } from '../kernels/index.js';
-import type { LatentSelection } from '../activations/index.js';
+import { activation, type ActivationParamName, type LatentSelection } from '../activations/index.js';
 import { decodeRows, encode, selectionOf, REFERENCE_LOSSES, type EncoderOutput, type LossOptions } from './sparse-coder.js';
 import type { CoderParams, CoderStructure } from './structure.js';
 
@@ -26,6 +26,8 @@ export interface CrossLayerForward {
   recon: SymTensor[];
   fvu: SymTensor[];
   auxkLoss: SymTensor[];
+  /** Per source, the activation's differentiable L0 estimate where it trains towards one (jumprelu). */
+  l0: (SymTensor | undefined)[];
 }
 
 /** `t[:, at, :]`: one target's slice of a source's [N, n - i, D] contributions or [M, n - i, D] decoders. */
@@ -70,6 +72,12 @@ export function crossLayerForward(
   const backward = losses.sparseBackward ?? 'index_add';
   const encoded = sources.map((p, i) => encode(g, p, xs[i]!, k, s, backward));
   const kept = encoded.map(selectionOf);
+  const act = activation(s.activation);
+  const l0 = sources.map((p, i) => {
+    if (!act.l0 || s.bandwidth === undefined) return undefined;
+    const own = Object.fromEntries(act.params.map((a) => [a.name, p.get(a.name)])) as Record<ActivationParamName, SymTensor>;
+    return act.l0(g, kept[i]!, own, xs[i]!.size(0), s.bandwidth).named(`l0_${i}`);
+  });
   const recon = crossLayerRecon(sources, crossLayerContributions(g, sources, kept, backward));
   const fvu: SymTensor[] = [];
   const auxkLoss: SymTensor[] = [];
@@ -80,7 +88,7 @@ export function crossLayerForward(
     auxkLoss.push(auxk(g, p, encoded[j]!.preActs, e, y, totalVariance, deadMasks[j], losses, backward));
     fvu.push(e.pow(2).sum().div(totalVariance).named(`fvu_${j}`));
   });
-  return { encoded, kept, recon, fvu, auxkLoss };
+  return { encoded, kept, recon, fvu, auxkLoss, l0 };
 }
 
 /** Source j's AuxK (the paper's Appendix B.1, as the per-layer coder's): its dead latents predict target j's residual. */

@@ -397,6 +397,8 @@ export function crossLayerTrainHookProgram(s: CoderStructure, n: number, losses:
     auxkAlpha: In.scalar(),
     accSteps: In.scalar(),
     autocast: In.scalar<boolean>(),
+    l0Coefficient: In.scalar<number | null>(),
+    targetL0: In.scalar<number | null>(),
   };
   return cachedProgram(`clt_train_hook:${tag(s)}:${n}${sc.lossTag(losses)}`, () =>
     defineProgram(
@@ -422,11 +424,17 @@ export function crossLayerTrainHookProgram(s: CoderStructure, n: number, losses:
           afterForward(g, s, { params, state: states[i]!, thresholdBeta, ddp } as CoderHookSyms, { kept: out.kept[i]!, latentIndices: enc.topIndices, latentActs: enc.topActs } as sc.TrainingForward);
         });
         const sum = (ts: SymTensor[]): SymTensor => ts.slice(1).reduce((a, b) => a.add(b), ts[0]!);
-        sum(out.fvu).add(sum(out.auxkLoss).mul(auxkAlpha)).named('loss').div(accSteps).backward();
+        // An activation trained towards an L0 (jumprelu): each source's sparsity loss, as a per-layer coder's.
+        const sparsity = out.l0.map((l0) => (l0 ? sparsityLoss(g, io as unknown as CoderHookSyms, { l0 } as sc.TrainingForward)! : undefined));
+        let loss = sum(out.fvu).add(sum(out.auxkLoss).mul(auxkAlpha));
+        for (const sp of sparsity) if (sp) loss = loss.add(sp);
+        loss.named('loss').div(accSteps).backward();
         const metrics: Record<string, SymTensor> = {};
         out.fvu.forEach((f, i) => {
           metrics[`fvu_${i}`] = f.detach();
           metrics[`auxk_${i}`] = out.auxkLoss[i]!.detach();
+          if (out.l0[i]) metrics[`l0_${i}`] = out.l0[i]!.detach();
+          if (sparsity[i]) metrics[`sparsity_loss_${i}`] = sparsity[i]!.detach();
         });
         return { metrics };
       },

@@ -78,6 +78,8 @@ function crossLayerHooks(ctx: StepContext, initBiases: boolean): PassHook[] {
     auxkAlpha: variant.auxkAlpha,
     accSteps: cfg.gradAccSteps,
     autocast: ctx.autocast,
+    l0Coefficient: activation(variant.sae.activation).l0 ? l0CoefficientOf(variant) * sparsityWarmup(ctx.optimizerStep, cfg.sparsityWarmupSteps) : null,
+    targetL0: variant.targetL0 ?? null,
   };
   const last = slots[n - 1]!;
   return [...keeps, { key: CROSS_LAYER_KEY, module: last.hookpoint, program: bind(P.crossLayerTrainHookProgram(s, n, ctx.losses), args as never) }];
@@ -90,7 +92,8 @@ export function crossLayerMetrics(reply: HooksRunReply, slots: readonly CoderSlo
   const metrics = { ...reply.metrics };
   delete metrics[CROSS_LAYER_KEY];
   slots.forEach((slot, i) => {
-    metrics[slot.name] = { ...metrics[slot.name], fvu: m[`fvu_${i}`]!, auxk: m[`auxk_${i}`]!, multi_topk_fvu: 0 };
+    const l0: Record<string, number> = m[`l0_${i}`] !== undefined ? { l0: m[`l0_${i}`]!, sparsity_loss: m[`sparsity_loss_${i}`]! } : {};
+    metrics[slot.name] = { ...metrics[slot.name], fvu: m[`fvu_${i}`]!, auxk: m[`auxk_${i}`]!, multi_topk_fvu: 0, ...l0 };
   });
   return { ...reply, metrics };
 }

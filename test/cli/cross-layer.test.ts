@@ -56,6 +56,18 @@ describe('sparsify --cross_layer', () => {
     expect(ex2.err).toContain('is a cross-layer transcoder, which this format does not hold (circuit-tracer does)');
   }, 300_000);
 
+  it('trains a jumprelu CLT towards a target L0 (each source its own L0 loss)', async () => {
+    const jr = args().filter((a, i, all) => a !== '-k' && all[i - 1] !== '-k');
+    const run = await runCli([...jr, '--activation', 'jumprelu', '--target_l0', '8', '--run_name', 'jr']);
+    expect(run.code).toBe(0);
+    const lines = readFileSync(join(work, 'jr', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
+    for (const layer of ['layers.0.mlp', 'layers.1.mlp', 'layers.2.mlp']) {
+      expect(lines.at(-1)![`l0/${layer}`]).toEqual(expect.any(Number));
+      expect(lines.at(-1)![`sparsity_loss/${layer}`]).toEqual(expect.any(Number));
+    }
+    expect((await CrossLayerTranscoder.load(join(work, 'jr'))).cfg.activation).toBe('jumprelu');
+  }, 120_000);
+
   it('refuses what it does not support, in one line each', async () => {
     const err = async (...extra: string[]): Promise<string> => (await runCli([...args(), '--run_name', 'bad', ...extra])).err.trim().split('\n').pop()!;
     const base = args();
