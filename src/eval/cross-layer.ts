@@ -13,6 +13,7 @@ import type { CrossLayerTranscoder } from '../coder/cross-layer.js';
 import type { TokenDataset } from '../data/dataset.js';
 import { HOOK_INPUTS, In, bind, cachedProgram, defineProgram, runPasses, runProgram, type Pass, type SymBundle, type SymScalar, type SymTensor } from '../kernels/index.js';
 import * as sc from '../math/sparse-coder.js';
+import { targetAt } from '../math/cross-layer.js';
 import type { LatentSelection } from '../activations/index.js';
 import { structureTag, type CoderParamName, type CoderParams, type CoderStructure } from '../math/structure.js';
 import type { TrainableModel } from '../model/language-model.js';
@@ -40,7 +41,7 @@ function targetHookProgram(s: CoderStructure, j: number, mode: 'clean' | 'live')
       const x = inputs.flatten(0, 1).typeAs(w).named('x');
       const enc = sc.encode(g, own, x, (io as unknown as { k: SymScalar }).k, s, 'index_add', 'infer');
       const codes = (i: number): LatentSelection => (i === j ? { values: enc.topActs, indices: enc.topIndices } : { values: context.get(`${mode}_acts_${i}`), indices: context.get(`${mode}_idx_${i}`) });
-      const targetOf = (i: number): SymTensor => ps[i]!.get('W_dec').narrow(1, j - i, 1).squeeze(1);
+      const targetOf = (i: number): SymTensor => targetAt(ps[i]!.get('W_dec'), j - i);
       let recon = sc.decodeRows(g, targetOf(j), codes(j)).add(own.get('b_dec'));
       for (let i = 0; i < j; i++) recon = recon.add(sc.decodeRows(g, targetOf(i), codes(i)));
       recon = recon.named(`recon_${j}`);
@@ -88,7 +89,6 @@ export async function evaluateCrossLayer(model: TrainableModel, clt: CrossLayerT
   const [start, end] = options.rows ?? [0, dataset.numRows];
   if (!(end > start) || start < 0 || end > dataset.numRows) throw new SparsifyError(`no rows to evaluate: rows ${start}..${end} of a dataset of ${dataset.numRows}`);
   const batchSize = options.batchSize ?? 8;
-  const n = clt.layers.length;
   const s = clt.structure;
   // A stand-in coder per layer for the width check: the CLT's source reads the module's input, its target is the output.
   await checkCodersFit(model, clt.layers.map((layer) => ({ name: layer, hookpoint: layer, coder: { cfg: clt.cfg, dIn: clt.dIn } as never })));
@@ -137,6 +137,5 @@ export async function evaluateCrossLayer(model: TrainableModel, clt: CrossLayerT
     };
   }
   const replacement = splice ? spliceMetrics({ ceClean: per(m.ce_clean!), ceSpliced: per(m.ce_spliced_all!), ceZero: per(m.ce_zero_all!), klSpliced: per(m.kl_spliced_all!), klZero: per(m.kl_zero_all!) }) : null;
-  void n;
   return { targets, replacement, tokens };
 }

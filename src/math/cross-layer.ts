@@ -15,7 +15,7 @@
  */
 import type { ProgramBuilder, SymScalar, SymTensor } from '../kernels/index.js';
 import { activation, type ActivationParamName, type LatentSelection } from '../activations/index.js';
-import { decodeRows, encode, selectionOf, REFERENCE_LOSSES, type EncoderOutput, type LossOptions } from './sparse-coder.js';
+import { auxk, decodeRows, encode, selectionOf, REFERENCE_LOSSES, type EncoderOutput, type LossOptions } from './sparse-coder.js';
 import type { CoderParams, CoderStructure } from './structure.js';
 
 /** What a CLT's forward gives per source (its selection) and per target (reconstruction, losses). */
@@ -31,7 +31,7 @@ export interface CrossLayerForward {
 }
 
 /** `t[:, at, :]`: one target's slice of a source's [N, n - i, D] contributions or [M, n - i, D] decoders. */
-const targetAt = (t: SymTensor, at: number): SymTensor => t.narrow(1, at, 1).squeeze(1);
+export const targetAt = (t: SymTensor, at: number): SymTensor => t.narrow(1, at, 1).squeeze(1);
 
 /** Every source's contributions to its targets, [N, n - i, D] each, from one sparse product per source. */
 export function crossLayerContributions(g: ProgramBuilder, sources: readonly CoderParams[], kept: readonly LatentSelection[], backward: LossOptions['sparseBackward']): SymTensor[] {
@@ -85,36 +85,13 @@ export function crossLayerForward(
     const y = ys[j]!;
     const totalVariance = y.sub(y.mean(0)).pow(2).sum().named(`total_variance_${j}`);
     const e = y.sub(recon[j]!).named(`e_${j}`);
-    auxkLoss.push(auxk(g, p, encoded[j]!.preActs, e, y, totalVariance, deadMasks[j], losses, backward));
+    // Source j's dead latents predict target j's residual through its own-layer decoder.
+    const own = targetAt(p.get('W_dec'), 0).named('W_dec_own');
+    auxkLoss.push(auxk(g, { preActs: encoded[j]!.preActs, e, y, totalVariance, deadMask: deadMasks[j], like: e }, (dead) => {
+      const eHat = decodeRows(g, own, dead, backward);
+      return losses.auxkBias ? eHat.add(p.get('b_dec')) : eHat;
+    }));
     fvu.push(e.pow(2).sum().div(totalVariance).named(`fvu_${j}`));
   });
   return { encoded, kept, recon, fvu, auxkLoss, l0 };
-}
-
-/** Source j's AuxK (the paper's Appendix B.1, as the per-layer coder's): its dead latents predict target j's residual. */
-function auxk(g: ProgramBuilder, p: CoderParams, preActs: SymTensor, e: SymTensor, y: SymTensor, totalVariance: SymTensor, deadMask: SymTensor | undefined, losses: LossOptions, backward: LossOptions['sparseBackward']): SymTensor {
-  const zero = (): { auxkLoss: SymTensor } => ({ auxkLoss: g.scalarTensor(e, 0.0) });
-  if (!deadMask) return zero().auxkLoss;
-  const dm = deadMask;
-  return g.ifElse(
-    g.isNone(dm).not(),
-    () => {
-      const numDead = dm.sum().int().named('num_dead');
-      return g.ifElse(
-        numDead.gt(0),
-        () => {
-          const kAux0 = y.size(-1).floorDiv(2);
-          const scale = g.min(numDead.div(kAux0), g.float(1));
-          const kAux = g.min(kAux0, numDead);
-          const top = g.where(dm.leadingUnit, preActs, -Infinity).named('auxk_latents').topk(kAux, { sorted: false });
-          const own = targetAt(p.get('W_dec'), 0).named('W_dec_own');
-          let eHat = decodeRows(g, own, { values: top.values.named('auxk_acts'), indices: top.indices.named('auxk_indices') }, backward);
-          if (losses.auxkBias) eHat = eHat.add(p.get('b_dec'));
-          return { auxkLoss: eHat.sub(e.detach()).pow(2).sum().mul(scale).div(totalVariance) };
-        },
-        zero,
-      );
-    },
-    zero,
-  ).auxkLoss;
 }

@@ -206,36 +206,7 @@ export function forward(
   saeOut.named('sae_out');
   const e = y.sub(saeOut).named('e');
 
-  let auxkLoss: SymTensor;
-  if (deadMask) {
-    const dm = deadMask;
-    ({ auxkLoss } = g.ifElse(
-      g.isNone(dm).not(),
-      () => {
-        const numDead = dm.sum().int().named('num_dead');
-        return g.ifElse(
-          numDead.gt(0),
-          () => {
-            // Appendix B.1 of the paper: the top ~half of the dead latents predict the
-            // residual; the loss is scaled down when only a few latents are dead.
-            const kAux0 = y.size(-1).floorDiv(2);
-            const scale = g.min(numDead.div(kAux0), g.float(1));
-            const kAux = g.min(kAux0, numDead);
-            // Living latents take no part.
-            const auxkLatents = g.where(dm.leadingUnit, preActs, -Infinity).named('auxk_latents');
-            const top = auxkLatents.topk(kAux, { sorted: false });
-            const eHat = decode(g, params, { values: top.values.named('auxk_acts'), indices: top.indices.named('auxk_indices') }, { bias: losses.auxkBias, backward }).named('e_hat');
-            const loss = eHat.sub(e.detach()).pow(2).sum();
-            return { auxkLoss: loss.mul(scale).div(totalVariance) };
-          },
-          () => ({ auxkLoss: g.scalarTensor(saeOut, 0.0) }),
-        );
-      },
-      () => ({ auxkLoss: g.scalarTensor(saeOut, 0.0) }),
-    ));
-  } else {
-    auxkLoss = g.scalarTensor(saeOut, 0.0).named('auxk_loss');
-  }
+  const auxkLoss = auxk(g, { preActs, e, y, totalVariance, deadMask, like: saeOut }, (dead) => decode(g, params, dead, { bias: losses.auxkBias, backward }));
 
   const fvu = e.pow(2).sum().div(totalVariance).named('fvu');
   const trained = { kept, reconstructionLoss: matryoshka ?? fvu, ...l0 };
@@ -251,6 +222,43 @@ export function forward(
   }
   const multiTopkFvu = g.scalarTensor(saeOut, 0.0).named('multi_topk_fvu');
   return { saeOut, latentActs: topActs, latentIndices: topIndices, ...(kept.ragged ? { latentRagged: kept.ragged } : {}), fvu, auxkLoss, multiTopkFvu, ...trained };
+}
+
+/**
+ * The AuxK loss (Appendix B.1 of the paper): the top ~half of the dead latents predict the
+ * residual `e` through `decodeDead`; the loss is scaled down when only a few latents are dead.
+ * 0 without a dead mask, or with no latent dead.
+ */
+export function auxk(
+  g: ProgramBuilder,
+  io: { preActs: SymTensor; e: SymTensor; y: SymTensor; totalVariance: SymTensor; deadMask: SymTensor | undefined; like: SymTensor },
+  decodeDead: (dead: LatentSelection) => SymTensor,
+): SymTensor {
+  const { preActs, e, y, totalVariance, deadMask, like } = io;
+  if (!deadMask) return g.scalarTensor(like, 0.0).named('auxk_loss');
+  const dm = deadMask;
+  return g.ifElse(
+    g.isNone(dm).not(),
+    () => {
+      const numDead = dm.sum().int().named('num_dead');
+      return g.ifElse(
+        numDead.gt(0),
+        () => {
+          const kAux0 = y.size(-1).floorDiv(2);
+          const scale = g.min(numDead.div(kAux0), g.float(1));
+          const kAux = g.min(kAux0, numDead);
+          // Living latents take no part.
+          const auxkLatents = g.where(dm.leadingUnit, preActs, -Infinity).named('auxk_latents');
+          const top = auxkLatents.topk(kAux, { sorted: false });
+          const eHat = decodeDead({ values: top.values.named('auxk_acts'), indices: top.indices.named('auxk_indices') }).named('e_hat');
+          const loss = eHat.sub(e.detach()).pow(2).sum();
+          return { auxkLoss: loss.mul(scale).div(totalVariance) };
+        },
+        () => ({ auxkLoss: g.scalarTensor(like, 0.0) }),
+      );
+    },
+    () => ({ auxkLoss: g.scalarTensor(like, 0.0) }),
+  ).auxkLoss;
 }
 
 /**
