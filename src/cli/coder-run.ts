@@ -3,14 +3,15 @@
  * directories (local, or downloaded from the Hub), the run they come from, and - loaded only
  * when needed - the model, its special tokens, the data and the rows the run did not train on.
  */
-import { tokenizerSpecialIds, type PyObject } from '../bridge/ops.js';
+import { join } from 'node:path';
+import { tokenizerSpecialIds, type PyObject, type Tensor } from '../bridge/ops.js';
 import { SparsifyError } from '../bridge/errors.js';
 import { DATA_DEFAULTS } from '../config/data.js';
 import type { RunRecord } from '../config/run-record.js';
 import { parseDataArgs } from '../config/train.js';
 import { findCoderDirs, findRunConfig, noCodersMessage, type CoderDirEntry } from '../coder/discover.js';
 import { SparseCoder } from '../coder/sparse-coder.js';
-import { CrossLayerTranscoder, isCrossLayerDir } from '../coder/cross-layer.js';
+import { CrossLayerTranscoder, crossLayerLayers, isCrossLayerDir } from '../coder/cross-layer.js';
 import { readCoderConfig } from '../coder/files.js';
 import { loadDataset, type TokenDataset } from '../data/dataset.js';
 import { rowsWithin, trainingRows } from '../data/split.js';
@@ -47,7 +48,7 @@ export interface CoderRun {
   root: string;
   /** The coders are a local folder (else they came from the Hub). */
   local: boolean;
-  /** The folder is one cross-layer transcoder (its one entry is the folder). */
+  /** The folder is one cross-layer transcoder (its entries are its source layers' folders). */
   crossLayer: boolean;
   entries: CoderDirEntry[];
   /** The run's record (config.json), when the coders come with one. */
@@ -66,8 +67,12 @@ export async function findCoderRun(opts: CoderRunOptions): Promise<CoderRun> {
   const root = local ?? (await downloadCoderFiles(opts.coders, { subdirPattern: '*', ...(opts.hfToken ? { token: opts.hfToken } : {}) }));
   const crossLayer = isCrossLayerDir(root);
   const patterns = opts.hookpoints.map((p) => fnmatcher(p));
-  const entries = crossLayer ? [{ name: 'cross_layer', path: root }] : findCoderDirs(root).filter((e) => patterns.length === 0 || patterns.some((m) => m(e.name) || m(hookpointOf(e.name))));
+  // A CLT's entries are its source layers' folders (explore caches each source's latents).
+  const all = crossLayer ? crossLayerLayers(root).map((layer) => ({ name: layer, path: join(root, layer) })) : findCoderDirs(root);
+  const entries = all.filter((e) => patterns.length === 0 || patterns.some((m) => m(e.name) || m(hookpointOf(e.name))));
   if (entries.length === 0) throw new SparsifyError(noCodersMessage(opts.coders, opts.hookpoints));
+  const clts = crossLayer ? [] : entries.filter((e) => isCrossLayerDir(e.path));
+  if (clts.length) throw new SparsifyError(`${opts.coders} holds ${clts.length === 1 ? 'a cross-layer transcoder' : `${clts.length} cross-layer transcoders`} (${clts.map((e) => e.name).join(', ')}, a sweep's): give ${clts.length === 1 ? 'its' : 'one\'s'} folder, as ${join(opts.coders, clts[0]!.name)}`);
   // Each coder's cfg.json is read now, before any model loads: a broken one costs a second.
   if (!crossLayer) for (const e of entries) readCoderConfig(e.path);
   const found = local ? findRunConfig(root) : undefined;
@@ -103,8 +108,10 @@ export interface LoadedCoderRun {
   /** The rows are the run's own data after the rows it trained on. */
   heldOut: boolean;
   coders: EvalCoder[];
-  /** The cross-layer transcoder, when the folder is one (then `coders` is empty). */
+  /** The cross-layer transcoder, when the folder is one (then `coders` holds its sources for explore, else nothing). */
   clt: CrossLayerTranscoder | null;
+  /** For explore of a CLT: each source's target layers and decoder norm per target, by the coder's name. */
+  crossLayer?: Record<string, { targets: string[]; decoderNorms: Tensor }>;
 }
 
 /**
@@ -119,6 +126,17 @@ export async function loadCoderRun(found: CoderRun, opts: CoderRunOptions, say: 
   const coders: EvalCoder[] = [];
   const clt = found.crossLayer ? await CrossLayerTranscoder.load(found.root, { device: model.device }) : null;
   if (!clt) for (const e of found.entries) coders.push({ name: e.name, hookpoint: hookpointOf(e.name), coder: await SparseCoder.loadFromDisk(e.path, { device: model.device }), path: e.path });
+  let crossLayer: LoadedCoderRun['crossLayer'];
+  if (clt && verb === 'explore') {
+    // Each source as a per-layer coder over its layer's input, its decoder the sum over its targets (logit effects, neighbours).
+    crossLayer = {};
+    for (const e of found.entries) {
+      const i = clt.layers.indexOf(e.name);
+      const view = await clt.sourceView(i);
+      coders.push({ name: e.name, hookpoint: e.name, coder: view.coder, path: e.path });
+      crossLayer[e.name] = { targets: clt.layers.slice(i), decoderNorms: view.decoderNorms };
+    }
+  }
   // Before the data is prepared: the coders fit this model (eval and explore alike).
   await checkCodersFit(model, coders);
   let specials = [...(model.specialTokenIds ?? [])];
@@ -155,5 +173,6 @@ export async function loadCoderRun(found: CoderRun, opts: CoderRunOptions, say: 
     heldOut,
     coders,
     clt,
+    ...(crossLayer ? { crossLayer } : {}),
   };
 }

@@ -13,7 +13,8 @@ import { ConfigError, parseFlags } from '../config/errors.js';
 import { ExploreOptionsSchema, type ExploreOptions } from '../config/explore.js';
 import { buildLatentCache, coderHash, readLatentCache, type CacheIndex } from '../explore/latent-cache.js';
 import { checkExportTarget, exportExplorer, serveExplorer } from '../explore/server.js';
-import { LiveExplorer } from '../explore/live.js';
+import { LiveExplorer, crossLayerLiveCoders, type LiveModels } from '../explore/live.js';
+import { CrossLayerTranscoder } from '../coder/cross-layer.js';
 import { SparseCoder } from '../coder/sparse-coder.js';
 import { hookpointOf } from '../eval/evaluate.js';
 import { CausalLM } from '../model/causal-lm.js';
@@ -83,7 +84,6 @@ export async function exploreMain(argv: string[]): Promise<number> {
   const say = (m: string): void => terminal.say(m);
   try {
     const found = await findCoderRun(opts);
-    if (found.crossLayer) throw new ConfigError(`${found.root} is a cross-layer transcoder: sparsify explore does not show those yet (sparsify eval evaluates it)`);
     rowsWithin(opts.maxTokens, found.ctxLen); // a budget of less than a row is said before anything loads
     const cacheDir = resolve(opts.cacheDir ?? (found.local ? join(found.root, 'explore') : 'explore'));
     // Where things go is checked before anything loads.
@@ -116,6 +116,7 @@ export async function exploreMain(argv: string[]): Promise<number> {
         excludeTokens: [...new Set([...loaded.specialTokenIds, ...loaded.excludeTokens])],
         tokenizer: loaded.tokenizer,
         describe: { model: found.modelName, dataset: found.datasetName, split: found.split, maxTokens: opts.maxTokens },
+        ...(loaded.crossLayer ? { crossLayer: loaded.crossLayer } : {}),
         onBatch: (done, total) => {
           bar ??= terminal.bar({ format: 'explore |{bar}| {value}/{total} batches | ETA {eta_formatted}', total, line: (value, all) => `explore batch ${value}/${all}` });
           bar.update(done);
@@ -139,8 +140,8 @@ export async function exploreMain(argv: string[]): Promise<number> {
         const device = (await getRuntime()).info.cuda ? 'cuda' : 'cpu';
         const hub = { ...(opts.revision ? { revision: opts.revision } : {}), ...(opts.hfToken ? { token: opts.hfToken } : {}) };
         const lm = await CausalLM.load(localPath(found.modelName, 'model') ?? found.modelName, { device, ...hub });
-        const coders = new Map<string, { hookpoint: string; coder: SparseCoder }>();
-        for (const e of found.entries) coders.set(e.name, { hookpoint: hookpointOf(e.name), coder: await SparseCoder.loadFromDisk(e.path, { device }) });
+        const coders: LiveModels['coders'] = found.crossLayer ? await crossLayerLiveCoders(await CrossLayerTranscoder.load(found.root, { device }), found.entries.map((e) => e.name)) : new Map();
+        if (!found.crossLayer) for (const e of found.entries) coders.set(e.name, { hookpoint: hookpointOf(e.name), coder: await SparseCoder.loadFromDisk(e.path, { device }) });
         return { lm, coders };
       },
       { coderNames: found.entries.map((e) => e.name) },

@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { findCoderDirs } from '../coder/discover.js';
 import { readCoderConfig } from '../coder/files.js';
+import { isCrossLayerDir, notCrossLayerFinetune } from '../coder/cross-layer.js';
 import { ConfigError } from '../config/errors.js';
 import { coderShapeProblem, describeProblem, numLatentsFor } from '../config/sparse-coder.js';
 import { parseDataArgs, variantsOf, type RunOptions, type TrainConfig } from '../config/train.js';
@@ -31,7 +32,16 @@ export function preflight(train: TrainConfig, run: RunOptions, rank: number): Pr
   if (run.fromCache) localPath(run.fromCache, 'from_cache');
   const finetune = train.finetune ? localPath(train.finetune, 'finetune') : undefined;
   // The coders to start from are read now (a broken cfg.json costs a second, not a model load).
-  if (finetune) for (const e of findCoderDirs(finetune)) readCoderConfig(e.path);
+  if (finetune && train.crossLayer) {
+    // One CLT folder per configuration (the run's own folder without a sweep).
+    for (const v of variantsOf(train)) {
+      const why = notCrossLayerFinetune(join(finetune, v.name));
+      if (why) throw new ConfigError(why);
+    }
+  } else if (finetune) {
+    if (isCrossLayerDir(finetune)) throw new ConfigError(`finetune: ${finetune} is a cross-layer transcoder; finetune it with --transcode --cross_layer`);
+    for (const e of findCoderDirs(finetune)) readCoderConfig(e.path);
+  }
   // The layers' width, where a local model's config.json says it: -k is checked against it now.
   const width = model && !train.hookpoints.length ? localHiddenSize(model) : undefined;
   if (width !== undefined) checkCoderWidths(train, { layers: width });

@@ -97,3 +97,21 @@ export function crossLayerDecodeProgram(s: CoderStructure, n: number) {
     }),
   );
 }
+
+/**
+ * A source's tensors as a per-layer coder's, for the tools that take one: `W_dec` [M, D] its
+ * decoder to one target (`target`, counted from the source's own layer), or with `sum` the
+ * sum over its targets (the latent's whole write to the residual stream); and each latent's
+ * decoder norm per target [M, n - i] (float32).
+ */
+export function crossLayerSourceViewProgram(s: CoderStructure, decoder: 'sum' | 'target') {
+  return cachedProgram(`clt_view:${tag(s)}:${decoder}`, () =>
+    defineProgram(`clt_view_${tag(s)}_${decoder}`, { p: In.bundle<CoderParamName>(), target: In.scalar() }, (g, io) => {
+      const wDec = io.p.get('W_dec');
+      const own = decoder === 'sum' ? wDec.sum(1) : wDec.narrow(1, io.target, 1).squeeze(1);
+      const entries: Record<string, SymTensor> = {};
+      for (const name of storedNames(s)) entries[name] = name === 'W_dec' ? own.named('W_dec_view') : io.p.get(name as CoderParamName);
+      return { view: g.bundle(entries as Record<CoderParamName, SymTensor>).named('view'), norms: wDec.detach().float().norm(2).named('decoder_norms') };
+    }),
+  );
+}

@@ -19,8 +19,12 @@ import { runProgram } from '../kernels/index.js';
 import { REFERENCE_LOSSES, type LossOptions } from '../math/sparse-coder.js';
 import { paramNames, storedNames, structureOf, type CoderStructure } from '../math/structure.js';
 import { writeFileAtomic } from '../util/files.js';
-import { CFG_FILE, CoderFileError, WEIGHTS_FILE } from './files.js';
-import { crossLayerDecodeProgram, crossLayerEncodeProgram, crossLayerForwardProgram, crossLayerInitProgram } from './cross-layer-programs.js';
+import { CFG_FILE, CoderFileError, WEIGHTS_FILE, isCrossLayerDir } from './files.js';
+
+export { isCrossLayerDir };
+import { findCoderDirs } from './discover.js';
+import { crossLayerDecodeProgram, crossLayerEncodeProgram, crossLayerForwardProgram, crossLayerInitProgram, crossLayerSourceViewProgram } from './cross-layer-programs.js';
+import { SparseCoder } from './sparse-coder.js';
 
 /** A CLT's forward: per target its reconstruction, fvu and its source's AuxK loss; per source its selection (rows); the summed fvu. */
 export interface CrossLayerForwardOutput {
@@ -42,15 +46,24 @@ export function crossLayerUnsupported(cfg: SparseCoderConfig): string | null {
   return null;
 }
 
-/** Whether a directory's cfg.json says it holds a cross-layer transcoder. */
-export function isCrossLayerDir(dir: string): boolean {
+/** A CLT folder's source layers (its cfg.json's `layers`), read without loading it. */
+export function crossLayerLayers(dir: string): string[] {
   const path = join(dir, CFG_FILE);
-  if (!existsSync(path)) return false;
+  let layers: unknown;
   try {
-    return (JSON.parse(readFileSync(path, 'utf8')) as { cross_layer?: unknown }).cross_layer === true;
-  } catch {
-    return false;
+    layers = (JSON.parse(readFileSync(path, 'utf8')) as { layers?: unknown }).layers;
+  } catch (err) {
+    throw new CoderFileError(`${path}: not readable JSON (${(err as Error).message})`);
   }
+  if (!Array.isArray(layers) || layers.length === 0 || !layers.every((l) => typeof l === 'string')) throw new CoderFileError(`${path}: layers must be the list of source layers`);
+  return layers as string[];
+}
+
+/** Why `dir` cannot be finetuned from as a CLT (it is not one's folder), or undefined. */
+export function notCrossLayerFinetune(dir: string): string | undefined {
+  if (isCrossLayerDir(dir)) return undefined;
+  const perLayer = existsSync(dir) && findCoderDirs(dir).length > 0;
+  return `finetune: ${dir} is not a cross-layer transcoder's folder (no cfg.json saying cross_layer${perLayer ? '; it holds per-layer coders' : ''}); give the folder of a CLT run`;
 }
 
 /** A CLT folder's cfg.json: the coder config (with the k it trains with now), `cross_layer: true`, the source layers, `d_in`. */
@@ -108,6 +121,27 @@ export class CrossLayerTranscoder {
       if (x.shape.length !== 2 || x.shape[1] !== this.dIn) throw new SparsifyError(`${what} ${i} (${this.layers[i]}) must have shape [N, ${this.dIn}]; got [${x.shape.join(', ')}]`);
       if (x.shape[0] !== xs[0]!.shape[0]) throw new SparsifyError(`${what}: every layer needs the same tokens (${xs[0]!.shape[0]} rows at ${this.layers[0]}, ${x.shape[0]} at ${this.layers[i]})`);
     });
+  }
+
+  /** This CLT's configuration and layers over other tensors (one bundle per source, named as `sources`): a training run's saved parameters, say. */
+  withSources(sources: readonly PyObject[]): CrossLayerTranscoder {
+    if (sources.length !== this.layers.length) throw new SparsifyError(`withSources: give one bundle per source layer (${this.layers.length}); got ${sources.length}`);
+    return new CrossLayerTranscoder(this.cfg, this.layers, this.dIn, [...sources], this.device, this.dtype);
+  }
+
+  /**
+   * Source `source`'s latents as a per-layer coder over its own layer's input (for the tools
+   * that take one: the explorer's cache, a prompt's latents), its decoder the sum of its
+   * decoders over the targets (`target` undefined: the latent's whole write to the residual
+   * stream) or its decoder to layer `source + target`; and each latent's decoder norm per
+   * target ([M, n - source], float32).
+   */
+  async sourceView(source: number, target?: number): Promise<{ coder: SparseCoder; decoderNorms: Tensor }> {
+    const p = this.sources[source];
+    if (!p) throw new SparsifyError(`source ${source} is out of range: this CLT has sources 0..${this.layers.length - 1}`);
+    if (target !== undefined && !(Number.isInteger(target) && target >= 0 && target < this.layers.length - source)) throw new SparsifyError(`target ${target} is out of range: source ${source} (${this.layers[source]}) writes to targets 0..${this.layers.length - source - 1}`);
+    const out = (await runProgram(crossLayerSourceViewProgram(this.structure, target === undefined ? 'sum' : 'target'), { p, target: target ?? 0 })) as { view: PyObject; norms: Tensor };
+    return { coder: SparseCoder.overParams(this.cfg, this.dIn, out.view, this.device, this.dtype), decoderNorms: out.norms };
   }
 
   /** Each source's selection of its input (inference's encode), as rows [N, k]. */

@@ -97,3 +97,13 @@ export async function writeCoderDir(dir: string, cfg: SparseCoderConfig, dIn: nu
   await writeFileAtomic(join(dir, CFG_FILE), JSON.stringify(coderConfigToJson(cfg, dIn)));
 }
 
+/** Whether a directory's cfg.json says it holds a cross-layer transcoder. */
+export function isCrossLayerDir(dir: string): boolean {
+  const path = join(dir, CFG_FILE);
+  if (!existsSync(path)) return false;
+  try {
+    return (JSON.parse(readFileSync(path, 'utf8')) as { cross_layer?: unknown }).cross_layer === true;
+  } catch {
+    return false;
+  }
+}

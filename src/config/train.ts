@@ -109,10 +109,6 @@ export const TrainConfigSchema = TrainConfigObject.superRefine((cfg, ctx) => {
     if (cfg.distributeModules && cfg.lossFn !== 'fvu') {
       ctx.addIssue({ code: 'custom', path: ['distributeModules'], message: `distribute_modules works only with loss_fn fvu (got ${cfg.lossFn})` });
     }
-    if (cfg.crossLayer) {
-      const why = crossLayerTrainingProblem(cfg);
-      if (why) ctx.addIssue({ code: 'custom', path: ['crossLayer'], message: why });
-    }
     if (cfg.initSeeds.length === 0) {
       ctx.addIssue({ code: 'custom', path: ['initSeeds'], message: 'give at least one seed' });
     }
@@ -131,6 +127,10 @@ export const TrainConfigSchema = TrainConfigObject.superRefine((cfg, ctx) => {
     } catch (err) {
       ctx.addIssue({ code: 'custom', path: ['sweep'], message: (err as Error).message.replace(/^sweep: /, '') });
       return;
+    }
+    if (cfg.crossLayer) {
+      const why = crossLayerTrainingProblem(cfg, variants);
+      if (why) ctx.addIssue({ code: 'custom', path: ['crossLayer'], message: why });
     }
     if (cfg.sweep.length && cfg.lossFn !== 'fvu') {
       ctx.addIssue({ code: 'custom', path: ['sweep'], message: `a sweep trains with loss_fn fvu only (got ${cfg.lossFn}): ce and kl train each coder through the model's output, which needs a forward per configuration` });
@@ -155,18 +155,18 @@ export const TrainConfigSchema = TrainConfigObject.superRefine((cfg, ctx) => {
     }
   });
 
-/** Why a run cannot train a cross-layer transcoder (what is not supported with it yet), or undefined. */
-function crossLayerTrainingProblem(cfg: z.output<typeof TrainConfigObject>): string | undefined {
-  const coder = crossLayerUnsupported(cfg.sae);
-  if (coder) return coder;
+/** Why a run cannot train cross-layer transcoders (what is not supported with them yet), or undefined; a sweep trains one CLT per configuration. */
+function crossLayerTrainingProblem(cfg: z.output<typeof TrainConfigObject>, variants: readonly Variant[]): string | undefined {
+  for (const v of variants) {
+    const where = v.name ? ` (configuration ${v.name})` : '';
+    const coder = crossLayerUnsupported(v.sae);
+    if (coder) return `${coder}${where}`;
+    if (v.optimizer === 'muon') return `not with muon: its decoders are [latents, targets, width], not matrices${where}`;
+  }
   if (cfg.lossFn !== 'fvu') return `trains with loss_fn fvu only (got ${cfg.lossFn}): its loss is the sum of every target's fvu`;
-  if (cfg.sweep.length) return 'no sweeps of cross-layer transcoders yet: train one configuration';
-  if (cfg.initSeeds.length > 1) return 'one seed: a cross-layer transcoder spans the hookpoints, one per run';
+  if (cfg.initSeeds.length > 1) return 'one seed: a cross-layer transcoder spans the hookpoints, one per run (or per configuration of a sweep)';
   if (cfg.distributeModules) return 'not with distribute_modules yet (data parallel works)';
   if (cfg.microAccSteps > 1) return 'not with micro_acc_steps above 1 yet';
-  if (cfg.optimizer === 'muon') return 'not with muon: its decoders are [latents, targets, width], not matrices';
-  if (cfg.finetune) return 'not with finetune yet';
-  if (cfg.evalEvery > 0) return 'not with eval_every yet (evaluateCrossLayer evaluates one from the API)';
   return undefined;
 }
 

@@ -65,6 +65,8 @@ export interface CrossLayerEvalOptions {
   batchSize?: number;
   /** Token ids left out of every sum (special tokens: BOS/EOS/pad, --exclude_tokens). */
   excludeTokens?: readonly number[];
+  /** The k each source selects (default: the CLT's; a training run's current k while it decays). */
+  k?: number;
 }
 
 /** Per target layer: the coder metrics and this layer alone spliced; and every layer at once. */
@@ -89,6 +91,7 @@ export async function evaluateCrossLayer(model: TrainableModel, clt: CrossLayerT
   const [start, end] = options.rows ?? [0, dataset.numRows];
   if (!(end > start) || start < 0 || end > dataset.numRows) throw new SparsifyError(`no rows to evaluate: rows ${start}..${end} of a dataset of ${dataset.numRows}`);
   const batchSize = options.batchSize ?? 8;
+  const k = options.k ?? clt.cfg.k;
   const s = clt.structure;
   // A stand-in coder per layer for the width check: the CLT's source reads the module's input, its target is the output.
   await checkCodersFit(model, clt.layers.map((layer) => ({ name: layer, hookpoint: layer, coder: { cfg: clt.cfg, dIn: clt.dIn } as never })));
@@ -101,7 +104,7 @@ export async function evaluateCrossLayer(model: TrainableModel, clt: CrossLayerT
   const zero = bind(E.zeroHookProgram(), {});
   const passes: Pass[] = [
     {
-      hooks: clt.layers.map((layer, j) => ({ key: layer, module: layer, program: bind(targetHookProgram(s, j, 'clean'), { ...sources(j), k: clt.cfg.k, sums: sums[j]! } as never) })),
+      hooks: clt.layers.map((layer, j) => ({ key: layer, module: layer, program: bind(targetHookProgram(s, j, 'clean'), { ...sources(j), k, sums: sums[j]! } as never) })),
       logits: splice ? { key: 'clean', program: bind(E.cleanLogitsProgram(), { sums: modelSums }) } : null,
     },
   ];
@@ -110,7 +113,7 @@ export async function evaluateCrossLayer(model: TrainableModel, clt: CrossLayerT
       passes.push({ hooks: [{ key: layer, module: layer, program: bind(E.spliceKeptHookProgram(), { keepKey: `clean_recon_${j}` }), replace: true }], logits: await patched(layer, sums[j]!, 'ce_spliced', 'kl_spliced') });
       passes.push({ hooks: [{ key: layer, module: layer, program: zero, replace: true }], logits: await patched(layer, sums[j]!, 'ce_zero', 'kl_zero') });
     }
-    passes.push({ hooks: clt.layers.map((layer, j) => ({ key: layer, module: layer, program: bind(targetHookProgram(s, j, 'live'), { ...sources(j), k: clt.cfg.k } as never), replace: true })), logits: await patched('all', modelSums, 'ce_spliced_all', 'kl_spliced_all') });
+    passes.push({ hooks: clt.layers.map((layer, j) => ({ key: layer, module: layer, program: bind(targetHookProgram(s, j, 'live'), { ...sources(j), k } as never), replace: true })), logits: await patched('all', modelSums, 'ce_spliced_all', 'kl_spliced_all') });
     passes.push({ hooks: clt.layers.map((layer) => ({ key: layer, module: layer, program: zero, replace: true })), logits: await patched('all', modelSums, 'ce_zero_all', 'kl_zero_all') });
   }
   const total = Math.ceil((end - start) / batchSize);

@@ -9,5 +9,5 @@ export { buildLatentCache, readLatentCache, coderHash, LatentCache, CacheIndexSc
 export { LAYOUT } from './programs.js';
 export { SiteData, CHUNK } from './site.js';
 export { serveExplorer, exportExplorer, explorerApp, type ServeExplorerOptions, type ExplorerServer, type ExplorerOptions } from './server.js';
-export { LiveExplorer, LiveBusyError, type LiveModels, type LiveOptions } from './live.js';
+export { LiveExplorer, LiveBusyError, crossLayerLiveCoders, type LiveModels, type LiveOptions } from './live.js';
 export type * from './payloads.js';

@@ -6,9 +6,9 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { z } from 'zod';
-import { dataRows, outputEmbeddings, saveTensors, tokenizerDecodeIds, tokenizerTokenBytes, type PyObject } from '../bridge/ops.js';
+import { dataRows, outputEmbeddings, saveTensors, tokenizerDecodeIds, tokenizerTokenBytes, type PyObject, type Tensor } from '../bridge/ops.js';
 import { tokenDisplay } from './token-text.js';
 import { SparsifyError } from '../bridge/errors.js';
 import { numLatentsFor } from '../config/sparse-coder.js';
@@ -20,7 +20,7 @@ import type { TrainableModel } from '../model/language-model.js';
 import { sha256Files } from '../util/hash.js';
 import { SafetensorsFile } from '../util/safetensors.js';
 import { stageFolder } from '../util/staging.js';
-import { LAYOUT, WINDOW, exploreHookProgram, finishProgram, stateProgram } from './programs.js';
+import { LAYOUT, WINDOW, decoderNormsProgram, exploreHookProgram, finishProgram, stateProgram } from './programs.js';
 
 export const CacheIndexSchema = z.object({
   version: z.literal(1),
@@ -47,14 +47,17 @@ export const CacheIndexSchema = z.object({
       num_latents: z.number().int(),
       d_in: z.number().int(),
       k: z.number().int(),
+      /** A cross-layer transcoder's source: the layers its latents write to, this one first (its file holds `decoder_norms` [M, targets]). */
+      targets: z.array(z.string()).optional(),
     }),
   ),
 });
 export type CacheIndex = z.infer<typeof CacheIndexSchema>;
 
-/** sha256 of a coder directory's cfg.json and weights: which coders a cache was built for. */
+/** sha256 of a coder directory's cfg.json and weights: which coders a cache was built for (a CLT source's cfg.json is its CLT folder's). */
 export function coderHash(dir: string): Promise<string> {
-  return sha256Files(join(dir, CFG_FILE), join(dir, WEIGHTS_FILE));
+  const cfg = existsSync(join(dir, CFG_FILE)) ? join(dir, CFG_FILE) : join(dirname(dir), CFG_FILE);
+  return sha256Files(cfg, join(dir, WEIGHTS_FILE));
 }
 
 /** The evaluated rows' token ids ([rows, ctx_len] int32), in the cache folder. */
@@ -76,6 +79,8 @@ export interface BuildLatentCacheOptions {
   describe?: { model?: string; dataset?: string; split?: string | null; maxTokens?: number };
   /** Latents per chunk of the logit-effect and neighbour products (default 1024). */
   chunk?: number;
+  /** Coders that are a cross-layer transcoder's sources: the layers each writes to and its decoder norm per target ([M, targets]). */
+  crossLayer?: Readonly<Record<string, { targets: readonly string[]; decoderNorms: Tensor }>>;
 }
 
 /** Each id's text for the explorer: decoded, or its bytes escaped where decoding alone loses them. */
@@ -140,6 +145,8 @@ export async function buildLatentCache(model: TrainableModel, coders: readonly E
   for (const c of coders) {
     const state = states.get(c.name)!;
     await runProgram(finishProgram(unembed !== null), { params: c.params ?? c.coder.params, state, unembed, chunk: options.chunk ?? 1024 });
+    const clt = options.crossLayer?.[c.name];
+    if (clt) await runProgram(decoderNormsProgram(), { state, norms: clt.decoderNorms });
     await saveTensors(join(staging, fileOf(c.name)), state, { format: 'pt' });
     index.coders[c.name] = {
       hookpoint: c.hookpoint,
@@ -149,6 +156,7 @@ export async function buildLatentCache(model: TrainableModel, coders: readonly E
       num_latents: numLatentsFor(c.coder.cfg, c.coder.dIn),
       d_in: c.coder.dIn,
       k: c.k ?? c.coder.cfg.k,
+      ...(clt ? { targets: [...clt.targets] } : {}),
     };
   }
   // The rows' token ids, once: examples find their window's tokens here.
@@ -190,6 +198,8 @@ export interface LatentRecord {
   intervals: { lo: number; hi: number; examples: LatentExample[] }[];
   logits: { top: { token: number; value: number }[]; bottom: { token: number; value: number }[] } | null;
   neighbours: { id: number; similarity: number }[];
+  /** A cross-layer transcoder source's latent: its decoder norm per target layer (index.json's `targets`), else null. */
+  decoderNorms: { target: string; norm: number }[] | null;
 }
 
 /** The columns of a coder's latent table. */
@@ -360,6 +370,7 @@ export class LatentCache {
           }
         : null,
       neighbours: Array.from(f.row('neighbour_id', id) as BigInt64Array, (v, i) => ({ id: Number(v), similarity: (f.row('neighbour_similarity', id) as Float32Array)[i]! })),
+      decoderNorms: entry.targets ? Array.from(f.row('decoder_norms', id) as Float32Array, (norm, i) => ({ target: entry.targets![i]!, norm })) : null,
     };
   }
 

@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { SparsifyError } from '../bridge/errors.js';
 import type { Tensor } from '../bridge/ops.js';
+import type { CrossLayerTranscoder } from '../coder/cross-layer.js';
 import type { SparseCoder } from '../coder/sparse-coder.js';
 import { parseWith } from '../config/errors.js';
 import { bind, forwardPasses } from '../kernels/index.js';
@@ -17,7 +18,11 @@ import type { LiveLimits, PromptReply, PromptRequest, SteerReply, SteerRequest }
 /** The model and the cache's coders, by the cache's names. */
 export interface LiveModels {
   lm: CausalLM;
-  coders: ReadonlyMap<string, { hookpoint: string; coder: SparseCoder }>;
+  /**
+   * `targets`: a cross-layer transcoder's source, steered through its decoder to each target
+   * layer (added at every one; clamping is a per-layer coder's only).
+   */
+  coders: Map<string, { hookpoint: string; coder: SparseCoder; targets?: { hookpoint: string; coder: SparseCoder }[] }>;
 }
 
 export interface LiveOptions {
@@ -31,6 +36,23 @@ export interface LiveOptions {
   maxNewTokens?: number;
   /** Requests that may wait behind the running one (default 2); more are told the model is busy. */
   maxWaiting?: number;
+}
+
+/**
+ * A CLT's sources (those named, default all) for typed prompts and steering: each encodes its
+ * layer's input, and steers through its decoders (a latent added at scale s adds s times its
+ * decoder row for each target to that layer's MLP output).
+ */
+export async function crossLayerLiveCoders(clt: CrossLayerTranscoder, names: readonly string[] = clt.layers): Promise<LiveModels['coders']> {
+  const coders: LiveModels['coders'] = new Map();
+  for (const name of names) {
+    const i = clt.layers.indexOf(name);
+    if (i < 0) throw new SparsifyError(`no source layer ${name}: the cross-layer transcoder has ${clt.layers.join(', ')}`);
+    const targets = [];
+    for (let j = 0; i + j < clt.layers.length; j++) targets.push({ hookpoint: clt.layers[i + j]!, coder: (await clt.sourceView(i, j)).coder });
+    coders.set(name, { hookpoint: name, coder: (await clt.sourceView(i)).coder, targets });
+  }
+  return coders;
 }
 
 /** The model is busy: the request was not queued (the server answers 503). */
@@ -123,10 +145,11 @@ export class LiveExplorer {
     const maxNewTokens = req.max_new_tokens ?? Math.min(20, this.limits.max_new_tokens);
     if (maxNewTokens > this.limits.max_new_tokens) throw new SparsifyError(`max_new_tokens ${maxNewTokens}: the explorer generates at most ${this.limits.max_new_tokens}`);
     return this.enqueue(async (m) => {
-      const { hookpoint, coder } = m.coders.get(req.coder)!;
+      const { hookpoint, coder, targets } = m.coders.get(req.coder)!;
+      if (targets && req.clamp !== undefined) throw new SparsifyError(`${req.coder} is a cross-layer transcoder's source: its latents steer by scale (added at each layer they write to), not clamp`);
       await this.promptIds(m, req.text, maxNewTokens);
-      const intervention = { hookpoint, coder, latent: req.latent, ...(req.scale !== undefined ? { scale: req.scale } : { clamp: req.clamp! }) };
-      const steered = await m.lm.generate(req.text, { maxNewTokens, interventions: [intervention] });
+      const interventions = (targets ?? [{ hookpoint, coder }]).map((t) => ({ hookpoint: t.hookpoint, coder: t.coder, latent: req.latent, ...(req.scale !== undefined ? { scale: req.scale } : { clamp: req.clamp! }) }));
+      const steered = await m.lm.generate(req.text, { maxNewTokens, interventions });
       const plain = await m.lm.generate(req.text, { maxNewTokens });
       return { without: plain.text, with: steered.text };
     });

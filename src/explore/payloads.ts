@@ -17,7 +17,8 @@ export interface OverviewPayload {
   metrics: { lines: Record<string, number | string>[] | null; message: string | null };
   /** eval.json's metrics, when the run has one: the registry's overview columns, a row of formatted cells per coder. */
   eval: { columns: string[]; rows: { coder: string; cells: string[] }[] } | null;
-  coders: { name: string; hookpoint: string; num_latents: number; d_in: number; k: number; tokens: number; density: DensityPayload }[];
+  /** `targets`: a cross-layer transcoder's source, the layers its latents write to (this one first); null for a per-layer coder. */
+  coders: { name: string; hookpoint: string; num_latents: number; d_in: number; k: number; tokens: number; density: DensityPayload; targets: string[] | null }[];
   /** Latents per latent data file. */
   chunk: number;
   has_logits: boolean;
@@ -101,6 +102,8 @@ export interface LatentPayload {
   intervals: { lo: number; hi: number; examples: ExamplePayload[] }[];
   logits: { top: [number, number][]; bottom: [number, number][] } | null;
   neighbours: [number, number][];
+  /** A cross-layer transcoder source's latent: [target layer, decoder norm] per target, this layer first. */
+  decoder_norms?: [string, number][];
 }
 
 /** A chunk of latents, packed (packing.ts); the page unpacks them into LatentPayloads. */
@@ -115,6 +118,8 @@ export interface LatentChunkPayload {
   after: number;
   /** base64 of packLatents' bytes. */
   packed: string;
+  /** A cross-layer transcoder source's chunk: each latent's decoder norm per target (`norms[latent][target]`). */
+  decoder_norms?: { targets: string[]; norms: number[][] };
 }
 
 /** The cached rows' token ids, once for every example window: base64 of int32 [rows * ctx_len]. */

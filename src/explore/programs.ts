@@ -294,6 +294,16 @@ export function finishProgram(withLogits: boolean) {
   );
 }
 
+/** A cross-layer transcoder source's decoder norm per target [M, T] into its explore state (saved with it as `decoder_norms`). */
+export function decoderNormsProgram() {
+  return cachedProgram('explore_decoder_norms', () =>
+    defineProgram('explore_decoder_norms', { state: In.bundle(), norms: In.tensor() }, (_g, { state, norms }) => {
+      state.set('decoder_norms', norms.float().contiguous().named('decoder_norms'));
+      return { done: true };
+    }),
+  );
+}
+
 /**
  * The served explorer's prompt: encode every position of a typed prompt as the cache does
  * (inference encode), and keep [acts | indices] side by side ([tokens, 2k], float32) under

@@ -100,7 +100,7 @@ export class SiteData {
       eval: readEval(this.runDir),
       coders: Object.entries(index.coders).map(([name, c]) => {
         const tokens = this.cache.tokens(name);
-        return { name, hookpoint: c.hookpoint, num_latents: c.num_latents, d_in: c.d_in, k: c.k, tokens, density: densityHistogram(Array.from(this.cache.table(name).count), tokens) };
+        return { name, hookpoint: c.hookpoint, num_latents: c.num_latents, d_in: c.d_in, k: c.k, tokens, density: densityHistogram(Array.from(this.cache.table(name).count), tokens), targets: c.targets ?? null };
       }),
       chunk: CHUNK,
       has_logits: index.has_logits,
@@ -139,6 +139,7 @@ export class SiteData {
       intervals: r.intervals.map((iv) => ({ lo: iv.lo, hi: iv.hi, examples: iv.examples.map(example) })),
       logits: r.logits ? { top: r.logits.top.map((t) => [t.token, t.value]), bottom: r.logits.bottom.map((t) => [t.token, t.value]) } : null,
       neighbours: r.neighbours.map((n) => [n.id, n.similarity]),
+      ...(r.decoderNorms ? { decoder_norms: r.decoderNorms.map((d): [string, number] => [d.target, d.norm]) } : {}),
     };
   }
 
@@ -152,7 +153,8 @@ export class SiteData {
     const { index } = this.cache;
     const tokens = this.cache.tokens(coder);
     const packed = packLatents(latents, { startRow: index.rows.start, ctxLen: index.ctx_len, before: index.layout.before, tokens });
-    return { coder, start, count: end - start, tokens, before: index.layout.before, after: index.layout.after, packed: Buffer.from(packed).toString('base64') };
+    const norms = entry.targets ? { decoder_norms: { targets: entry.targets, norms: latents.map((l) => l.decoder_norms!.map(([, n]) => n)) } } : {};
+    return { coder, start, count: end - start, tokens, before: index.layout.before, after: index.layout.after, packed: Buffer.from(packed).toString('base64'), ...norms };
   }
 
   /** The cached rows' token ids (the examples' windows are cut from them in the page). */

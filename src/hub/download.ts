@@ -4,6 +4,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SparsifyError } from '../bridge/errors.js';
+import { isCrossLayerDir } from '../coder/files.js';
 import { fnmatcher, naturalSort } from '../util/fnmatch.js';
 import { offlineByEnv } from './reach.js';
 
@@ -104,7 +105,7 @@ function fromCache(repo: string, s: ReturnType<typeof settings>, want: { hookpoi
   if (want.hookpoint) return existsSync(join(snapshot, want.hookpoint, 'cfg.json')) ? join(snapshot, want.hookpoint) : undefined;
   if (want.subdirPattern) {
     const match = fnmatcher(want.subdirPattern);
-    const found = existsSync(snapshot) && readdirSync(snapshot).some((d) => match(d) && existsSync(join(snapshot, d, 'cfg.json')));
+    const found = existsSync(snapshot) && (readdirSync(snapshot).some((d) => match(d) && existsSync(join(snapshot, d, 'cfg.json'))) || isCrossLayerDir(snapshot));
     return found ? snapshot : undefined;
   }
   return existsSync(join(snapshot, 'cfg.json')) ? snapshot : undefined;
@@ -141,6 +142,8 @@ async function downloadOnline(
     const match = fnmatcher(options.subdirPattern);
     wanted = files.filter((f) => f.split('/').length === 2 && match(f.split('/')[0]!));
     if (wanted.length === 0) throw new HubError(`'${repo}' has no coder directories matching '${options.subdirPattern}'`);
+    // A cross-layer transcoder's cfg.json is the repo's own (its layer folders hold tensors only).
+    if (files.includes('cfg.json')) wanted.push('cfg.json');
   } else {
     if (!files.includes('cfg.json')) {
       throw new HubError(

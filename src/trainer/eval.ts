@@ -1,12 +1,12 @@
 /** Evaluation during training (`--eval_every`): the coders as they would be saved now, on held-out rows. */
 import type { TrainConfig } from '../config/train.js';
 import type { TokenDataset } from '../data/dataset.js';
-import { evaluate, type EvalCoder, type EvalReport } from '../eval/index.js';
+import { evaluate, evaluateCrossLayer, type CrossLayerEvalReport, type EvalCoder, type EvalReport } from '../eval/index.js';
 import { runProgram } from '../kernels/index.js';
 import { structureOf } from '../math/structure.js';
 import type { TrainableModel } from '../model/language-model.js';
 import { saveParamsProgram } from './programs.js';
-import type { CoderSlot } from './slots.js';
+import { crossLayerGroups, type CoderSlot } from './slots.js';
 
 /**
  * Evaluate the slots' coders as they would be saved now (the optimizer's saved parameters,
@@ -25,4 +25,25 @@ export async function evaluateAsSaved(
     coders.push({ name: s.name, hookpoint: s.hookpoint, coder: s.coder, params, k: s.k });
   }
   return evaluate(model, coders, data.dataset, { rows: data.rows, batchSize: cfg.batchSize, excludeTokens: cfg.excludeTokens });
+}
+
+/**
+ * Evaluate the run's cross-layer transcoders as they would be saved now (as
+ * {@link evaluateAsSaved}): each CLT's targets and its replacement model, keyed by the CLT's
+ * folder in the run ('' for the run directory, a configuration's name in a sweep).
+ */
+export async function evaluateCrossLayerAsSaved(
+  model: TrainableModel,
+  slots: readonly CoderSlot[],
+  data: { dataset: TokenDataset; rows: readonly [number, number] },
+  cfg: Pick<TrainConfig, 'batchSize' | 'excludeTokens'>,
+): Promise<Record<string, CrossLayerEvalReport>> {
+  const out: Record<string, CrossLayerEvalReport> = {};
+  for (const group of crossLayerGroups(slots)) {
+    const saved = [];
+    for (const s of group) saved.push((await runProgram(saveParamsProgram(structureOf(s.variant.sae), s.variant.optimizer), { params: s.coder.params, state: s.state })).params);
+    const { clt, dir } = group[0]!.crossLayer!;
+    out[dir] = await evaluateCrossLayer(model, clt.withSources(saved), data.dataset, { rows: data.rows, batchSize: cfg.batchSize, excludeTokens: cfg.excludeTokens, k: group[0]!.k });
+  }
+  return out;
 }

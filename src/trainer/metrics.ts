@@ -7,6 +7,7 @@ import { appendFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { wandbLog } from '../bridge/ops.js';
 import type { EvalReport } from '../eval/report.js';
+import type { CrossLayerEvalReport } from '../eval/cross-layer.js';
 import { LOGGED_METRICS } from '../eval/metrics/index.js';
 
 /** What a step reports for a coder (and, under the loss's own key, for an end-to-end loss). */
@@ -105,6 +106,29 @@ export function evalLogEntries(report: EvalReport): Record<string, number> {
   for (const m of LOGGED_METRICS) {
     const v = m.kind === 'splice' ? (report.splice_all as Record<string, number> | null)?.[m.name] : undefined;
     if (v !== undefined) out[`eval/${m.name}/all`] = v;
+  }
+  return out;
+}
+
+/**
+ * Cross-layer transcoders' evaluations as log entries: `eval/<metric>/<slot>` per target (the
+ * slot's name: its layer, under its configuration in a sweep) and `eval/<metric>/all` (or
+ * `<configuration>/all`) for the replacement model.
+ */
+export function crossLayerEvalLogEntries(reports: Readonly<Record<string, CrossLayerEvalReport>>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [dir, report] of Object.entries(reports)) {
+    const at = (name: string): string => (dir ? `${dir}/${name}` : name);
+    for (const [layer, t] of Object.entries(report.targets)) {
+      for (const m of LOGGED_METRICS) {
+        const v = m.kind === 'coder' ? t.metrics[m.name] : t.splice?.[m.name];
+        if (typeof v === 'number') out[`eval/${m.name}/${at(layer)}`] = v;
+      }
+    }
+    for (const m of LOGGED_METRICS) {
+      const v = m.kind === 'splice' ? report.replacement?.[m.name] : undefined;
+      if (v !== undefined) out[`eval/${m.name}/${at('all')}`] = v;
+    }
   }
   return out;
 }

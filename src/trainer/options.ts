@@ -1,5 +1,6 @@
 /** What a Trainer is given besides its config, data and model, and what it reports after each step. */
 import type { EvalReport } from '../eval/report.js';
+import type { CrossLayerEvalReport } from '../eval/cross-layer.js';
 import type { TokenDataset } from '../data/dataset.js';
 import type { MetricTable } from './metrics.js';
 
@@ -19,6 +20,8 @@ export interface StepReport {
   computeSeconds: number;
   /** The evaluation made after this step (every eval_every steps). */
   eval?: EvalReport;
+  /** A cross-layer run's evaluation after this step, per CLT (keyed by its folder in the run: '', or its configuration in a sweep). */
+  crossLayerEval?: Record<string, CrossLayerEvalReport>;
 }
 
 export interface TrainerOptions {

@@ -362,17 +362,20 @@ export function saveParamsProgram(s: CoderStructure, name: OptimizerName) {
   );
 }
 
+/** Where source i of the run's CLT number `group` (a sweep trains one per configuration) keeps its activations in a batch's context. */
+const cltKey = (what: 'x' | 'y', source: number, group: number): string => `clt${group}_${what}_${source}`;
+
 /**
  * A cross-layer transcoder's hook at source layer i < n - 1: prepare the layer's activations
  * (the first batch sets its biases, as a transcoder's), count its tokens, and keep x_i and y_i
  * for the last layer's hook, which trains the whole CLT.
  */
-export function crossLayerKeepHookProgram(s: CoderStructure, source: number) {
-  return cachedProgram(`clt_keep_hook:${tag(s)}:${source}`, () =>
-    defineProgram(`train_clt_keep_${tag(s)}_${source}`, { ...HOOK_INPUTS, params: In.bundle<CoderParamName>(), state: In.bundle(), initBiases: In.scalar<boolean>(), ddp: In.scalar<boolean>() }, (g, io) => {
+export function crossLayerKeepHookProgram(s: CoderStructure, source: number, group = 0) {
+  return cachedProgram(`clt_keep_hook:${tag(s)}:${source}:${group}`, () =>
+    defineProgram(`train_clt_keep_${tag(s)}_${source}_g${group}`, { ...HOOK_INPUTS, params: In.bundle<CoderParamName>(), state: In.bundle(), initBiases: In.scalar<boolean>(), ddp: In.scalar<boolean>() }, (g, io) => {
       const { x, y, yAll } = prepareActivations(g, io.params, s, io);
       countTokens(g, io.state, io.mask, yAll);
-      return { keep: { [`clt_x_${source}`]: x, [`clt_y_${source}`]: y }, metrics: {} };
+      return { keep: { [cltKey('x', source, group)]: x, [cltKey('y', source, group)]: y }, metrics: {} };
     }),
   );
 }
@@ -383,7 +386,7 @@ export function crossLayerKeepHookProgram(s: CoderStructure, source: number) {
  * fvu + auxk_alpha * the summed AuxK, backward divided by acc_steps; each source marks its
  * fired latents. Metrics `fvu_i` and `auxk_i` per target (the step splits them per slot).
  */
-export function crossLayerTrainHookProgram(s: CoderStructure, n: number, losses: sc.LossOptions = sc.REFERENCE_LOSSES) {
+export function crossLayerTrainHookProgram(s: CoderStructure, n: number, losses: sc.LossOptions = sc.REFERENCE_LOSSES, group = 0) {
   const each = (prefix: string, spec: () => ReturnType<typeof In.bundle>): Record<string, ReturnType<typeof In.bundle>> => Object.fromEntries(Array.from({ length: n }, (_, i) => [`${prefix}${i}`, spec()]));
   const signature = {
     ...HOOK_INPUTS,
@@ -400,9 +403,9 @@ export function crossLayerTrainHookProgram(s: CoderStructure, n: number, losses:
     l0Coefficient: In.scalar<number | null>(),
     targetL0: In.scalar<number | null>(),
   };
-  return cachedProgram(`clt_train_hook:${tag(s)}:${n}${sc.lossTag(losses)}`, () =>
+  return cachedProgram(`clt_train_hook:${tag(s)}:${n}${sc.lossTag(losses)}:${group}`, () =>
     defineProgram(
-      `train_clt_hook_${tag(s)}_${n}${sc.lossTag(losses)}`,
+      `train_clt_hook_${tag(s)}_${n}${sc.lossTag(losses)}_g${group}`,
       signature,
       (g, io) => {
         const all = io as unknown as Record<string, unknown>;
@@ -412,8 +415,8 @@ export function crossLayerTrainHookProgram(s: CoderStructure, n: number, losses:
         const last = n - 1;
         const own = prepareActivations(g, ps[last]!, s, io as unknown as { inputs: SymTensor; outputs: SymTensor; mask: SymTensor; initBiases: SymScalar; ddp: SymScalar });
         countTokens(g, states[last]!, mask, own.yAll);
-        const xs = ps.map((_, i) => (i === last ? own.x : context.get(`clt_x_${i}`)));
-        const ys = ps.map((_, i) => (i === last ? own.y : context.get(`clt_y_${i}`)));
+        const xs = ps.map((_, i) => (i === last ? own.x : context.get(cltKey('x', i, group))));
+        const ys = ps.map((_, i) => (i === last ? own.y : context.get(cltKey('y', i, group))));
         const deadMasks = states.map((state) => g.ifElse(g.isNone(deadThreshold), () => ({ dm: g.none() }), () => ({ dm: state.get('tokens_since_fired').gt(deadThreshold) })).dm);
         let out!: ReturnType<typeof crossLayerForward>;
         g.autocast(autocast, () => {

@@ -21,7 +21,7 @@ import { writeCrossLayerConfig } from '../coder/cross-layer.js';
 import { beginSave, commitSave, recover } from './checkpoint.js';
 import { optimizer } from '../optimizers/index.js';
 import { saveParamsProgram } from './programs.js';
-import type { CoderSlot } from './slots.js';
+import { crossLayerGroups, type CoderSlot } from './slots.js';
 
 const STATE_VERSION = 1;
 
@@ -105,17 +105,18 @@ async function writeCoder(dir: string, slot: CoderSlot): Promise<void> {
   await writeCoderDir(dir, { ...slot.coder.cfg, k: slot.k }, slot.coder.dIn, params);
 }
 
-/** Write the slots into `staging` (a cross-layer transcoder's cfg.json beside its sources); the entries written. */
+/** Write the slots into `staging` (each cross-layer transcoder's cfg.json beside its sources); the entries written. */
 async function writeCoders(staging: string, slots: readonly CoderSlot[]): Promise<string[]> {
   const entries: string[] = [];
   for (const slot of slots) {
     await writeCoder(join(staging, slot.name), slot);
     entries.push(slot.name);
   }
-  const clt = slots[0]?.crossLayer?.clt;
-  if (clt) {
-    await writeCrossLayerConfig(staging, clt, slots[0]!.k);
-    entries.push(CFG_FILE);
+  for (const group of crossLayerGroups(slots)) {
+    const { clt, dir } = group[0]!.crossLayer!;
+    await mkdir(join(staging, dir), { recursive: true });
+    await writeCrossLayerConfig(join(staging, dir), clt, group[0]!.k);
+    entries.push(join(dir, CFG_FILE));
   }
   return entries;
 }
@@ -166,8 +167,8 @@ export async function saveBestCoders(run: RunStateSource, better: readonly Coder
   const bestDir = join(run.runDir, 'best');
   const tag = saveTag(run);
   const staging = await beginSave(bestDir, tag);
-  // A cross-layer transcoder is one coder: all of it, when its loss improved.
-  const slots = better[0]!.crossLayer ? run.slots : better;
+  // A cross-layer transcoder is one coder: all of it, when the loss of one of its targets improved.
+  const slots = better[0]!.crossLayer ? crossLayerGroups(run.slots).filter((g) => g.some((s) => better.includes(s))).flat() : better;
   await commitSave(bestDir, await writeCoders(staging, slots), tag);
 }
 

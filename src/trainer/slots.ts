@@ -9,7 +9,7 @@ import { bundleCopyInto, type HookWidth, type PyObject } from '../bridge/ops.js'
 import { ConfigError } from '../config/errors.js';
 import type { Variant } from '../config/sweep.js';
 import { SparseCoder } from '../coder/sparse-coder.js';
-import { CrossLayerTranscoder } from '../coder/cross-layer.js';
+import { CrossLayerTranscoder, notCrossLayerFinetune } from '../coder/cross-layer.js';
 import { contiguousLayersProblem } from '../model/hookpoints.js';
 import { downloadCoderFiles } from '../hub/download.js';
 import { runProgram } from '../kernels/index.js';
@@ -39,8 +39,12 @@ export interface CoderSlot {
   /** Its optimizer's host-side state (schedule-free's running weights), or undefined. */
   readonly host: unknown;
   bestLoss: number;
-  /** A source layer of the run's cross-layer transcoder (its coder is a view of that source's tensors). */
-  readonly crossLayer?: { readonly clt: CrossLayerTranscoder; readonly source: number };
+  /**
+   * A source layer of one of the run's cross-layer transcoders (its coder is a view of that
+   * source's tensors); `dir` is the CLT's folder in the run: '' (the run directory), or its
+   * configuration's name in a sweep.
+   */
+  readonly crossLayer?: { readonly clt: CrossLayerTranscoder; readonly source: number; readonly dir: string };
 }
 
 /** A coder's k for a batch counter: its k decay's schedule, or its configured k. */
@@ -96,7 +100,7 @@ export interface SlotRequest {
   cached: boolean;
   /** Coders to start from: a run directory or a Hub repo. */
   finetune?: string | undefined;
-  /** One cross-layer transcoder over the hookpoints (one configuration and seed). */
+  /** One cross-layer transcoder over the hookpoints per configuration (one seed). */
   crossLayer?: boolean;
 }
 
@@ -158,7 +162,10 @@ async function copyFinetuned(coder: SparseCoder, from: string, hookpoint: string
   await bundleCopyInto(coder.params, loaded.params, names);
 }
 
-/** The slots of a cross-layer transcoder: one per source layer, each a view of the CLT's tensors for that source. */
+/**
+ * The slots of the run's cross-layer transcoders (one per configuration): one per source
+ * layer, each a view of its CLT's tensors for that source; a finetuned CLT's tensors copied in.
+ */
 async function crossLayerSlots(req: SlotRequest, at: Placement): Promise<CoderSlot[]> {
   const why = contiguousLayersProblem(req.hookpoints);
   if (why) throw new ConfigError(`cross_layer: ${why}`);
@@ -168,19 +175,51 @@ async function crossLayerSlots(req: SlotRequest, at: Placement): Promise<CoderSl
     throw new ConfigError(`cross_layer: every layer needs one width in and out (got ${req.hookpoints.map((h) => `${h}=${req.widths[h]!.input ?? '?'}->${req.widths[h]!.output}`).join(', ')})`);
   }
   if (req.cached && inputs.some((w) => w === null)) throw new ConfigError('cross_layer: the cache holds outputs only; a transcoder needs its inputs too (write the cache with --transcode)');
-  const variant = req.variants[0]!;
   const seed = req.seeds[0]!;
   const width = [...widths][0]!;
-  const clt = await CrossLayerTranscoder.create(width, req.hookpoints, variant.sae, { seed, device: at.device });
-  const opt = optimizer(variant.optimizer);
+  const finetuneLocal = req.finetune ? localPath(req.finetune, 'finetune') : undefined;
+  const finetuneRoot = req.finetune && !finetuneLocal ? await downloadCoderFiles(req.finetune, { subdirPattern: '*' }) : finetuneLocal;
   const slots: CoderSlot[] = [];
-  for (const [source, hookpoint] of req.hookpoints.entries()) {
-    const coder = SparseCoder.overParams(clt.cfg, width, clt.sources[source]!, at.device, 'float32');
-    const { state } = await runProgram(stateInitProgram(structureOf(variant.sae), variant.optimizer), { params: coder.params });
-    const slot: CoderSlot = { name: hookpoint, hookpoint, seed, variant, k: 0, coder, state, lr: variant.lr ?? opt.defaultLr(coder.numLatents), host: opt.host?.init(), bestLoss: Infinity, crossLayer: { clt, source } };
-    slot.k = kAt(slot, 0);
-    slots.push(slot);
+  for (const variant of req.variants) {
+    const dir = variant.name;
+    const clt = await CrossLayerTranscoder.create(width, req.hookpoints, variant.sae, { seed, device: at.device });
+    if (finetuneRoot) await copyFinetunedCrossLayer(clt, join(finetuneRoot, dir), at.device);
+    const opt = optimizer(variant.optimizer);
+    for (const [source, hookpoint] of req.hookpoints.entries()) {
+      const coder = SparseCoder.overParams(clt.cfg, width, clt.sources[source]!, at.device, 'float32');
+      const { state } = await runProgram(stateInitProgram(structureOf(variant.sae), variant.optimizer), { params: coder.params });
+      const name = dir ? `${dir}/${hookpoint}` : hookpoint;
+      const slot: CoderSlot = { name, hookpoint, seed, variant, k: 0, coder, state, lr: variant.lr ?? opt.defaultLr(coder.numLatents), host: opt.host?.init(), bestLoss: Infinity, crossLayer: { clt, source, dir } };
+      slot.k = kAt(slot, 0);
+      slots.push(slot);
+    }
   }
-  at.log(`Training one cross-layer transcoder over ${req.hookpoints.length} layers (${req.hookpoints.join(', ')}): ${(req.hookpoints.length * (req.hookpoints.length + 1)) / 2} decoders`);
+  const sweep = req.variants.length > 1 ? ` in ${req.variants.length} configurations (${req.variants.map((v) => v.name).join(', ')}), one CLT each` : '';
+  at.log(`Training one cross-layer transcoder over ${req.hookpoints.length} layers (${req.hookpoints.join(', ')}): ${(req.hookpoints.length * (req.hookpoints.length + 1)) / 2} decoders${sweep}`);
   return slots;
+}
+
+/** Copy a saved CLT into a new one of this run's configuration (the same layers, width and latents). */
+async function copyFinetunedCrossLayer(clt: CrossLayerTranscoder, from: string, device: string): Promise<void> {
+  const why = notCrossLayerFinetune(from);
+  if (why) throw new ConfigError(why);
+  const loaded = await CrossLayerTranscoder.load(from, { device });
+  if (loaded.layers.join(',') !== clt.layers.join(',')) throw new ConfigError(`finetune: ${from} spans ${loaded.layers.join(', ')}, this run ${clt.layers.join(', ')}; give the same --hookpoints/--layers`);
+  if (loaded.dIn !== clt.dIn) throw new ConfigError(`finetune: ${from} has d_in=${loaded.dIn} but the layers have width ${clt.dIn}`);
+  if (loaded.numLatents !== clt.numLatents) throw new ConfigError(`finetune: ${from} has ${loaded.numLatents} latents per layer, this run's configuration ${clt.numLatents}; give the same --num_latents/--expansion_factor`);
+  const own = clt.structure;
+  const names = loaded.structure.inferenceThreshold ? storedNames(own) : paramNames(own);
+  for (const [i, source] of clt.sources.entries()) await bundleCopyInto(source, loaded.sources[i]!, names);
+}
+
+/** The run's cross-layer transcoders, each as its slots in source order (slots of one CLT are adjacent). */
+export function crossLayerGroups(slots: readonly CoderSlot[]): CoderSlot[][] {
+  const groups: CoderSlot[][] = [];
+  for (const slot of slots) {
+    if (!slot.crossLayer) continue;
+    const last = groups.at(-1);
+    if (last && last[0]!.crossLayer!.clt === slot.crossLayer.clt) last.push(slot);
+    else groups.push([slot]);
+  }
+  return groups;
 }

@@ -18,7 +18,7 @@ import { optimizer } from '../optimizers/index.js';
 import { activation } from '../activations/index.js';
 import { l0CoefficientOf } from '../config/train.js';
 import * as P from './programs.js';
-import type { CoderSlot } from './slots.js';
+import { crossLayerGroups, type CoderSlot } from './slots.js';
 
 /** What the step's programs depend on besides the slots. */
 export interface StepContext {
@@ -54,47 +54,53 @@ export function sparsityWarmup(step: number, warmupSteps: number): number {
   return warmupSteps ? Math.min(step / warmupSteps, 1) : 1;
 }
 
-/** The key of a cross-layer transcoder's training hook (its metrics are split per slot: `crossLayerMetrics`). */
+/** The key of a cross-layer transcoder's training hook (its metrics are split per slot: `crossLayerMetrics`): `cross_layer`, or `cross_layer/<configuration>` in a sweep. */
 export const CROSS_LAYER_KEY = 'cross_layer';
+const crossLayerKey = (group: readonly CoderSlot[]): string => (group[0]!.crossLayer!.dir ? `${CROSS_LAYER_KEY}/${group[0]!.crossLayer!.dir}` : CROSS_LAYER_KEY);
 
 /**
- * A cross-layer transcoder's hooks: each source layer but the last keeps its activations; the
- * last layer's hook trains the whole CLT on them.
+ * Each cross-layer transcoder's hooks: each source layer but the last keeps its activations;
+ * the last layer's hook trains the whole CLT on them.
  */
 function crossLayerHooks(ctx: StepContext, initBiases: boolean): PassHook[] {
-  const { cfg, slots } = ctx;
-  const s = structureOf(slots[0]!.variant.sae);
-  const variant = slots[0]!.variant;
-  const n = slots.length;
-  const keeps: PassHook[] = slots.slice(0, -1).map((slot, i) => ({ key: slot.name, module: slot.hookpoint, program: bind(P.crossLayerKeepHookProgram(s, i), { params: slot.coder.params, state: slot.state, initBiases, ddp: ctx.ddp }) }));
-  const args: Record<string, unknown> = {
-    ...Object.fromEntries(slots.map((slot, i) => [`p${i}`, slot.coder.params])),
-    ...Object.fromEntries(slots.map((slot, i) => [`state${i}`, slot.state])),
-    k: slots[0]!.k,
-    deadThreshold: variant.auxkAlpha > 0 && ctx.tokensSeen > variant.deadFeatureThreshold ? variant.deadFeatureThreshold : null,
-    initBiases,
-    ddp: ctx.ddp,
-    thresholdBeta: ctx.optimizerStep > cfg.thresholdStartStep ? cfg.thresholdBeta : null,
-    auxkAlpha: variant.auxkAlpha,
-    accSteps: cfg.gradAccSteps,
-    autocast: ctx.autocast,
-    l0Coefficient: activation(variant.sae.activation).l0 ? l0CoefficientOf(variant) * sparsityWarmup(ctx.optimizerStep, cfg.sparsityWarmupSteps) : null,
-    targetL0: variant.targetL0 ?? null,
-  };
-  const last = slots[n - 1]!;
-  return [...keeps, { key: CROSS_LAYER_KEY, module: last.hookpoint, program: bind(P.crossLayerTrainHookProgram(s, n, ctx.losses), args as never) }];
+  return crossLayerGroups(ctx.slots).flatMap((slots, group) => {
+    const { cfg } = ctx;
+    const s = structureOf(slots[0]!.variant.sae);
+    const variant = slots[0]!.variant;
+    const n = slots.length;
+    const keeps: PassHook[] = slots.slice(0, -1).map((slot, i) => ({ key: slot.name, module: slot.hookpoint, program: bind(P.crossLayerKeepHookProgram(s, i, group), { params: slot.coder.params, state: slot.state, initBiases, ddp: ctx.ddp }) }));
+    const args: Record<string, unknown> = {
+      ...Object.fromEntries(slots.map((slot, i) => [`p${i}`, slot.coder.params])),
+      ...Object.fromEntries(slots.map((slot, i) => [`state${i}`, slot.state])),
+      k: slots[0]!.k,
+      deadThreshold: variant.auxkAlpha > 0 && ctx.tokensSeen > variant.deadFeatureThreshold ? variant.deadFeatureThreshold : null,
+      initBiases,
+      ddp: ctx.ddp,
+      thresholdBeta: ctx.optimizerStep > cfg.thresholdStartStep ? cfg.thresholdBeta : null,
+      auxkAlpha: variant.auxkAlpha,
+      accSteps: cfg.gradAccSteps,
+      autocast: ctx.autocast,
+      l0Coefficient: activation(variant.sae.activation).l0 ? l0CoefficientOf(variant) * sparsityWarmup(ctx.optimizerStep, cfg.sparsityWarmupSteps) : null,
+      targetL0: variant.targetL0 ?? null,
+    };
+    const last = slots[n - 1]!;
+    return [...keeps, { key: crossLayerKey(slots), module: last.hookpoint, program: bind(P.crossLayerTrainHookProgram(s, n, ctx.losses, group), args as never) }];
+  });
 }
 
-/** A cross-layer step's metrics as per-slot ones: target i's fvu and source i's AuxK under slot i's name. */
+/** A cross-layer step's metrics as per-slot ones: each CLT's target i fvu and source i AuxK under its slot i's name. */
 export function crossLayerMetrics(reply: HooksRunReply, slots: readonly CoderSlot[]): HooksRunReply {
-  const m = reply.metrics[CROSS_LAYER_KEY];
-  if (!m) return reply;
   const metrics = { ...reply.metrics };
-  delete metrics[CROSS_LAYER_KEY];
-  slots.forEach((slot, i) => {
-    const l0: Record<string, number> = m[`l0_${i}`] !== undefined ? { l0: m[`l0_${i}`]!, sparsity_loss: m[`sparsity_loss_${i}`]! } : {};
-    metrics[slot.name] = { ...metrics[slot.name], fvu: m[`fvu_${i}`]!, auxk: m[`auxk_${i}`]!, multi_topk_fvu: 0, ...l0 };
-  });
+  for (const group of crossLayerGroups(slots)) {
+    const key = crossLayerKey(group);
+    const m = metrics[key];
+    if (!m) continue;
+    delete metrics[key];
+    group.forEach((slot, i) => {
+      const l0: Record<string, number> = m[`l0_${i}`] !== undefined ? { l0: m[`l0_${i}`]!, sparsity_loss: m[`sparsity_loss_${i}`]! } : {};
+      metrics[slot.name] = { ...metrics[slot.name], fvu: m[`fvu_${i}`]!, auxk: m[`auxk_${i}`]!, multi_topk_fvu: 0, ...l0 };
+    });
+  }
   return { ...reply, metrics };
 }
 

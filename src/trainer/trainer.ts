@@ -13,13 +13,13 @@ import { ConfigError } from '../config/errors.js';
 import { snakeKeys } from '../util/case.js';
 import { isParsedTrainConfig, trainConfig, variantsOf, type TrainConfig, type TrainConfigInput } from '../config/train.js';
 import type { Variant } from '../config/sweep.js';
-import type { EvalReport } from '../eval/index.js';
+import type { CrossLayerEvalReport, EvalReport } from '../eval/index.js';
 import type { TokenDataset } from '../data/dataset.js';
 import type { TrainableModel } from '../model/language-model.js';
 import { cachedHookpoints, modelHookpoints } from '../model/hookpoints.js';
 import { DataOrder } from './data-order.js';
-import { evaluateAsSaved } from './eval.js';
-import { TrainingMetrics, evalLogEntries, kEntries, writeMetricsLine, type LossWindow, type MetricTable, type MetricsSink } from './metrics.js';
+import { evaluateAsSaved, evaluateCrossLayerAsSaved } from './eval.js';
+import { TrainingMetrics, crossLayerEvalLogEntries, evalLogEntries, kEntries, writeMetricsLine, type LossWindow, type MetricTable, type MetricsSink } from './metrics.js';
 export type { CoderMetrics, MetricTable } from './metrics.js';
 import { loadCheckpoint, saveBestCoders, saveCheckpoint, type RunStateSource } from './run-state.js';
 import { lockRunDir, prepareFreshRunDir, truncateMetrics, type RunLock } from './run-dir.js';
@@ -29,6 +29,13 @@ import { StepRunner } from './step.js';
 
 export type { CoderSlot };
 export type { StepReport, TrainerOptions } from './options.js';
+
+/** An evaluation after a step: the coders' report, or each cross-layer transcoder's; and its log entries. */
+interface Evaluation {
+  report?: EvalReport;
+  crossLayer?: Record<string, CrossLayerEvalReport>;
+  entries: Record<string, number>;
+}
 
 /**
  * Trains sparse coders on a model's activations.
@@ -212,7 +219,7 @@ export class Trainer implements RunStateSource {
       const logged = this.optimizerStep % this.cfg.wandbLogFrequency === 0;
       const evaluation = this.cfg.evalEvery > 0 && this.optimizerStep % this.cfg.evalEvery === 0 && this.isMain ? await this.evaluateNow() : undefined;
       if (this.isMain && (logged || evaluation)) {
-        await writeMetricsLine(sink, { step: this.globalStep, optimizerStep: this.optimizerStep, tokens: this.tokensSeen, ...kEntries(this.slots, this.k) }, logged ? metrics : {}, evaluation ? evalLogEntries(evaluation) : {});
+        await writeMetricsLine(sink, { step: this.globalStep, optimizerStep: this.optimizerStep, tokens: this.tokensSeen, ...kEntries(this.slots, this.k) }, logged ? metrics : {}, evaluation?.entries ?? {});
       }
       if (logged) tally.logged();
       if (this.isMain) this.report(total, metrics, logged, replies, evaluation);
@@ -226,7 +233,7 @@ export class Trainer implements RunStateSource {
     return { steps: this.globalStep, optimizerSteps: this.optimizerStep, runDir: this.runDir, stopped: this.stopRequested };
   }
 
-  private report(totalSteps: number, metrics: MetricTable, logged: boolean, replies: readonly HooksRunReply[], evaluation?: EvalReport): void {
+  private report(totalSteps: number, metrics: MetricTable, logged: boolean, replies: readonly HooksRunReply[], evaluation?: Evaluation): void {
     const computeSeconds = replies.reduce((t, r) => t + r.seconds, 0);
     this.options.onStep?.({
       step: this.globalStep,
@@ -237,20 +244,25 @@ export class Trainer implements RunStateSource {
       logged,
       k: this.k,
       computeSeconds,
-      ...(evaluation ? { eval: evaluation } : {}),
+      ...(evaluation?.report ? { eval: evaluation.report } : {}),
+      ...(evaluation?.crossLayer ? { crossLayerEval: evaluation.crossLayer } : {}),
     });
   }
 
   /** Evaluate the coders as they would be saved now (see {@link evaluateAsSaved}). */
-  private async evaluateNow(): Promise<EvalReport> {
+  private async evaluateNow(): Promise<Evaluation> {
     const data = this.options.evalData;
     if (!data) throw new ConfigError('eval_every needs held-out rows (TrainerOptions.evalData); the CLI takes them from --holdout or --max_examples');
+    if (this.cfg.crossLayer) {
+      const crossLayer = await evaluateCrossLayerAsSaved(this.model, this.slots, data, this.cfg);
+      return { crossLayer, entries: crossLayerEvalLogEntries(crossLayer) };
+    }
     const report = await evaluateAsSaved(this.model, this.slots, data, this.cfg);
     if (report.warnings.length && !this.evalWarned) {
       this.evalWarned = true;
       for (const w of report.warnings) this.log(`evaluation: ${w}`);
     }
-    return report;
+    return { report, entries: evalLogEntries(report) };
   }
 
   /** Save a checkpoint, and the coders whose loss since the last save is their best under best/. */

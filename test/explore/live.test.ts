@@ -9,12 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { closeRuntime } from '../../src/bridge/index.js';
-import { SparseCoder } from '../../src/coder/index.js';
-import { buildLatentCache, exportExplorer, LiveExplorer, serveExplorer, type ExplorerServer, type LiveModels, type PromptReply } from '../../src/explore/index.js';
+import { CrossLayerTranscoder, SparseCoder } from '../../src/coder/index.js';
+import { buildLatentCache, crossLayerLiveCoders, exportExplorer, LiveExplorer, serveExplorer, type ExplorerServer, type LiveModels, type PromptReply } from '../../src/explore/index.js';
 import { CausalLM, loadModel, loadTokenizer } from '../../src/model/index.js';
 import { loadDataset } from '../../src/data/index.js';
 import { CORPUS } from '../helpers/train-fixtures.js';
-import { makeTinyLM } from '../helpers/python.js';
+import { makeTinyLM, py } from '../helpers/python.js';
 import { ARTIFACTS, launchBrowser, openRoute, watchedPage } from '../helpers/browser.js';
 
 let work: string;
@@ -73,6 +73,32 @@ describe('served explorer: typed prompts and steering', () => {
     const [s1, clamped] = await post('api/steer', { text: TEXT, coder: 'layers.0', latent: 3, clamp: 12, max_new_tokens: 6 });
     const want = (await lm.generate(TEXT, { maxNewTokens: 6, interventions: [{ hookpoint: 'layers.0', coder, latent: 3, clamp: 12 }] })).text;
     expect([s1, clamped]).toEqual([200, { without: plain, with: want }]);
+  });
+
+  it("a cross-layer transcoder's latent steers at every layer it writes to (its decoder row for each), as plain hooks do; clamping it is refused", async () => {
+    const clt = await CrossLayerTranscoder.create(32, ['layers.0.mlp', 'layers.1.mlp'], { k: 4, numLatents: 48 }, { seed: 3 });
+    await py('torch.manual_seed(0)\nfor p in ps:\n    p["W_dec"].data.normal_()', { ps: clt.sources });
+    const coders = await crossLayerLiveCoders(clt);
+    const live = new LiveExplorer(() => Promise.resolve({ lm, coders }), { coderNames: clt.layers });
+    const interventions = coders.get('layers.0.mlp')!.targets!.map((t) => ({ hookpoint: t.hookpoint, coder: t.coder, latent: 5, scale: 3 }));
+    expect(interventions.map((iv) => iv.hookpoint)).toEqual(['layers.0.mlp', 'layers.1.mlp']);
+    const steered = await lm.logits(TEXT, { interventions });
+    const diff = await py<number>(
+      `def add(row):
+    return lambda m, a, o: o + 3.0 * row
+hs = [model.base_model.get_submodule(f"layers.{j}.mlp").register_forward_hook(add(p["W_dec"][5, j].detach())) for j in (0, 1)]
+try:
+    with torch.no_grad():
+        want = model(ids).logits[0].float()
+finally:
+    for h in hs: h.remove()
+result = float((want - steered).abs().max())`,
+      { model: lm.model, ids: await lm.tokenize(TEXT), p: clt.sources[0], steered },
+    );
+    expect(diff).toBeLessThan(1e-5);
+    const reply = await live.steer({ text: TEXT, coder: 'layers.0.mlp', latent: 5, scale: 3, max_new_tokens: 6 });
+    expect(reply.with).toBe((await lm.generate(TEXT, { maxNewTokens: 6, interventions })).text);
+    await expect(live.steer({ text: TEXT, coder: 'layers.1.mlp', latent: 5, clamp: 2 })).rejects.toThrow("layers.1.mlp is a cross-layer transcoder's source: its latents steer by scale (added at each layer they write to), not clamp");
   });
 
   it('caps, bad requests and a busy model are one line, with their status', async () => {

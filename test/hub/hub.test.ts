@@ -4,7 +4,8 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SparseCoder } from '../../src/coder/sparse-coder.js';
-import { HubError } from '../../src/hub/download.js';
+import { HubError, downloadCoderFiles } from '../../src/hub/download.js';
+import { CrossLayerTranscoder } from '../../src/coder/cross-layer.js';
 import { closeRuntime } from '../../src/bridge/index.js';
 import { py } from '../helpers/python.js';
 import { contentFetches, startHubServer, type HubServer } from '../helpers/hub-server.js';
@@ -22,7 +23,12 @@ beforeAll(async () => {
   }
   const top = await SparseCoder.create(8, { k: 3, numLatents: 24 }, { seed: 9 });
   await top.saveToDisk(join(work, 'top'));
+  const clt = await CrossLayerTranscoder.create(8, ['layers.0.mlp', 'layers.1.mlp'], { k: 2, numLatents: 16 }, { seed: 4 });
+  await clt.saveToDisk(join(work, 'clt'));
+  const cltFiles: Record<string, Buffer> = { 'cfg.json': readFileSync(join(work, 'clt', 'cfg.json')), 'README.md': Buffer.from('# clt') };
+  for (const layer of clt.layers) cltFiles[`${layer}/sae.safetensors`] = readFileSync(join(work, 'clt', layer, 'sae.safetensors'));
   server = await startHubServer({
+    'org/clt': { files: cltFiles },
     'org/saes': { files: { ...files, 'README.md': Buffer.from('# saes') } },
     'org/single': { files: { 'cfg.json': readFileSync(join(work, 'top', 'cfg.json')), 'sae.safetensors': readFileSync(join(work, 'top', 'sae.safetensors')) } },
     'org/private': { files, token: 'hf_secret' },
@@ -129,5 +135,22 @@ describe('loadMany from the Hub', () => {
     expect(contentFetches(server.requests).some((r) => r.url.includes('layers.0'))).toBe(false);
     const all = await SparseCoder.loadMany('org/saes', { endpoint: server.url, cacheDir: join(work, 'cache7') });
     expect([...all.keys()]).toEqual(['layers.0', 'layers.1', 'layers.10']);
+  });
+});
+
+describe('a cross-layer transcoder from the Hub', () => {
+  it('downloads its cfg.json with its layer folders (what eval, explore and finetune take), and finds it in the cache offline', async () => {
+    const cacheDir = join(work, 'cache-clt');
+    const root = await downloadCoderFiles('org/clt', { endpoint: server.url, cacheDir, subdirPattern: '*' });
+    const clt = await CrossLayerTranscoder.load(root);
+    const saved = await CrossLayerTranscoder.load(join(work, 'clt'));
+    expect(clt.layers).toEqual(['layers.0.mlp', 'layers.1.mlp']);
+    expect(await py<boolean>('result = all(torch.equal(a[n], b[n]) for a, b in zip(xs, ys) for n in a)', { xs: clt.sources, ys: saved.sources })).toBe(true);
+    process.env.HF_HUB_OFFLINE = '1';
+    try {
+      expect(await downloadCoderFiles('org/clt', { endpoint: server.url, cacheDir, subdirPattern: '*' })).toBe(root);
+    } finally {
+      delete process.env.HF_HUB_OFFLINE;
+    }
   });
 });

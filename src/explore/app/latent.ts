@@ -40,6 +40,28 @@ function logitTable(title: string, id: string, rows: [number, number][], vocab: 
   );
 }
 
+/** A cross-layer transcoder latent's decoder norm per target layer, each as a bar against the largest. */
+function decoderNorms(norms: [string, number][]): HTMLElement {
+  const top = Math.max(...norms.map(([, n]) => n), 0);
+  return h(
+    'section',
+    { id: 'decoder-norms' },
+    h('h2', {}, 'Decoder norm per target layer'),
+    h('p', { class: 'meta' }, 'what this latent writes to each later MLP output'),
+    h(
+      'table',
+      { class: 'grid' },
+      h(
+        'tbody',
+        {},
+        norms.map(([target, n]) =>
+          h('tr', { 'data-target': target }, h('td', {}, target), h('td', { class: 'n' }, num(n)), h('td', {}, h('div', { class: 'bar', style: { width: `${top > 0 ? Math.round((100 * n) / top) : 0}px`, height: '0.8em', background: '#ef6c00' } }))),
+        ),
+      ),
+    ),
+  );
+}
+
 export function latentView(index: number, ov: OverviewPayload, l: LatentPayload, before: number, vocab: string[]): HTMLElement {
   const coder = ov.coders[index]!;
   const hist = h('div', { class: 'chart', id: 'histogram' });
@@ -68,11 +90,12 @@ export function latentView(index: number, ov: OverviewPayload, l: LatentPayload,
     for (const e of iv.examples) intervals.append(exampleLine(e, before, l.max, vocab));
   }
   const side = h('aside', {});
-  if (l.logits) side.append(h('h2', {}, 'Logit effects'), h('p', { class: 'meta' }, 'decoder row \u00d7 unembedding (no final norm)'), logitTable('promoted', 'logits-top', l.logits.top, vocab), logitTable('suppressed', 'logits-bottom', l.logits.bottom, vocab));
+  if (l.decoder_norms) side.append(decoderNorms(l.decoder_norms));
+  if (l.logits) side.append(h('h2', {}, 'Logit effects'), h('p', { class: 'meta' }, l.decoder_norms ? 'decoder rows summed over the targets \u00d7 unembedding (no final norm)' : 'decoder row \u00d7 unembedding (no final norm)'), logitTable('promoted', 'logits-top', l.logits.top, vocab), logitTable('suppressed', 'logits-bottom', l.logits.bottom, vocab));
   else side.append(h('p', { class: 'notice' }, 'No logit effects: the model has no LM head.'));
   side.append(
     h('h2', {}, 'Neighbours'),
-    h('p', { class: 'meta' }, 'by decoder cosine similarity'),
+    h('p', { class: 'meta' }, l.decoder_norms ? 'by cosine similarity of the summed decoder rows' : 'by decoder cosine similarity'),
     h(
       'ul',
       { id: 'neighbours' },

@@ -109,7 +109,9 @@ export function latentPromptBox(ov: OverviewPayload, index: number, latent: numb
 /** The latent page's steering panel: the prompt continued greedily without and with the latent. */
 export function steerPanel(ov: OverviewPayload, index: number, latent: number): HTMLElement | null {
   if (!ov.live) return null;
-  const mode = h('select', { id: 'steer-mode' }, h('option', { value: 'scale' }, 'add scale \u00d7 decoder row'), h('option', { value: 'clamp' }, 'clamp activation to'));
+  // A cross-layer transcoder's latent steers by scale only: added at every layer it writes to.
+  const clt = ov.coders[index]!.targets !== null;
+  const mode = h('select', { id: 'steer-mode' }, h('option', { value: 'scale' }, clt ? 'add scale \u00d7 its decoder rows (every target)' : 'add scale \u00d7 decoder row'), clt ? null : h('option', { value: 'clamp' }, 'clamp activation to'));
   const value = h('input', { id: 'steer-value', type: 'number', step: 'any', value: '8' });
   const tokens = h('input', { id: 'steer-tokens', type: 'number', min: 1, max: ov.live.max_new_tokens, value: String(Math.min(20, ov.live.max_new_tokens)) });
   return box('steer', 'Steer with this latent', ov.live.max_chars, 'Type a prompt to continue', [h('label', {}, mode, ' ', value), h('label', {}, ' new tokens ', tokens)], async (text, out) => {

@@ -29,6 +29,8 @@ async function unpacked(chunk: LatentChunkPayload): Promise<LatentPayload[]> {
     const t = await load<TokensPayload>('tokens');
     const ctx = { startRow: t.start_row, ctxLen: t.ctx_len, before: chunk.before, tokens: chunk.tokens, width: chunk.before + 1 + chunk.after };
     latents = unpackLatents(u8(chunk.packed), chunk.start, chunk.count, ctx, { startRow: t.start_row, ctxLen: t.ctx_len, ids: i32(t.ids) });
+    const norms = chunk.decoder_norms;
+    if (norms) latents.forEach((l, i) => (l.decoder_norms = norms.norms[i]!.map((n, j): [string, number] => [norms.targets[j]!, n])));
     unpackedChunks.set(chunk, latents);
   }
   return latents;
