@@ -20,11 +20,11 @@ import { REFERENCE_LOSSES, type LossOptions } from '../math/sparse-coder.js';
 import { paramNames, storedNames, structureOf, type CoderStructure } from '../math/structure.js';
 import { writeFileAtomic } from '../util/files.js';
 import { CFG_FILE, CoderFileError, WEIGHTS_FILE, isCrossLayerDir } from './files.js';
-
-export { isCrossLayerDir };
 import { findCoderDirs } from './discover.js';
 import { crossLayerDecodeProgram, crossLayerEncodeProgram, crossLayerForwardProgram, crossLayerInitProgram, crossLayerSourceViewProgram } from './cross-layer-programs.js';
 import { SparseCoder } from './sparse-coder.js';
+
+export { isCrossLayerDir };
 
 /** A CLT's forward: per target its reconstruction, fvu and its source's AuxK loss; per source its selection (rows); the summed fvu. */
 export interface CrossLayerForwardOutput {
@@ -200,8 +200,7 @@ export class CrossLayerTranscoder {
       throw new CoderFileError(`${path}: not valid JSON (${(err as Error).message})`);
     }
     if (json.cross_layer !== true) throw new CoderFileError(`${dir} holds a per-layer coder, not a cross-layer transcoder; load it with SparseCoder.loadFromDisk`);
-    const layers = json.layers;
-    if (!Array.isArray(layers) || layers.length === 0 || !layers.every((l) => typeof l === 'string')) throw new CoderFileError(`${path}: layers must be the list of source layers`);
+    const layers = crossLayerLayers(dir);
     const { cfg, dIn } = coderConfigFromJson(json, path);
     const device = options.device ?? 'cpu';
     (await getRuntime()).checkDevice(device);
@@ -211,7 +210,7 @@ export class CrossLayerTranscoder {
     const names = storedNames(s);
     const sources: PyObject[] = [];
     let dtype: DType = 'float32';
-    for (const [i, layer] of (layers as string[]).entries()) {
+    for (const [i, layer] of layers.entries()) {
       const file = join(dir, layer, WEIGHTS_FILE);
       if (!existsSync(file)) throw new CoderFileError(`${file}: not found (source layer ${layer} of ${path})`);
       const header = await safetensorsHeader(file);
@@ -225,6 +224,6 @@ export class CrossLayerTranscoder {
       dtype = header.tensors['encoder.weight']!.dtype as DType;
       sources.push(await loadTensors(file, { device, names, requiresGrad: names.filter((n) => trained.has(n)) }));
     }
-    return new CrossLayerTranscoder(cfg, layers as string[], dIn, sources, device, dtype);
+    return new CrossLayerTranscoder(cfg, layers, dIn, sources, device, dtype);
   }
 }
