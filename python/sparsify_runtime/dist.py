@@ -103,6 +103,32 @@ def broadcast_(t: torch.Tensor, src: int) -> torch.Tensor:
     return t
 
 
+def broadcast_from(t, src: int, like: torch.Tensor, ndim: int, shape=None):
+    """A tensor that only rank `src` has (`t`; None elsewhere), on every rank: its shape is
+    sent first unless `shape` gives it (then no host sync), then its values. Not distributed:
+    `t` itself."""
+    if not active():
+        return t
+    me = dist.get_rank()
+    if shape is None:
+        dims = torch.tensor(list(t.shape) if me == src else [0] * ndim, dtype=torch.int64, device=like.device)
+        dist.broadcast(dims, src=src)
+        shape = dims.tolist()
+    if me == src:
+        out = t.contiguous()
+    else:
+        out = torch.empty([int(d) for d in shape], dtype=like.dtype, device=like.device)
+    dist.broadcast(out, src=src)
+    return out
+
+
+def reduce_(t: torch.Tensor, dst: int) -> torch.Tensor:
+    """Sum `t` over all ranks into rank `dst`'s `t` (the others' are left undefined)."""
+    if active():
+        dist.reduce(t, dst=dst, op=dist.ReduceOp.SUM)
+    return t
+
+
 def rank() -> int:
     return dist.get_rank() if active() else 0
 

@@ -22,6 +22,8 @@ NAMESPACE = {
     "all_reduce_": dist.all_reduce_,
     "all_reduce_grads_": dist.all_reduce_grads_,
     "broadcast_": dist.broadcast_,
+    "broadcast_from": dist.broadcast_from,
+    "reduce_": dist.reduce_,
     "dist_rank": dist.rank,
     "dist_world_size": dist.world_size,
     "addmm_relu": kernel_support.addmm_relu,

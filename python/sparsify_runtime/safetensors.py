@@ -63,16 +63,21 @@ def read_header(path: str) -> dict:
 
 
 @op("safetensors.load")
-def load(path: str, device: str = "cpu", names: list[str] | None = None, requires_grad: bool | list[str] = False) -> Bundle:
+def load(path: str, device: str = "cpu", names: list[str] | None = None, requires_grad: bool | list[str] = False, narrow: dict | None = None) -> Bundle:
     """The tensors `names` (all by default); floating ones require grad when `requires_grad`
-    is true or names them."""
+    is true or names them. `narrow` reads only part of some: {name: [dim, start, length]}
+    (the rest of the tensor is never read)."""
     from safetensors import safe_open
 
     out = Bundle()
     with safe_open(path, framework="pt", device=str(device)) as f:
         keys = names if names is not None else list(f.keys())
         for k in keys:
-            t = f.get_tensor(k)
+            if narrow and k in narrow:
+                dim, start, length = narrow[k]
+                t = f.get_slice(k)[tuple([slice(None)] * int(dim) + [slice(int(start), int(start) + int(length))])]
+            else:
+                t = f.get_tensor(k)
             wanted = k in requires_grad if isinstance(requires_grad, list) else requires_grad
             if wanted and t.is_floating_point():
                 t.requires_grad_(True)

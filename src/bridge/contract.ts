@@ -66,7 +66,7 @@ export const OPS = {
     args: ['path'],
     reply: z.object({ tensors: z.record(z.string(), z.object({ shape: z.array(int), dtype: z.string() })), metadata: z.record(z.string(), z.string()) }),
   },
-  'safetensors.load': { args: ['path', 'device', 'names', 'requires_grad'], reply: handle },
+  'safetensors.load': { args: ['path', 'device', 'names', 'requires_grad', 'narrow'], reply: handle },
   'safetensors.save': { args: ['path', 'tensors', 'metadata'], reply: none },
   'state.load': { args: ['path', 'device'], reply: z.record(z.string(), handle) },
   'state.save': { args: ['path', 'groups'], reply: none },

@@ -596,9 +596,13 @@ export function safetensorsHeader(path: string, rt?: Runtime): Promise<Safetenso
   return (invoke(rt, 'safetensors.header', { path }) as Promise<SafetensorsHeader>);
 }
 
-/** The tensors of a safetensors file (`names`, or all); floating ones require grad where `requiresGrad` is true or names them. */
-export function loadTensors(path: string, options: { device: string; names?: readonly string[]; requiresGrad?: boolean | readonly string[] }, rt?: Runtime): Promise<PyObject> {
-  return (invoke(rt, 'safetensors.load', { path, device: options.device, names: options.names ?? null, requires_grad: typeof options.requiresGrad === 'object' ? [...options.requiresGrad] : (options.requiresGrad ?? false) }) as Promise<PyObject>);
+/**
+ * The tensors of a safetensors file (`names`, or all); floating ones require grad where
+ * `requiresGrad` is true or names them. `narrow` reads only a range of some along one dim
+ * (`{ W_dec: [1, 2, 1] }`: W_dec[:, 2:3]), the rest never read.
+ */
+export function loadTensors(path: string, options: { device: string; names?: readonly string[]; requiresGrad?: boolean | readonly string[]; narrow?: Record<string, [dim: number, start: number, length: number]> }, rt?: Runtime): Promise<PyObject> {
+  return (invoke(rt, 'safetensors.load', { path, device: options.device, names: options.names ?? null, requires_grad: typeof options.requiresGrad === 'object' ? [...options.requiresGrad] : (options.requiresGrad ?? false), narrow: options.narrow ?? null }) as Promise<PyObject>);
 }
 
 /** Write a bundle to a safetensors file atomically: temp file, fsync, rename (`safetensors.save`). */

@@ -67,7 +67,7 @@ export function notCrossLayerFinetune(dir: string): string | undefined {
 }
 
 /** A CLT folder's cfg.json: the coder config (with the k it trains with now), `cross_layer: true`, the source layers, `d_in`. */
-export async function writeCrossLayerConfig(dir: string, clt: CrossLayerTranscoder, k = clt.cfg.k): Promise<void> {
+export async function writeCrossLayerConfig(dir: string, clt: CrossLayerShape, k = clt.cfg.k): Promise<void> {
   await writeFileAtomic(join(dir, CFG_FILE), JSON.stringify({ ...coderConfigToJson({ ...clt.cfg, k }, clt.dIn), cross_layer: true, layers: clt.layers }));
 }
 
@@ -191,39 +191,53 @@ export class CrossLayerTranscoder {
 
   /** Load a CLT folder; every source's tensors are checked against cfg.json first. */
   static async load(dir: string, options: { device?: string } = {}): Promise<CrossLayerTranscoder> {
-    const path = join(dir, CFG_FILE);
-    if (!existsSync(path)) throw new CoderFileError(`${path}: not found (a cross-layer transcoder's folder holds ${CFG_FILE} and a folder per source layer)`);
-    let json: Record<string, unknown>;
-    try {
-      json = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
-    } catch (err) {
-      throw new CoderFileError(`${path}: not valid JSON (${(err as Error).message})`);
-    }
-    if (json.cross_layer !== true) throw new CoderFileError(`${dir} holds a per-layer coder, not a cross-layer transcoder; load it with SparseCoder.loadFromDisk`);
-    const layers = crossLayerLayers(dir);
-    const { cfg, dIn } = coderConfigFromJson(json, path);
+    const { cfg, layers, dIn, files, dtype } = await readCrossLayerFolder(dir);
     const device = options.device ?? 'cpu';
     (await getRuntime()).checkDevice(device);
-    const s = structureOf(cfg);
-    const m = numLatentsFor(cfg, dIn);
-    const trained = new Set<string>(paramNames(s));
-    const names = storedNames(s);
+    const trained = new Set<string>(paramNames(structureOf(cfg)));
+    const names = storedNames(structureOf(cfg));
     const sources: PyObject[] = [];
-    let dtype: DType = 'float32';
-    for (const [i, layer] of layers.entries()) {
-      const file = join(dir, layer, WEIGHTS_FILE);
-      if (!existsSync(file)) throw new CoderFileError(`${file}: not found (source layer ${layer} of ${path})`);
-      const header = await safetensorsHeader(file);
-      const want: Record<string, number[]> = { 'encoder.weight': [m, dIn], 'encoder.bias': [m], W_dec: [m, layers.length - i, dIn], b_dec: [dIn] };
-      for (const p of activation(cfg.activation).params) want[p.name] = p.shape(m, dIn);
-      for (const [name, shape] of Object.entries(want)) {
-        const found = header.tensors[name]?.shape;
-        if (!found) throw new CoderFileError(`${file}: tensor '${name}' is missing (expected shape [${shape.join(', ')}])`);
-        if (found.join(',') !== shape.join(',')) throw new CoderFileError(`${file}: tensor '${name}' has shape [${found.join(', ')}] but ${CFG_FILE} needs [${shape.join(', ')}]`);
-      }
-      dtype = header.tensors['encoder.weight']!.dtype as DType;
-      sources.push(await loadTensors(file, { device, names, requiresGrad: names.filter((n) => trained.has(n)) }));
-    }
+    for (const file of files) sources.push(await loadTensors(file, { device, names, requiresGrad: names.filter((n) => trained.has(n)) }));
     return new CrossLayerTranscoder(cfg, layers, dIn, sources, device, dtype);
   }
+}
+
+/** What a CLT is without its tensors: its configuration, layers and width (all a training run's share of one needs). */
+export type CrossLayerShape = Pick<CrossLayerTranscoder, 'cfg' | 'layers' | 'dIn'>;
+
+/**
+ * A CLT folder's description, every source's tensors checked against its cfg.json (names and
+ * shapes, from the files' headers; no tensor is read): its config, layers, width, each
+ * source's weights file and their dtype.
+ */
+export async function readCrossLayerFolder(dir: string): Promise<CrossLayerShape & { files: string[]; dtype: DType }> {
+  const path = join(dir, CFG_FILE);
+  if (!existsSync(path)) throw new CoderFileError(`${path}: not found (a cross-layer transcoder's folder holds ${CFG_FILE} and a folder per source layer)`);
+  let json: Record<string, unknown>;
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+  } catch (err) {
+    throw new CoderFileError(`${path}: not valid JSON (${(err as Error).message})`);
+  }
+  if (json.cross_layer !== true) throw new CoderFileError(`${dir} holds a per-layer coder, not a cross-layer transcoder; load it with SparseCoder.loadFromDisk`);
+  const layers = crossLayerLayers(dir);
+  const { cfg, dIn } = coderConfigFromJson(json, path);
+  const m = numLatentsFor(cfg, dIn);
+  const files: string[] = [];
+  let dtype: DType = 'float32';
+  for (const [i, layer] of layers.entries()) {
+    const file = join(dir, layer, WEIGHTS_FILE);
+    if (!existsSync(file)) throw new CoderFileError(`${file}: not found (source layer ${layer} of ${path})`);
+    const header = await safetensorsHeader(file);
+    const want: Record<string, number[]> = { 'encoder.weight': [m, dIn], 'encoder.bias': [m], W_dec: [m, layers.length - i, dIn], b_dec: [dIn] };
+    for (const p of activation(cfg.activation).params) want[p.name] = p.shape(m, dIn);
+    for (const [name, shape] of Object.entries(want)) {
+      const found = header.tensors[name]?.shape;
+      if (!found) throw new CoderFileError(`${file}: tensor '${name}' is missing (expected shape [${shape.join(', ')}])`);
+      if (found.join(',') !== shape.join(',')) throw new CoderFileError(`${file}: tensor '${name}' has shape [${found.join(', ')}] but ${CFG_FILE} needs [${shape.join(', ')}]`);
+    }
+    dtype = header.tensors['encoder.weight']!.dtype as DType;
+    files.push(file);
+  }
+  return { cfg, layers, dIn, files, dtype };
 }

@@ -165,7 +165,9 @@ function crossLayerTrainingProblem(cfg: z.output<typeof TrainConfigObject>, vari
   }
   if (cfg.lossFn !== 'fvu') return `trains with loss_fn fvu only (got ${cfg.lossFn}): its loss is the sum of every target's fvu`;
   if (cfg.initSeeds.length > 1) return 'one seed: a cross-layer transcoder spans the hookpoints, one per run (or per configuration of a sweep)';
-  if (cfg.distributeModules) return 'not with distribute_modules yet (data parallel works)';
+  // With distributed modules no rank holds a whole CLT, and the ranks' best losses would disagree on when to save one.
+  if (cfg.distributeModules && cfg.evalEvery > 0) return 'eval_every is not supported with distribute_modules (no rank holds the whole CLT); evaluate a checkpoint with sparsify eval, or train data parallel';
+  if (cfg.distributeModules && cfg.saveBest) return 'save_best is not supported with distribute_modules yet; train data parallel for it';
   if (cfg.microAccSteps > 1) return 'not with micro_acc_steps above 1 yet';
   return undefined;
 }

@@ -174,6 +174,18 @@ export class ProgramBuilder extends FunctionBuilder {
   broadcast_(t: SymTensor, src: ScalarLike): void {
     effect(this, 'broadcast_', [t, src]);
   }
+  /**
+   * The tensor rank `src` holds (`t`, none elsewhere) on every rank, of `like`'s dtype and
+   * device and `ndim` dimensions: shaped as `shape` when every rank knows it (no host sync),
+   * else as `src` says. Not distributed: `t`.
+   */
+  broadcastFrom(t: SymTensor, src: ScalarLike, like: SymTensor, ndim: number, shape?: readonly ScalarLike[]): SymTensor {
+    return bindTensor(this, 'broadcast_from', [t, src, like, ndim, ...(shape ?? [])], undefined, like.dtype);
+  }
+  /** Sum `t` over all ranks into rank `dst`'s `t`, in place (the others' are left undefined). */
+  reduce_(t: SymTensor, dst: ScalarLike): void {
+    effect(this, 'reduce_', [t, dst]);
+  }
   /** This process's rank (0 when not distributed). */
   rank(): SymScalar {
     return inlineScalar(this, 'dist_rank', []);

@@ -10,6 +10,8 @@ export const PROGRAM_GLOBALS = {
   all_reduce_: 'all_reduce_(t, "mean"|"sum"|"max"): in place over all ranks (no-op when not distributed)',
   all_reduce_grads_: 'all_reduce_grads_(params): average the gradients of params across ranks in one collective',
   broadcast_: 'broadcast_(t, src): rank src sends t to every rank, in place',
+  broadcast_from: 'broadcast_from(t, src, like, ndim, shape=None): the tensor rank src holds (None elsewhere) on every rank, shaped as shape or as src says (like gives dtype and device)',
+  reduce_: 'reduce_(t, dst): sum t over all ranks into rank dst\'s t, in place',
   dist_rank: 'dist_rank(): this process\'s rank (0 when not distributed)',
   dist_world_size: 'dist_world_size(): the number of ranks (1 when not distributed)',
   addmm_relu: 'addmm_relu(x, w, b): relu(x @ w.T + b) in one matrix product (bias and relu fused), in autocast\'s precision when it is on',

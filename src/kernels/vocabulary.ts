@@ -124,6 +124,7 @@ export const VOCABULARY = {
   // ---- constructors
   zeros_like: { hint: 'zeros_like', render: ([x]) => `torch.zeros_like(${x})` },
   full_like: { hint: 'full_like', render: ([x, v]) => `torch.full_like(${x}, ${v})` },
+  broadcast_from: { hint: 'shared', render: ([t, src, like, ndim, ...shape]) => `broadcast_from(${t}, ${src}, ${like}, ${ndim}${shape.length ? `, [${shape.join(', ')}]` : ''})` },
   empty_like: { hint: 'empty_like', render: ([x, dtype]) => `torch.empty_like(${x}, dtype=${dtype})` },
   zeros: { hint: 'zeros', render: ([dtype, device, ...sizes]) => `torch.zeros(${sizes.length ? sizes.join(', ') : '()'}, dtype=${dtype}, device=${device})` },
   new_zeros: { hint: 'new_zeros', render: ([x, sizes]) => `${x}.new_zeros(${sizes})` },
@@ -199,6 +200,7 @@ export const VOCABULARY = {
   all_reduce_: { hint: 'all_reduce', render: ([t, how]) => `all_reduce_(${t}, ${how})` },
   all_reduce_grads_: { hint: 'all_reduce', render: ([params]) => `all_reduce_grads_(${params})` },
   broadcast_: { hint: 'broadcast', render: ([t, src]) => `broadcast_(${t}, ${src})` },
+  reduce_: { hint: 'reduce', render: ([t, dst]) => `reduce_(${t}, ${dst})` },
   return_: { hint: 'return', render: (values) => `return ${values.join(', ')}` },
 
   // ---- torch.autograd.Function plumbing

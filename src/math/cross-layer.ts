@@ -55,6 +55,27 @@ export function crossLayerRecon(sources: readonly CoderParams[], contributions: 
   });
 }
 
+/** Each source's encoder output, its selection, and its activation's L0 estimate where it trains towards one (jumprelu); `names[i]` names source i's tensors (its index by default). */
+export function crossLayerEncode(
+  g: ProgramBuilder,
+  sources: readonly CoderParams[],
+  xs: readonly SymTensor[],
+  k: SymScalar | number,
+  s: CoderStructure,
+  backward: LossOptions['sparseBackward'],
+  names: readonly number[] = sources.map((_, i) => i),
+): { encoded: EncoderOutput[]; kept: LatentSelection[]; l0: (SymTensor | undefined)[] } {
+  const encoded = sources.map((p, i) => encode(g, p, xs[i]!, k, s, backward));
+  const kept = encoded.map(selectionOf);
+  const act = activation(s.activation);
+  const l0 = sources.map((p, i) => {
+    if (!act.l0 || s.bandwidth === undefined) return undefined;
+    const own = Object.fromEntries(act.params.map((a) => [a.name, p.get(a.name)])) as Record<ActivationParamName, SymTensor>;
+    return act.l0(g, kept[i]!, own, xs[i]!.size(0), s.bandwidth).named(`l0_${names[i]}`);
+  });
+  return { encoded, kept, l0 };
+}
+
 /**
  * The CLT's training forward over n sources: encode each x_i with the coder's activation,
  * decode every target, and the per-target fvu and per-source AuxK losses.
@@ -70,14 +91,7 @@ export function crossLayerForward(
   losses: LossOptions = REFERENCE_LOSSES,
 ): CrossLayerForward {
   const backward = losses.sparseBackward ?? 'index_add';
-  const encoded = sources.map((p, i) => encode(g, p, xs[i]!, k, s, backward));
-  const kept = encoded.map(selectionOf);
-  const act = activation(s.activation);
-  const l0 = sources.map((p, i) => {
-    if (!act.l0 || s.bandwidth === undefined) return undefined;
-    const own = Object.fromEntries(act.params.map((a) => [a.name, p.get(a.name)])) as Record<ActivationParamName, SymTensor>;
-    return act.l0(g, kept[i]!, own, xs[i]!.size(0), s.bandwidth).named(`l0_${i}`);
-  });
+  const { encoded, kept, l0 } = crossLayerEncode(g, sources, xs, k, s, backward);
   const recon = crossLayerRecon(sources, crossLayerContributions(g, sources, kept, backward));
   const fvu: SymTensor[] = [];
   const auxkLoss: SymTensor[] = [];
@@ -94,4 +108,42 @@ export function crossLayerForward(
     fvu.push(e.pow(2).sum().div(totalVariance).named(`fvu_${j}`));
   });
   return { encoded, kept, recon, fvu, auxkLoss, l0 };
+}
+
+/**
+ * A rank's share of a CLT with distributed modules: the layers it owns, each as a source
+ * (its encoder, `params[t]` for layer `owned[t]`) and as a target (its bias `b_dec` and its
+ * decoders from every source i <= j, `W_dec` [j + 1, M, D] with source i's at i). Target j is
+ * rebuilt from every source's selection (`codes`, all n of them, shared across the ranks) in
+ * a single process's order: its own source's decode plus b_dec_j, then the earlier sources'
+ * oldest first. AuxK as in {@link crossLayerForward}: source j's dead latents through its
+ * own-layer decoder, which its owner holds.
+ */
+export function crossLayerShardLosses(
+  g: ProgramBuilder,
+  shard: { owned: readonly number[]; params: readonly CoderParams[]; ys: readonly SymTensor[]; encoded: readonly EncoderOutput[]; deadMasks: readonly (SymTensor | undefined)[] },
+  codes: readonly LatentSelection[],
+  losses: LossOptions = REFERENCE_LOSSES,
+): { recon: SymTensor[]; fvu: SymTensor[]; auxkLoss: SymTensor[] } {
+  const backward = losses.sparseBackward ?? 'index_add';
+  const recon: SymTensor[] = [];
+  const fvu: SymTensor[] = [];
+  const auxkLoss: SymTensor[] = [];
+  shard.owned.forEach((j, t) => {
+    const p = shard.params[t]!;
+    const wIn = p.get('W_dec');
+    const from = (i: number): SymTensor => wIn.narrow(0, i, 1).squeeze(0).named(`W_dec_${i}_to_${j}`);
+    let r = decodeRows(g, from(j), codes[j]!, backward).add(p.get('b_dec'));
+    for (let i = 0; i < j; i++) r = r.add(decodeRows(g, from(i), codes[i]!, backward));
+    recon.push(r.named(`recon_${j}`));
+    const y = shard.ys[t]!;
+    const totalVariance = y.sub(y.mean(0)).pow(2).sum().named(`total_variance_${j}`);
+    const e = y.sub(r).named(`e_${j}`);
+    auxkLoss.push(auxk(g, { preActs: shard.encoded[t]!.preActs, e, y, totalVariance, deadMask: shard.deadMasks[t], like: e }, (dead) => {
+      const eHat = decodeRows(g, from(j), dead, backward);
+      return losses.auxkBias ? eHat.add(p.get('b_dec')) : eHat;
+    }));
+    fvu.push(e.pow(2).sum().div(totalVariance).named(`fvu_${j}`));
+  });
+  return { recon, fvu, auxkLoss };
 }

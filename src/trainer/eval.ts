@@ -6,6 +6,8 @@ import { runProgram } from '../kernels/index.js';
 import { structureOf } from '../math/structure.js';
 import type { TrainableModel } from '../model/language-model.js';
 import { saveParamsProgram } from './programs.js';
+import { CrossLayerTranscoder } from '../coder/cross-layer.js';
+import { ConfigError } from '../config/errors.js';
 import { crossLayerGroups, type CoderSlot } from './slots.js';
 
 /**
@@ -43,6 +45,8 @@ export async function evaluateCrossLayerAsSaved(
     const saved = [];
     for (const s of group) saved.push((await runProgram(saveParamsProgram(structureOf(s.variant.sae), s.variant.optimizer), { params: s.coder.params, state: s.state })).params);
     const { clt, dir } = group[0]!.crossLayer!;
+    // With distributed modules no rank holds a whole CLT (the config refuses eval_every there).
+    if (!(clt instanceof CrossLayerTranscoder)) throw new ConfigError('eval_every: with distribute_modules no rank holds a whole cross-layer transcoder; evaluate its checkpoint with sparsify eval');
     out[dir] = await evaluateCrossLayer(model, clt.withSources(saved), data.dataset, { rows: data.rows, batchSize: cfg.batchSize, excludeTokens: cfg.excludeTokens, k: group[0]!.k });
   }
   return out;

@@ -6,9 +6,9 @@
  */
 import { HOOK_INPUTS, In, LOGITS_INPUTS, cachedProgram, defineProgram, withScalars, type ProgramBuilder, type SymBundle, type SymScalar, type SymTensor } from '../kernels/index.js';
 import * as sc from '../math/sparse-coder.js';
-import { crossLayerForward } from '../math/cross-layer.js';
+import { crossLayerEncode, crossLayerForward, crossLayerShardLosses } from '../math/cross-layer.js';
 import { MATRIX_PARAMS, bufferNames, paramNames, structureTag as tag, type CoderParamName, type CoderParams, type CoderStructure } from '../math/structure.js';
-import { activation } from '../activations/index.js';
+import { activation, asRows } from '../activations/index.js';
 import { optimizer as optimizerOf, type OptimizerName } from '../optimizers/index.js';
 
 /** What every hook program of a coder takes: its parameters, state and k, and the step's flags. */
@@ -386,9 +386,10 @@ export function crossLayerKeepHookProgram(s: CoderStructure, source: number, gro
  * fvu + auxk_alpha * the summed AuxK, backward divided by acc_steps; each source marks its
  * fired latents. Metrics `fvu_i` and `auxk_i` per target (the step splits them per slot).
  */
-export function crossLayerTrainHookProgram(s: CoderStructure, n: number, losses: sc.LossOptions = sc.REFERENCE_LOSSES, group = 0) {
-  const each = (prefix: string, spec: () => ReturnType<typeof In.bundle>): Record<string, ReturnType<typeof In.bundle>> => Object.fromEntries(Array.from({ length: n }, (_, i) => [`${prefix}${i}`, spec()]));
-  const signature = {
+/** A CLT training hook's inputs: the hook's, `p{t}` and `state{t}` for each of its `sources` sources, and the step's scalars. */
+function crossLayerStepSignature(sources: number) {
+  const each = (prefix: string, spec: () => ReturnType<typeof In.bundle>): Record<string, ReturnType<typeof In.bundle>> => Object.fromEntries(Array.from({ length: sources }, (_, i) => [`${prefix}${i}`, spec()]));
+  return {
     ...HOOK_INPUTS,
     ...each('p', () => In.bundle<CoderParamName>()),
     ...each('state', () => In.bundle()),
@@ -403,6 +404,10 @@ export function crossLayerTrainHookProgram(s: CoderStructure, n: number, losses:
     l0Coefficient: In.scalar<number | null>(),
     targetL0: In.scalar<number | null>(),
   };
+}
+
+export function crossLayerTrainHookProgram(s: CoderStructure, n: number, losses: sc.LossOptions = sc.REFERENCE_LOSSES, group = 0) {
+  const signature = crossLayerStepSignature(n);
   return cachedProgram(`clt_train_hook:${tag(s)}:${n}${sc.lossTag(losses)}:${group}`, () =>
     defineProgram(
       `train_clt_hook_${tag(s)}_${n}${sc.lossTag(losses)}_g${group}`,
@@ -438,6 +443,106 @@ export function crossLayerTrainHookProgram(s: CoderStructure, n: number, losses:
           metrics[`auxk_${i}`] = out.auxkLoss[i]!.detach();
           if (out.l0[i]) metrics[`l0_${i}`] = out.l0[i]!.detach();
           if (sparsity[i]) metrics[`sparsity_loss_${i}`] = sparsity[i]!.detach();
+        });
+        return { metrics };
+      },
+      { grad: true },
+    ),
+  );
+}
+
+/** Where a CLT with distributed modules places its layers: the rank of each layer, and the layers this rank owns (in order). */
+export interface CrossLayerShard {
+  owners: readonly number[];
+  owned: readonly number[];
+}
+
+/**
+ * A cross-layer transcoder's training step with distributed modules, in the last layer's hook
+ * on every rank (each owned layer's x and y are in the context by then, or are this hook's own
+ * activations): each owned source encodes its layer; every source's selection (values and
+ * indices, never dense codes) goes from its owner to every rank; each rank rebuilds its own
+ * targets from them (its decoders into each) and backpropagates their summed fvu into its
+ * decoders and into copies of the shared values. Those gradients are summed into each source's
+ * owner, which backpropagates them, with its AuxK and sparsity losses, into its encoder.
+ * Metrics `fvu_j`, `auxk_j` per owned layer j (their global index).
+ */
+export function crossLayerShardTrainHookProgram(s: CoderStructure, n: number, shard: CrossLayerShard, losses: sc.LossOptions = sc.REFERENCE_LOSSES, group = 0) {
+  const { owners, owned } = shard;
+  const signature = crossLayerStepSignature(owned.length);
+  const id = `${tag(s)}_${n}${sc.lossTag(losses)}_g${group}_own${owned.join('_')}_of${owners.join('')}`;
+  return cachedProgram(`clt_shard_train_hook:${id}`, () =>
+    defineProgram(
+      `train_clt_shard_hook_${id}`,
+      signature,
+      (g, io) => {
+        const all = io as unknown as Record<string, unknown>;
+        const ps = owned.map((_, t) => all[`p${t}`] as CoderParams);
+        const states = owned.map((_, t) => all[`state${t}`] as SymBundle);
+        const { context, mask, k, deadThreshold, thresholdBeta, ddp, auxkAlpha, accSteps, autocast } = io as unknown as CoderHookSyms & { context: SymBundle<string>; auxkAlpha: SymScalar; accSteps: SymScalar; autocast: SymScalar };
+        const last = n - 1;
+        const xs: SymTensor[] = [];
+        const ys: SymTensor[] = [];
+        owned.forEach((j, t) => {
+          if (j !== last) {
+            xs.push(context.get(cltKey('x', j, group)));
+            ys.push(context.get(cltKey('y', j, group)));
+            return;
+          }
+          const own = prepareActivations(g, ps[t]!, s, io as unknown as { inputs: SymTensor; outputs: SymTensor; mask: SymTensor; initBiases: SymScalar; ddp: SymScalar });
+          countTokens(g, states[t]!, mask, own.yAll);
+          xs.push(own.x);
+          ys.push(own.y);
+        });
+        const deadMasks = states.map((state) => g.ifElse(g.isNone(deadThreshold), () => ({ dm: g.none() }), () => ({ dm: state.get('tokens_since_fired').gt(deadThreshold) })).dm);
+        const backward = losses.sparseBackward ?? 'index_add';
+        const tokens = xs[0]!.size(0);
+        let sent!: ReturnType<typeof crossLayerEncode>;
+        let rows!: ReturnType<typeof asRows>[];
+        let shared!: { values: SymTensor; indices: SymTensor }[];
+        let out!: ReturnType<typeof crossLayerShardLosses>;
+        g.autocast(autocast, () => {
+          sent = crossLayerEncode(g, ps, xs, k, s, backward, owned);
+          // Padded rows where a selection is ragged (its width, read off the device, travels first).
+          rows = sent.kept.map((kept) => asRows(g, kept, tokens));
+          const ragged = sent.kept[0]!.ragged !== undefined;
+          shared = owners.map((owner, i) => {
+            const t = owned.indexOf(i);
+            const shape = ragged ? undefined : [tokens, k];
+            const values = g.broadcastFrom(t >= 0 ? rows[t]!.values.detach() : g.none(), owner, rows[0]!.values, 2, shape).named(`shared_acts_${i}`);
+            const indices = g.broadcastFrom(t >= 0 ? rows[t]!.indices : g.none(), owner, rows[0]!.indices, 2, shape).named(`shared_indices_${i}`);
+            // Only the sources up to this rank's last target reach its decoders.
+            if (i <= owned.at(-1)!) values.requiresGrad_();
+            return { values, indices };
+          });
+          out = crossLayerShardLosses(g, { owned, params: ps, ys, encoded: sent.encoded, deadMasks }, shared, losses);
+        });
+        ps.forEach((params, t) => {
+          const enc = sent.encoded[t]!;
+          afterForward(g, s, { params, state: states[t]!, thresholdBeta, ddp } as CoderHookSyms, { kept: sent.kept[t]!, latentIndices: enc.topIndices, latentActs: enc.topActs } as sc.TrainingForward);
+        });
+        const sum = (ts: SymTensor[]): SymTensor => ts.slice(1).reduce((a, b) => a.add(b), ts[0]!);
+        // The decoders' side: the owned targets' fvu, into the decoders and the shared values.
+        sum(out.fvu).named('fvu_loss').div(accSteps).backward();
+        // The encoders' side: each source's value gradients summed into its owner (every rank
+        // takes part in every source's reduce), as a surrogate whose gradient they are.
+        let encoderLoss = sum(out.auxkLoss).mul(auxkAlpha);
+        const sparsity = sent.l0.map((l0) => (l0 ? sparsityLoss(g, io as unknown as CoderHookSyms, { l0 } as sc.TrainingForward)! : undefined));
+        for (const sp of sparsity) if (sp) encoderLoss = encoderLoss.add(sp);
+        encoderLoss = encoderLoss.div(accSteps);
+        owners.forEach((owner, i) => {
+          const grad = (i <= owned.at(-1)! ? shared[i]!.values.grad : g.zerosLike(shared[i]!.values)).named(`shared_grad_${i}`);
+          g.reduce_(grad, owner);
+          const t = owned.indexOf(i);
+          if (t >= 0) encoderLoss = encoderLoss.add(rows[t]!.values.mul(grad).sum());
+        });
+        encoderLoss.named('encoder_loss').backward();
+        const metrics: Record<string, SymTensor> = {};
+        owned.forEach((j, t) => {
+          metrics[`fvu_${j}`] = out.fvu[t]!.detach();
+          metrics[`auxk_${j}`] = out.auxkLoss[t]!.detach();
+          if (sent.l0[t]) metrics[`l0_${j}`] = sent.l0[t]!.detach();
+          if (sparsity[t]) metrics[`sparsity_loss_${j}`] = sparsity[t]!.detach();
         });
         return { metrics };
       },

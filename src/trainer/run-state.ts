@@ -21,6 +21,7 @@ import { writeCrossLayerConfig } from '../coder/cross-layer.js';
 import { beginSave, commitSave, recover } from './checkpoint.js';
 import { optimizer } from '../optimizers/index.js';
 import { saveParamsProgram } from './programs.js';
+import { loadShard, shardToSources } from './cross-layer-layout.js';
 import { crossLayerGroups, type CoderSlot } from './slots.js';
 
 const STATE_VERSION = 1;
@@ -105,15 +106,31 @@ async function writeCoder(dir: string, slot: CoderSlot): Promise<void> {
   await writeCoderDir(dir, { ...slot.coder.cfg, k: slot.k }, slot.coder.dIn, params);
 }
 
-/** Write the slots into `staging` (each cross-layer transcoder's cfg.json beside its sources); the entries written. */
-async function writeCoders(staging: string, slots: readonly CoderSlot[]): Promise<string[]> {
+/**
+ * Write the slots into `staging` (each cross-layer transcoder's cfg.json beside its sources);
+ * the entries written. A CLT's share (distributed modules) is written by source, every rank
+ * taking part in moving its decoders to their sources' owners; rank 0 writes its cfg.json.
+ */
+async function writeCoders(staging: string, slots: readonly CoderSlot[], rank: number): Promise<string[]> {
   const entries: string[] = [];
   for (const slot of slots) {
+    if (slot.crossLayer?.shard) continue;
     await writeCoder(join(staging, slot.name), slot);
     entries.push(slot.name);
   }
   for (const group of crossLayerGroups(slots)) {
-    const { clt, dir } = group[0]!.crossLayer!;
+    const { clt, dir, shard } = group[0]!.crossLayer!;
+    if (shard) {
+      const saved: PyObject[] = [];
+      for (const slot of group) saved.push((await runProgram(saveParamsProgram(structureOf(slot.variant.sae), slot.variant.optimizer), { params: slot.coder.params, state: slot.state })).params);
+      const bySource = await shardToSources(clt, shard, saved);
+      for (const [t, slot] of group.entries()) {
+        await mkdir(join(staging, slot.name), { recursive: true });
+        await saveTensors(join(staging, slot.name, WEIGHTS_FILE), bySource[t]!, { format: 'pt' });
+        entries.push(slot.name);
+      }
+      if (rank !== 0) continue;
+    }
     await mkdir(join(staging, dir), { recursive: true });
     await writeCrossLayerConfig(join(staging, dir), clt, group[0]!.k);
     entries.push(join(dir, CFG_FILE));
@@ -126,7 +143,7 @@ export async function saveCheckpoint(run: RunStateSource): Promise<void> {
   if (!saves(run)) return;
   const tag = saveTag(run);
   const staging = await beginSave(run.runDir, tag);
-  const entries = await writeCoders(staging, run.slots);
+  const entries = await writeCoders(staging, run.slots, run.rank);
   const groups: Record<string, PyObject> = {};
   for (const slot of run.slots) {
     groups[`state:${slot.name}`] = slot.state;
@@ -169,7 +186,7 @@ export async function saveBestCoders(run: RunStateSource, better: readonly Coder
   const staging = await beginSave(bestDir, tag);
   // A cross-layer transcoder is one coder: all of it, when the loss of one of its targets improved.
   const slots = better[0]!.crossLayer ? crossLayerGroups(run.slots).filter((g) => g.some((s) => better.includes(s))).flat() : better;
-  await commitSave(bestDir, await writeCoders(staging, slots), tag);
+  await commitSave(bestDir, await writeCoders(staging, slots, run.rank), tag);
 }
 
 interface SavedState {
@@ -221,7 +238,8 @@ export async function loadCheckpoint(run: RunStateSource, dir: string, log: (m: 
   const groups = await loadState(join(dir, files.tensors), run.device);
   for (const slot of run.slots) {
     const train = groups[`train:${slot.name}`];
-    const saved = train ?? (slot.crossLayer ? await loadTensors(join(dir, slot.name, WEIGHTS_FILE), { device: run.device }) : (await SparseCoder.loadFromDisk(join(dir, slot.name), { device: run.device })).params);
+    const shard = slot.crossLayer?.shard;
+    const saved = train ?? (shard ? (await loadShard(join(dir, slot.crossLayer!.dir), [slot.crossLayer!.source], run.device))[0]! : slot.crossLayer ? await loadTensors(join(dir, slot.name, WEIGHTS_FILE), { device: run.device }) : (await SparseCoder.loadFromDisk(join(dir, slot.name), { device: run.device })).params);
     await bundleCopyInto(slot.coder.params, saved);
     await bundleUpdate(slot.state, groups[`state:${slot.name}`]!);
     const coderState = state.coders[slot.name]!;

@@ -7,16 +7,19 @@
 import { join } from 'node:path';
 import { bundleCopyInto, type HookWidth, type PyObject } from '../bridge/ops.js';
 import { ConfigError } from '../config/errors.js';
+import { numLatentsFor } from '../config/sparse-coder.js';
 import type { Variant } from '../config/sweep.js';
 import { SparseCoder } from '../coder/sparse-coder.js';
-import { CrossLayerTranscoder, notCrossLayerFinetune } from '../coder/cross-layer.js';
+import { CrossLayerTranscoder, notCrossLayerFinetune, readCrossLayerFolder, type CrossLayerShape } from '../coder/cross-layer.js';
 import { contiguousLayersProblem } from '../model/hookpoints.js';
 import { downloadCoderFiles } from '../hub/download.js';
 import { runProgram } from '../kernels/index.js';
 import { paramNames, storedNames, structureOf } from '../math/structure.js';
 import { optimizer } from '../optimizers/index.js';
 import { localPath } from '../util/paths.js';
-import { stateInitProgram } from './programs.js';
+import { stateInitProgram, type CrossLayerShard } from './programs.js';
+import { crossLayerOwners, ownedLayers } from './cross-layer-placement.js';
+import { initShard, loadShard } from './cross-layer-layout.js';
 import { currentK, initialK } from './schedules.js';
 
 /** One coder being trained: a hookpoint, a configuration (of a sweep) and a seed. */
@@ -44,8 +47,22 @@ export interface CoderSlot {
    * source's tensors); `dir` is the CLT's folder in the run: '' (the run directory), or its
    * configuration's name in a sweep.
    */
-  readonly crossLayer?: { readonly clt: CrossLayerTranscoder; readonly source: number; readonly dir: string };
+  readonly crossLayer?: {
+    /** The whole CLT (its tensors the slots' views), or with distributed modules only its shape. */
+    readonly clt: CrossLayerTranscoder | CrossLayerShape;
+    readonly source: number;
+    readonly dir: string;
+    /**
+     * With distributed modules: which rank owns each layer, and this rank's layers; the slot's
+     * coder then holds layer `source` as a source and as a target (W_dec [source + 1, M, D]: the
+     * decoders into it, cross-layer-layout.ts).
+     */
+    readonly shard?: CrossLayerShard;
+  };
 }
+
+/** A CLT slot's name: its layer, under its configuration's folder in a sweep. */
+export const crossLayerSlotName = (dir: string, layer: string): string => (dir ? `${dir}/${layer}` : layer);
 
 /** A coder's k for a batch counter: its k decay's schedule, or its configured k. */
 export function kAt(slot: Pick<CoderSlot, 'variant' | 'coder'>, batches: number): number {
@@ -179,6 +196,7 @@ async function crossLayerSlots(req: SlotRequest, at: Placement): Promise<CoderSl
   const width = [...widths][0]!;
   const finetuneLocal = req.finetune ? localPath(req.finetune, 'finetune') : undefined;
   const finetuneRoot = req.finetune && !finetuneLocal ? await downloadCoderFiles(req.finetune, { subdirPattern: '*' }) : finetuneLocal;
+  if (at.distributeModules) return crossLayerShardSlots(req, at, width, finetuneRoot);
   const slots: CoderSlot[] = [];
   for (const variant of req.variants) {
     const dir = variant.name;
@@ -188,7 +206,7 @@ async function crossLayerSlots(req: SlotRequest, at: Placement): Promise<CoderSl
     for (const [source, hookpoint] of req.hookpoints.entries()) {
       const coder = SparseCoder.overParams(clt.cfg, width, clt.sources[source]!, at.device, 'float32');
       const { state } = await runProgram(stateInitProgram(structureOf(variant.sae), variant.optimizer), { params: coder.params });
-      const name = dir ? `${dir}/${hookpoint}` : hookpoint;
+      const name = crossLayerSlotName(dir, hookpoint);
       const slot: CoderSlot = { name, hookpoint, seed, variant, k: 0, coder, state, lr: variant.lr ?? opt.defaultLr(coder.numLatents), host: opt.host?.init(), bestLoss: Infinity, crossLayer: { clt, source, dir } };
       slot.k = kAt(slot, 0);
       slots.push(slot);
@@ -199,14 +217,62 @@ async function crossLayerSlots(req: SlotRequest, at: Placement): Promise<CoderSl
   return slots;
 }
 
-/** Copy a saved CLT into a new one of this run's configuration (the same layers, width and latents). */
-async function copyFinetunedCrossLayer(clt: CrossLayerTranscoder, from: string, device: string): Promise<void> {
+/**
+ * The slots of this rank's share of the run's CLTs with distributed modules: per
+ * configuration one slot for each layer it owns (cross-layer-placement.ts), in the layout of
+ * cross-layer-layout.ts; a finetuned CLT's share read from its files.
+ */
+async function crossLayerShardSlots(req: SlotRequest, at: Placement, width: number, finetuneRoot: string | undefined): Promise<CoderSlot[]> {
+  const owners = crossLayerOwners(req.hookpoints.length, at.worldSize);
+  const owned = ownedLayers(owners, at.rank);
+  const shard: CrossLayerShard = { owners, owned };
+  const seed = req.seeds[0]!;
+  const slots: CoderSlot[] = [];
+  for (const variant of req.variants) {
+    const dir = variant.name;
+    const clt: CrossLayerShape = { cfg: variant.sae, layers: [...req.hookpoints], dIn: width };
+    const shares = await initShard(clt, owned, { seed, device: at.device });
+    if (finetuneRoot) {
+      const from = join(finetuneRoot, dir);
+      const saved = await checkFinetuneCrossLayer(clt, from);
+      const loaded = await loadShard(from, owned, at.device);
+      // Its parameters; a learned threshold only where both have one (as a whole CLT's finetune).
+      const names = structureOf(saved.cfg).inferenceThreshold ? storedNames(structureOf(clt.cfg)) : paramNames(structureOf(clt.cfg));
+      for (const [t, share] of shares.entries()) await bundleCopyInto(share, loaded[t]!, names);
+    }
+    const opt = optimizer(variant.optimizer);
+    for (const [t, source] of owned.entries()) {
+      const hookpoint = req.hookpoints[source]!;
+      const coder = SparseCoder.overParams(clt.cfg, width, shares[t]!, at.device, 'float32');
+      const { state } = await runProgram(stateInitProgram(structureOf(variant.sae), variant.optimizer), { params: coder.params });
+      const slot: CoderSlot = { name: crossLayerSlotName(dir, hookpoint), hookpoint, seed, variant, k: 0, coder, state, lr: variant.lr ?? opt.defaultLr(coder.numLatents), host: opt.host?.init(), bestLoss: Infinity, crossLayer: { clt, source, dir, shard } };
+      slot.k = kAt(slot, 0);
+      slots.push(slot);
+    }
+  }
+  const n = req.hookpoints.length;
+  at.log(`Training one cross-layer transcoder over ${n} layers (${req.hookpoints.join(', ')}): ${(n * (n + 1)) / 2} decoders${req.variants.length > 1 ? `, in each of ${req.variants.length} configurations (${req.variants.map((v) => v.name).join(', ')})` : ''}, its layers spread across ${at.worldSize} ranks (${owners.join(', ')})`);
+  at.log(`Rank ${at.rank} trains layers ${owned.map((j) => req.hookpoints[j]).join(', ')} of the cross-layer transcoder${req.variants.length > 1 ? 's' : ''} (as sources, and as targets with every decoder into them)`);
+  return slots;
+}
+
+/** Fail unless the CLT in `from` has this run's layers, width and latents; its shape. */
+async function checkFinetuneCrossLayer(clt: CrossLayerShape, from: string): Promise<CrossLayerShape> {
   const why = notCrossLayerFinetune(from);
   if (why) throw new ConfigError(why);
-  const loaded = await CrossLayerTranscoder.load(from, { device });
+  const loaded = await readCrossLayerFolder(from);
   if (loaded.layers.join(',') !== clt.layers.join(',')) throw new ConfigError(`finetune: ${from} spans ${loaded.layers.join(', ')}, this run ${clt.layers.join(', ')}; give the same --hookpoints/--layers`);
   if (loaded.dIn !== clt.dIn) throw new ConfigError(`finetune: ${from} has d_in=${loaded.dIn} but the layers have width ${clt.dIn}`);
-  if (loaded.numLatents !== clt.numLatents) throw new ConfigError(`finetune: ${from} has ${loaded.numLatents} latents per layer, this run's configuration ${clt.numLatents}; give the same --num_latents/--expansion_factor`);
+  const m = numLatentsFor(loaded.cfg, loaded.dIn);
+  const own = numLatentsFor(clt.cfg, clt.dIn);
+  if (m !== own) throw new ConfigError(`finetune: ${from} has ${m} latents per layer, this run's configuration ${own}; give the same --num_latents/--expansion_factor`);
+  return loaded;
+}
+
+/** Copy a saved CLT into a new one of this run's configuration (the same layers, width and latents). */
+async function copyFinetunedCrossLayer(clt: CrossLayerTranscoder, from: string, device: string): Promise<void> {
+  await checkFinetuneCrossLayer(clt, from);
+  const loaded = await CrossLayerTranscoder.load(from, { device });
   const own = clt.structure;
   const names = loaded.structure.inferenceThreshold ? storedNames(own) : paramNames(own);
   for (const [i, source] of clt.sources.entries()) await bundleCopyInto(source, loaded.sources[i]!, names);

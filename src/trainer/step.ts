@@ -18,7 +18,7 @@ import { optimizer } from '../optimizers/index.js';
 import { activation } from '../activations/index.js';
 import { l0CoefficientOf } from '../config/train.js';
 import * as P from './programs.js';
-import { crossLayerGroups, type CoderSlot } from './slots.js';
+import { crossLayerGroups, crossLayerSlotName, type CoderSlot } from './slots.js';
 
 /** What the step's programs depend on besides the slots. */
 export interface StepContext {
@@ -68,7 +68,6 @@ function crossLayerHooks(ctx: StepContext, initBiases: boolean): PassHook[] {
     const s = structureOf(slots[0]!.variant.sae);
     const variant = slots[0]!.variant;
     const n = slots.length;
-    const keeps: PassHook[] = slots.slice(0, -1).map((slot, i) => ({ key: slot.name, module: slot.hookpoint, program: bind(P.crossLayerKeepHookProgram(s, i, group), { params: slot.coder.params, state: slot.state, initBiases, ddp: ctx.ddp }) }));
     const args: Record<string, unknown> = {
       ...Object.fromEntries(slots.map((slot, i) => [`p${i}`, slot.coder.params])),
       ...Object.fromEntries(slots.map((slot, i) => [`state${i}`, slot.state])),
@@ -83,9 +82,31 @@ function crossLayerHooks(ctx: StepContext, initBiases: boolean): PassHook[] {
       l0Coefficient: activation(variant.sae.activation).l0 ? l0CoefficientOf(variant) * sparsityWarmup(ctx.optimizerStep, cfg.sparsityWarmupSteps) : null,
       targetL0: variant.targetL0 ?? null,
     };
+    if (slots[0]!.crossLayer!.shard) return crossLayerShardHooks(ctx, slots, group, args, initBiases);
+    const keeps: PassHook[] = slots.slice(0, -1).map((slot, i) => ({ key: slot.name, module: slot.hookpoint, program: bind(P.crossLayerKeepHookProgram(s, i, group), { params: slot.coder.params, state: slot.state, initBiases, ddp: ctx.ddp }) }));
     const last = slots[n - 1]!;
     return [...keeps, { key: crossLayerKey(slots), module: last.hookpoint, program: bind(P.crossLayerTrainHookProgram(s, n, ctx.losses, group), args as never) }];
   });
+}
+
+/**
+ * A CLT's hooks with distributed modules (see {@link P.crossLayerShardTrainHookProgram}):
+ * the layers this rank owns keep their activations, and every rank's hook at the last layer
+ * trains its share; every rank takes part in every layer's gather.
+ */
+function crossLayerShardHooks(ctx: StepContext, slots: readonly CoderSlot[], group: number, args: Record<string, unknown>, initBiases: boolean): PassHook[] {
+  const { clt, shard } = slots[0]!.crossLayer!;
+  const s = structureOf(slots[0]!.variant.sae);
+  const layers = clt.layers;
+  const n = layers.length;
+  const hooks: PassHook[] = [];
+  for (const [j, layer] of layers.slice(0, -1).entries()) {
+    const slot = slots.find((x) => x.crossLayer!.source === j);
+    if (slot) hooks.push({ key: slot.name, module: layer, program: bind(P.crossLayerKeepHookProgram(s, j, group), { params: slot.coder.params, state: slot.state, initBiases, ddp: false }), gather: ctx.gather });
+    else if (ctx.gather) hooks.push({ key: `${crossLayerKey(slots)}/${layer}`, module: layer, program: null, gather: true });
+  }
+  hooks.push({ key: crossLayerKey(slots), module: layers[n - 1]!, program: bind(P.crossLayerShardTrainHookProgram(s, n, shard!, ctx.losses, group), args as never), gather: ctx.gather });
+  return hooks;
 }
 
 /** A cross-layer step's metrics as per-slot ones: each CLT's target i fvu and source i AuxK under its slot i's name. */
@@ -96,9 +117,16 @@ export function crossLayerMetrics(reply: HooksRunReply, slots: readonly CoderSlo
     const m = metrics[key];
     if (!m) continue;
     delete metrics[key];
-    group.forEach((slot, i) => {
+    // Every layer's, with distributed modules too (each rank's merged into every rank's reply).
+    const { clt, dir } = group[0]!.crossLayer!;
+    clt.layers.forEach((layer, i) => {
+      if (m[`fvu_${i}`] === undefined) return;
+      const name = crossLayerSlotName(dir, layer);
       const l0: Record<string, number> = m[`l0_${i}`] !== undefined ? { l0: m[`l0_${i}`]!, sparsity_loss: m[`sparsity_loss_${i}`]! } : {};
-      metrics[slot.name] = { ...metrics[slot.name], fvu: m[`fvu_${i}`]!, auxk: m[`auxk_${i}`]!, multi_topk_fvu: 0, ...l0 };
+      const before = metrics[name];
+      // In layer order (merged ranks' metrics arrive in rank order).
+      delete metrics[name];
+      metrics[name] = { ...before, fvu: m[`fvu_${i}`]!, auxk: m[`auxk_${i}`]!, multi_topk_fvu: 0, ...l0 };
     });
   }
   return { ...reply, metrics };

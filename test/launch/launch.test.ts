@@ -1,6 +1,6 @@
 // Distributed training on this machine: 2 ranks, gloo, loopback, through the real torchrun.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +8,7 @@ import { closeRuntime } from '../../src/bridge/index.js';
 import { describeFailure, splitArgs } from '../../src/launch/launch.js';
 import { makeTinyLM, py } from '../helpers/python.js';
 import { exited, repoRoot } from '../helpers/processes.js';
+import { compareCoders, runBin, writeRankRows } from '../helpers/launch.js';
 
 let work: string;
 let modelDir: string;
@@ -22,40 +23,16 @@ beforeAll(async () => {
   modelDir = await makeTinyLM(join(work, 'lm'), { hidden: 32, layers: 2 });
   bin = join(work, 'tokens.bin');
   binInterleaved = join(work, 'interleaved.bin');
-  // Token rows in a .bin (no shuffling), and the same rows ordered so that one process with
-  // batch 2B sees exactly what the two ranks gather: [rank 0's batch s, rank 1's batch s].
-  await py(
-    `import numpy as np
-rng = np.random.default_rng(0)
-rows = rng.integers(0, vocab, size=(n, ctx), dtype=np.uint16)
-rows.tofile(path)
-half = n // 2
-order = []
-for s in range(0, half, b):
-    order += list(range(s, min(s + b, half))) + list(range(half + s, half + min(s + b, half)))
-rows[order].tofile(path2)`,
-    { vocab: 200, n: ROWS, ctx: CTX, path: bin, path2: binInterleaved, b: B },
-  );
+  await writeRankRows({ path: bin, interleaved: binInterleaved, rows: ROWS, ctx: CTX, batch: B, vocab: 200 });
   closeRuntime();
 });
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-function run(command: 'sparsify' | 'sparsify-launch', args: string[]): ChildProcess & { output: () => string } {
-  const child = spawn(process.execPath, [join(repoRoot, 'bin', `${command}.js`), ...args], { cwd: work, env: { ...process.env, WANDB_MODE: 'disabled' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let text = '';
-  child.stdout!.on('data', (d: Buffer) => (text += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (text += d.toString()));
-  return Object.assign(child, { output: () => text });
-}
+const run = (command: 'sparsify' | 'sparsify-launch', args: string[]): ReturnType<typeof runBin> => runBin(command, args, work);
 
 const common = ['--ctx_len', String(CTX), '--expansion_factor', '2', '-k', '4', '--save_dir', '.', '--log_to_wandb', 'false'];
 
-async function compare(dirA: string, dirB: string, names: string[]): Promise<number> {
-  return py<number>(
-    'from safetensors.torch import load_file\nworst = 0.0\nfor n in names:\n  a = load_file(f"{da}/{n}/sae.safetensors"); b = load_file(f"{db}/{n}/sae.safetensors")\n  for k in a: worst = max(worst, (a[k] - b[k]).abs().max().item() / (b[k].abs().max().item() + 1e-12))\nresult = worst',
-    { da: dirA, db: dirB, names },
-  );
-}
+const compare = compareCoders;
 
 describe('sparsify-launch', () => {
   it('splits torchrun options from sparsify options and names the failed rank', () => {
