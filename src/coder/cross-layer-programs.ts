@@ -61,7 +61,7 @@ export function crossLayerForwardProgram(s: CoderStructure, n: number, losses: s
           result[`fvu${i}`] = out.fvu[i]!;
           result[`auxk${i}`] = out.auxkLoss[i]!;
         });
-        result.loss = out.fvu.slice(1).reduce((sum, f) => sum.add(f), out.fvu[0]!).named('summed_fvu');
+        result.loss = out.reconLoss;
         return result;
       },
       { grad: 'input' },

@@ -33,7 +33,7 @@ export interface CrossLayerForwardOutput {
   auxkLoss: Tensor[];
   latentActs: Tensor[];
   latentIndices: Tensor[];
-  /** The training loss's reconstruction part: the sum over targets of each target's fvu. */
+  /** The training loss's reconstruction part: by default the sum over targets of each target's fvu (`losses.crossLayerLoss`). */
   loss: Tensor;
 }
 

@@ -86,6 +86,10 @@ export const TrainConfigObject = z
       .boolean()
       .default(false)
       .describe("Train one cross-layer transcoder over the hookpoints (with --transcode, a contiguous run of layers' MLPs): each layer's latents also write to every later layer's output"),
+    crossLayerLoss: z
+      .enum(['fvu', 'mse'])
+      .default('fvu')
+      .describe("A cross-layer transcoder's reconstruction loss: fvu, the sum over targets of each target's fvu (as EleutherAI's clt-training fork); mse, the targets' summed squared error over their summed total variance (each target weighted by its variance)"),
     saveEvery: z.number().int().positive().default(1000).describe('Save coders every this many optimizer steps'),
     saveBest: z.boolean().default(false).describe('Also keep the coders with the best loss under best/'),
     finetune: z.string().min(1).optional().describe("Coders to start from: a directory (PATH/<hookpoint>/sae.safetensors) or a Hub repo"),
@@ -131,6 +135,8 @@ export const TrainConfigSchema = TrainConfigObject.superRefine((cfg, ctx) => {
     if (cfg.crossLayer) {
       const why = crossLayerTrainingProblem(cfg, variants);
       if (why) ctx.addIssue({ code: 'custom', path: ['crossLayer'], message: why });
+    } else if (cfg.crossLayerLoss !== 'fvu') {
+      ctx.addIssue({ code: 'custom', path: ['crossLayerLoss'], message: `only applies with --cross_layer (got ${cfg.crossLayerLoss}); a per-layer coder's loss is its fvu` });
     }
     if (cfg.sweep.length && cfg.lossFn !== 'fvu') {
       ctx.addIssue({ code: 'custom', path: ['sweep'], message: `a sweep trains with loss_fn fvu only (got ${cfg.lossFn}): ce and kl train each coder through the model's output, which needs a forward per configuration` });

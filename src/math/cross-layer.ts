@@ -28,6 +28,28 @@ export interface CrossLayerForward {
   auxkLoss: SymTensor[];
   /** Per source, the activation's differentiable L0 estimate where it trains towards one (jumprelu). */
   l0: (SymTensor | undefined)[];
+  /** The loss's reconstruction part ({@link crossLayerReconLoss}). */
+  reconLoss: SymTensor;
+}
+
+/** Each target's loss parts: its fvu, squared error and total variance. */
+export interface TargetErrors {
+  fvu: SymTensor[];
+  squaredError: SymTensor[];
+  totalVariance: SymTensor[];
+}
+
+/**
+ * A CLT's reconstruction loss over its targets. `fvu`: the sum of each target's fvu, as
+ * EleutherAI's clt-training fork trains (every layer counts alike, whatever its scale).
+ * `mse`: the targets' summed squared error over their summed total variance (the fvu of the
+ * targets side by side: each weighted by its variance); `totalVarianceAll` gives the sum when
+ * some targets are elsewhere (another rank's).
+ */
+export function crossLayerReconLoss(t: TargetErrors, mode: 'fvu' | 'mse', totalVarianceAll?: SymTensor): SymTensor {
+  const sum = (ts: readonly SymTensor[]): SymTensor => ts.slice(1).reduce((a, b) => a.add(b), ts[0]!);
+  if (mode === 'fvu') return sum(t.fvu).named('summed_fvu');
+  return sum(t.squaredError).div(totalVarianceAll ?? sum(t.totalVariance)).named('summed_mse');
 }
 
 /** `t[:, at, :]`: one target's slice of a source's [N, n - i, D] contributions or [M, n - i, D] decoders. */
@@ -95,6 +117,8 @@ export function crossLayerForward(
   const recon = crossLayerRecon(sources, crossLayerContributions(g, sources, kept, backward));
   const fvu: SymTensor[] = [];
   const auxkLoss: SymTensor[] = [];
+  const squaredError: SymTensor[] = [];
+  const totalVariances: SymTensor[] = [];
   sources.forEach((p, j) => {
     const y = ys[j]!;
     const totalVariance = y.sub(y.mean(0)).pow(2).sum().named(`total_variance_${j}`);
@@ -105,9 +129,13 @@ export function crossLayerForward(
       const eHat = decodeRows(g, own, dead, backward);
       return losses.auxkBias ? eHat.add(p.get('b_dec')) : eHat;
     }));
-    fvu.push(e.pow(2).sum().div(totalVariance).named(`fvu_${j}`));
+    const sq = e.pow(2).sum().named(`squared_error_${j}`);
+    squaredError.push(sq);
+    totalVariances.push(totalVariance);
+    fvu.push(sq.div(totalVariance).named(`fvu_${j}`));
   });
-  return { encoded, kept, recon, fvu, auxkLoss, l0 };
+  const reconLoss = crossLayerReconLoss({ fvu, squaredError, totalVariance: totalVariances }, losses.crossLayerLoss ?? 'fvu');
+  return { encoded, kept, recon, fvu, auxkLoss, l0, reconLoss };
 }
 
 /**
@@ -124,11 +152,13 @@ export function crossLayerShardLosses(
   shard: { owned: readonly number[]; params: readonly CoderParams[]; ys: readonly SymTensor[]; encoded: readonly EncoderOutput[]; deadMasks: readonly (SymTensor | undefined)[] },
   codes: readonly LatentSelection[],
   losses: LossOptions = REFERENCE_LOSSES,
-): { recon: SymTensor[]; fvu: SymTensor[]; auxkLoss: SymTensor[] } {
+): TargetErrors & { recon: SymTensor[]; auxkLoss: SymTensor[] } {
   const backward = losses.sparseBackward ?? 'index_add';
   const recon: SymTensor[] = [];
   const fvu: SymTensor[] = [];
   const auxkLoss: SymTensor[] = [];
+  const squaredError: SymTensor[] = [];
+  const totalVariances: SymTensor[] = [];
   shard.owned.forEach((j, t) => {
     const p = shard.params[t]!;
     const wIn = p.get('W_dec');
@@ -143,7 +173,10 @@ export function crossLayerShardLosses(
       const eHat = decodeRows(g, from(j), dead, backward);
       return losses.auxkBias ? eHat.add(p.get('b_dec')) : eHat;
     }));
-    fvu.push(e.pow(2).sum().div(totalVariance).named(`fvu_${j}`));
+    const sq = e.pow(2).sum().named(`squared_error_${j}`);
+    squaredError.push(sq);
+    totalVariances.push(totalVariance);
+    fvu.push(sq.div(totalVariance).named(`fvu_${j}`));
   });
-  return { recon, fvu, auxkLoss };
+  return { recon, fvu, auxkLoss, squaredError, totalVariance: totalVariances };
 }

@@ -119,6 +119,8 @@ export interface LossOptions {
   auxkBias: boolean;
   /** How the weight gradients are computed (default `index_add`, the reference's kernels). */
   sparseBackward?: SparseBackward;
+  /** A cross-layer transcoder's reconstruction loss (default `fvu`; src/math/cross-layer.ts). */
+  crossLayerLoss?: 'fvu' | 'mse';
 }
 
 /** The reference's losses. */
@@ -126,7 +128,7 @@ export const REFERENCE_LOSSES: LossOptions = { auxkBias: true };
 
 /** A short, identifier-safe tag for loss options (part of program names). */
 export function lossTag(o: LossOptions): string {
-  return (o.auxkBias ? '' : '_auxk_nobias') + (o.sparseBackward === 'gemm' ? '_gemm' : '');
+  return (o.auxkBias ? '' : '_auxk_nobias') + (o.sparseBackward === 'gemm' ? '_gemm' : '') + (o.crossLayerLoss === 'mse' ? '_clt_mse' : '');
 }
 
 /**

@@ -6,7 +6,7 @@
  */
 import { HOOK_INPUTS, In, LOGITS_INPUTS, cachedProgram, defineProgram, withScalars, type ProgramBuilder, type SymBundle, type SymScalar, type SymTensor } from '../kernels/index.js';
 import * as sc from '../math/sparse-coder.js';
-import { crossLayerEncode, crossLayerForward, crossLayerShardLosses } from '../math/cross-layer.js';
+import { crossLayerEncode, crossLayerForward, crossLayerReconLoss, crossLayerShardLosses } from '../math/cross-layer.js';
 import { MATRIX_PARAMS, bufferNames, paramNames, structureTag as tag, type CoderParamName, type CoderParams, type CoderStructure } from '../math/structure.js';
 import { activation, asRows } from '../activations/index.js';
 import { optimizer as optimizerOf, type OptimizerName } from '../optimizers/index.js';
@@ -434,7 +434,7 @@ export function crossLayerTrainHookProgram(s: CoderStructure, n: number, losses:
         const sum = (ts: SymTensor[]): SymTensor => ts.slice(1).reduce((a, b) => a.add(b), ts[0]!);
         // An activation trained towards an L0 (jumprelu): each source's sparsity loss, as a per-layer coder's.
         const sparsity = out.l0.map((l0) => (l0 ? sparsityLoss(g, io as unknown as CoderHookSyms, { l0 } as sc.TrainingForward)! : undefined));
-        let loss = sum(out.fvu).add(sum(out.auxkLoss).mul(auxkAlpha));
+        let loss = out.reconLoss.add(sum(out.auxkLoss).mul(auxkAlpha));
         for (const sp of sparsity) if (sp) loss = loss.add(sp);
         loss.named('loss').div(accSteps).backward();
         const metrics: Record<string, SymTensor> = {};
@@ -523,7 +523,14 @@ export function crossLayerShardTrainHookProgram(s: CoderStructure, n: number, sh
         });
         const sum = (ts: SymTensor[]): SymTensor => ts.slice(1).reduce((a, b) => a.add(b), ts[0]!);
         // The decoders' side: the owned targets' fvu, into the decoders and the shared values.
-        sum(out.fvu).named('fvu_loss').div(accSteps).backward();
+        // With the mse loss every rank divides by the total variance of every target (all-reduced).
+        const mode = losses.crossLayerLoss ?? 'fvu';
+        let totalVarianceAll: SymTensor | undefined;
+        if (mode === 'mse') {
+          totalVarianceAll = sum(out.totalVariance).detach().clone().named('total_variance_all');
+          g.allReduce_(totalVarianceAll, 'sum');
+        }
+        crossLayerReconLoss(out, mode, totalVarianceAll).div(accSteps).backward();
         // The encoders' side: each source's value gradients summed into its owner (every rank
         // takes part in every source's reduce), as a surrogate whose gradient they are.
         let encoderLoss = sum(out.auxkLoss).mul(auxkAlpha);

@@ -257,7 +257,7 @@ export class StepRunner {
         ddp: this.ddp,
         gather: run.distributeModules && !this.readsAllRanks,
         autocast: run.model.device.startsWith('cuda') && this.rt.info.bf16,
-        losses: { auxkBias: !run.cfg.auxkNoBias, sparseBackward: this.sparseBackward },
+        losses: { auxkBias: !run.cfg.auxkNoBias, sparseBackward: this.sparseBackward, ...(run.cfg.crossLayer ? { crossLayerLoss: run.cfg.crossLayerLoss } : {}) },
         tokensSeen: at.tokensSeen,
         optimizerStep: at.optimizerStep,
         scheduleSteps: run.order.scheduleSteps,

@@ -1,8 +1,8 @@
 // Cross-layer transcoders (src/math/cross-layer.ts, src/coder/cross-layer.ts): one forward's
 // per-target fvu, summed loss and every parameter's gradient against a plain PyTorch
 // restatement (written from circuit-tracer's CrossLayerTranscoder and the clt-training fork:
-// y_hat_j = b_dec_j + sum_{i<=j} f_i @ W_dec_i[:, j-i], loss = sum_j fvu_j), for topk and
-// jumprelu; a CLT whose cross-layer decoders are zero is per-layer transcoders bit for bit
+// y_hat_j = b_dec_j + sum_{i<=j} f_i @ W_dec_i[:, j-i], loss = sum_j fvu_j, or with the mse
+// loss sum_j ||e_j||^2 / sum_j TV_j), for topk and jumprelu; a CLT whose cross-layer decoders are zero is per-layer transcoders bit for bit
 // (fvu, AuxK and gradients); the folder round trip; per-layer loaders refuse a CLT folder.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -56,9 +56,38 @@ def restated(ps, xs, ys, k, act):
         e = ys[j] - recon
         fvus.append(e.pow(2).sum() / (ys[j] - ys[j].mean(0)).pow(2).sum())
     return fvus
+
+def restated_mse(ps, xs, ys, k, act):
+    # The targets' summed squared error over their summed total variance.
+    fvus = restated(ps, xs, ys, k, act)
+    tvs = [(y - y.mean(0)).pow(2).sum() for y in ys]
+    return sum(f * tv for f, tv in zip(fvus, tvs)) / sum(tvs)
 `;
 
 describe('cross-layer transcoder', () => {
+  it('the mse loss (--cross_layer_loss mse) and its gradients are the restatement\'s: summed squared error over summed total variance (1e-5)', async () => {
+    const clt = await CrossLayerTranscoder.create(D, LAYERS, { k: 4, numLatents: 32 }, { seed: 1 });
+    await scramble(clt, 7);
+    // Targets of different scales, so that the two losses differ.
+    const xs = await Promise.all(LAYERS.map((_, i) => randn([40, D], 10 + i)));
+    const ys = await Promise.all(LAYERS.map(async (_, i) => py<Tensor>('result = y * scale', { y: await randn([40, D], 20 + i), scale: [1, 5, 0.2][i] })));
+    const out = await clt.forward(xs, ys, { grad: true, losses: { auxkBias: true, crossLayerLoss: 'mse' } });
+    const worst = await py<{ loss: number; grads: number; gap: number }>(
+      `${RESTATED}
+loss.backward()
+mine = [{n: t.grad.clone() for n, t in p.items() if t.requires_grad and t.grad is not None} for p in ps]
+copies = [{n: t.detach().clone().requires_grad_(t.requires_grad) for n, t in p.items()} for p in ps]
+want = restated_mse(copies, xs, ys, 4, "topk")
+want.backward()
+gd = max(float((g - c[n].grad).abs().max()) for m, c in zip(mine, copies) for n, g in m.items())
+result = {"loss": float((loss - want).detach().abs()), "grads": gd, "gap": float((want.detach() - sum(restated(copies, xs, ys, 4, "topk"))).detach().abs())}`,
+      { ps: clt.sources, xs, ys, loss: out.loss },
+    );
+    expect(worst.loss).toBeLessThan(1e-5);
+    expect(worst.grads).toBeLessThan(1e-5);
+    expect(worst.gap).toBeGreaterThan(0.1);
+  });
+
   for (const act of ['topk', 'jumprelu'] as const) {
     it(`${act}: per-target fvu, the summed loss and every gradient are the plain restatement's (1e-5)`, async () => {
       const clt = await CrossLayerTranscoder.create(D, LAYERS, act === 'topk' ? { k: 4, numLatents: 32 } : { numLatents: 32, activation: act }, { seed: 1 });

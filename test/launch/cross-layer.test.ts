@@ -92,6 +92,13 @@ describe('--cross_layer --distribute_modules', () => {
     expect(await compareCoders(join(work, 'dm-jumprelu'), join(work, 'single-jumprelu'), LAYERS)).toBe(0);
   }, 180_000);
 
+  it('with the mse loss every rank divides by every target\'s total variance (all-reduced): as one process', async () => {
+    await pair('mse', ['-k', '4', '--cross_layer_loss', 'mse']);
+    // The total variance is summed in another order across the ranks: the last bits may differ.
+    expect(await compareCoders(join(work, 'dm-mse'), join(work, 'single-mse'), LAYERS)).toBeLessThan(1e-5);
+    expect(await compareCoders(join(work, 'dm-mse'), join(work, 'dm-topk'), LAYERS)).toBeGreaterThan(1e-3);
+  }, 180_000);
+
   it('resumes and finetunes from its own checkpoint bit for bit', async () => {
     const resume = ['-k', '4', '--batch_size', String(B), '--distribute_modules'];
     const full = runBin('sparsify-launch', ['--nproc_per_node', '2', modelDir, 'longer.bin', ...common, ...resume, '--run_name', 'dm-full'], work);
@@ -111,5 +118,6 @@ describe('--cross_layer --distribute_modules', () => {
   it('refuses what needs a whole CLT on one rank, in one line', () => {
     expect(() => trainConfig({ crossLayer: true, sae: { transcode: true }, distributeModules: true, evalEvery: 5 })).toThrow(/eval_every is not supported with distribute_modules \(no rank holds the whole CLT\)/);
     expect(() => trainConfig({ crossLayer: true, sae: { transcode: true }, distributeModules: true, saveBest: true })).toThrow(/save_best is not supported with distribute_modules yet/);
+    expect(() => trainConfig({ crossLayerLoss: 'mse' })).toThrow(/only applies with --cross_layer \(got mse\); a per-layer coder's loss is its fvu/);
   });
 });
