@@ -47,6 +47,17 @@ def init(timeout_s: float = WEEK_S) -> dict:
     }
 
 
+@op("dist.set_timeout")
+def set_timeout(timeout_s: float) -> None:
+    """How long a collective waits for the other ranks from now on: once rank 0 has prepared
+    the data, a timeout suited to noticing a rank that is gone (a hung NCCL collective then
+    fails, and torchrun ends or restarts the job) instead of the week set up front."""
+    if active():
+        from torch.distributed import distributed_c10d
+
+        distributed_c10d._set_pg_timeout(datetime.timedelta(seconds=timeout_s))
+
+
 @op("dist.barrier")
 def barrier() -> None:
     if active():

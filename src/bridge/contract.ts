@@ -28,6 +28,7 @@ export const OPS = {
   },
   'data.rows': { args: ['rows', 'start', 'end'], reply: handle },
   'dist.barrier': { args: [], reply: none },
+  'dist.set_timeout': { args: ['timeout_s'], reply: none },
   'dist.init': { args: [], reply: z.object({ rank: int, world_size: int, local_rank: int, backend: z.enum(['nccl', 'gloo']), device: z.string() }) },
   'hooks.forward': { args: ['model', 'input_ids', 'passes', 'keep'], reply: z.object({ metrics: z.record(z.string(), z.record(z.string(), z.number())), keep: z.record(z.string(), z.unknown()) }) },
   'hooks.run': {

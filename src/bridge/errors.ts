@@ -21,3 +21,16 @@ export class PythonError extends SparsifyError {
 export class PythonProcessError extends SparsifyError {
   override name = 'PythonProcessError';
 }
+
+/**
+ * A collective that failed because another rank is gone (gloo's connection errors, NCCL's
+ * errors and the process group's timeouts): what to say instead of the raw torch message, or
+ * undefined for any other error.
+ */
+export function collectiveFailure(err: unknown): string | undefined {
+  if (!(err instanceof PythonError)) return undefined;
+  const m = err.message;
+  if (!/gloo|nccl|DistBackendError|DistNetworkError|Connection (reset|closed) by peer|ProcessGroup.*(timed out|Timeout)/i.test(m)) return undefined;
+  const what = /timed out|timeout/i.test(m) ? 'a collective timed out waiting for another rank' : 'another rank left a collective (its connection closed)';
+  return `${what}: a rank failed or was stopped; torchrun ends the job, or restarts it with --max_restarts (the torch error: ${m.slice(0, 160)}${m.length > 160 ? '...' : ''})`;
+}

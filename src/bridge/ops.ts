@@ -654,6 +654,11 @@ export async function distInit(rt?: Runtime): Promise<DistInfo> {
   return { rank: r.rank, worldSize: r.world_size, localRank: r.local_rank, backend: r.backend, device: r.device };
 }
 
+/** How long collectives wait for the other ranks from now on (`dist.set_timeout`; a no-op when not distributed). */
+export async function distSetTimeout(seconds: number, rt?: Runtime): Promise<void> {
+  await invoke(rt, 'dist.set_timeout', { timeout_s: seconds });
+}
+
 /** Wait for every rank (`dist.barrier`; a no-op when not distributed). */
 export async function distBarrier(rt?: Runtime): Promise<void> {
   await invoke(rt, 'dist.barrier', {});

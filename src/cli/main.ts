@@ -5,9 +5,9 @@
 import { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { SparsifyError } from '../bridge/errors.js';
+import { SparsifyError, collectiveFailure } from '../bridge/errors.js';
 import { onInterrupt, getRuntime, closeRuntime } from '../bridge/runtime.js';
-import { distInit, hookWidths, runtimeConfigure } from '../bridge/ops.js';
+import { distInit, distSetTimeout, hookWidths, runtimeConfigure } from '../bridge/ops.js';
 import { parseFlags } from '../config/errors.js';
 import { snakeCase, snakeKeys } from '../util/case.js';
 import { SparseCoderConfigSchema } from '../config/sparse-coder.js';
@@ -249,12 +249,15 @@ async function trainMain(argv: string[]): Promise<number> {
       log: (m) => log(m),
       runConfig: snakeKeys({ ...run, ...source.record, ...train }) as Record<string, unknown>,
       onStep: (report) => progress?.update(report),
-      overwrite: run.overwrite,
+      overwrite: checked.overwrite,
       ...(evalData ? { evalData } : {}),
       ...(distributed ? { distributed } : {}),
     });
-    if (run.resume) await trainer.loadState(runDir);
+    if (run.resume === 'auto') log(checked.resume ? `--resume auto: ${runDir} holds a complete checkpoint; resuming` : `--resume auto: no complete checkpoint in ${runDir}; starting fresh`);
+    if (checked.resume) await trainer.loadState(runDir);
     await trainer.init();
+    // From here on a rank that is gone is noticed within dist_timeout, not a week.
+    if (launched) await distSetTimeout(run.distTimeout, rt);
     if (isMain) progress = createProgress(trainer.totalSteps, trainer.globalStep, trainer.tokensSeen, terminal);
     let fitting: Promise<unknown> | undefined;
     const removeHandler = onInterrupt(async (signal) => {
@@ -276,7 +279,8 @@ async function trainMain(argv: string[]): Promise<number> {
   } catch (err) {
     terminal.stopBar();
     const e = err as Error & { pythonTraceback?: string };
-    process.stderr.write(`sparsify: ${rankTag}${e instanceof SparsifyError ? e.message : (e.stack ?? e.message)}\n`);
+    const lostPeer = launched ? collectiveFailure(e) : undefined;
+    process.stderr.write(`sparsify: ${rankTag}${lostPeer ?? (e instanceof SparsifyError ? e.message : (e.stack ?? e.message))}\n`);
     if (process.env.SPARSIFY_DEBUG && e.pythonTraceback) process.stderr.write(`${e.pythonTraceback}\n`);
     return 1;
   } finally {

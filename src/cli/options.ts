@@ -20,11 +20,13 @@ export interface FieldSpec {
   /** How --help shows the default (a description ending in "(default: X)" gives X). */
   defaultLabel?: string;
   choices?: string[];
+  /** A boolean's other values (a union of a boolean and literals: `--resume auto`). */
+  words?: string[];
   group: string;
 }
 
 interface ZodLike {
-  def: { type: string; innerType?: ZodLike; defaultValue?: unknown; element?: ZodLike };
+  def: { type: string; innerType?: ZodLike; defaultValue?: unknown; element?: ZodLike; options?: ZodLike[]; values?: unknown[] };
   description?: string;
   options?: string[];
 }
@@ -47,10 +49,20 @@ export function fieldsOf(shape: Record<string, unknown>, group: string, skip: st
     if (skip.includes(key)) continue;
     const { base, defaultValue, description } = unwrap(raw as ZodLike);
     let kind: Kind;
+    let words: string[] | undefined;
     switch (base.def.type) {
       case 'boolean':
         kind = 'boolean';
         break;
+      case 'union': {
+        // A boolean that also takes some words: true/false, or one of them.
+        const options = base.def.options ?? [];
+        const literals = options.filter((o) => o.def.type === 'literal').flatMap((o) => (o.def.values ?? []).map(String));
+        if (!options.some((o) => o.def.type === 'boolean') || literals.length !== options.length - 1) continue;
+        kind = 'boolean';
+        words = literals;
+        break;
+      }
       case 'number':
         kind = 'number';
         break;
@@ -75,18 +87,20 @@ export function fieldsOf(shape: Record<string, unknown>, group: string, skip: st
       defaultValue,
       ...(labelled ? { defaultLabel: labelled[2]! } : {}),
       ...(base.options ? { choices: base.options } : {}),
+      ...(words ? { words } : {}),
       group,
     });
   }
   return out;
 }
 
-function parseBoolean(flag: string) {
-  return (value: string): boolean => {
+function parseBoolean(flag: string, words: readonly string[] = []) {
+  return (value: string): boolean | string => {
     const v = value.toLowerCase();
     if (['true', '1', 'yes'].includes(v)) return true;
     if (['false', '0', 'no'].includes(v)) return false;
-    throw new InvalidArgumentError(`--${flag} takes true or false, not "${value}"`);
+    if (words.includes(v)) return v;
+    throw new InvalidArgumentError(`--${flag} takes true${words.map((w) => `, ${w}`).join('')} or false, not "${value}"`);
   };
 }
 
@@ -107,7 +121,7 @@ export function addOptions(command: Command, fields: FieldSpec[]): void {
     let option: Option;
     switch (f.kind) {
       case 'boolean':
-        option = new Option(`${shortK}--${f.flag} [bool]`, `${doc} (--no${f.flag} to turn off)`).argParser(parseBoolean(f.flag));
+        option = new Option(`${shortK}--${f.flag} [${['bool', ...(f.words ?? [])].join('|')}]`, `${doc} (--no${f.flag} to turn off)`).argParser(parseBoolean(f.flag, f.words));
         command.addOption(new Option(`--no${f.flag}`).hideHelp());
         // The usual Unix spelling too (commander reads it as --flag false).
         if (!f.flag.includes('_')) command.addOption(new Option(`--no-${f.flag}`).hideHelp());

@@ -12,7 +12,7 @@ import { isCrossLayerDir, notCrossLayerFinetune } from '../coder/cross-layer.js'
 import { ConfigError } from '../config/errors.js';
 import { coderShapeProblem, describeProblem, numLatentsFor } from '../config/sparse-coder.js';
 import { parseDataArgs, variantsOf, type RunOptions, type TrainConfig } from '../config/train.js';
-import { checkResumable } from '../trainer/run-state.js';
+import { checkResumable, hasCompleteCheckpoint } from '../trainer/run-state.js';
 import { checkNotLocked, checkSaveDir, holdsRun, RunDirError } from '../trainer/run-dir.js';
 import { expandHome, localPath } from '../util/paths.js';
 
@@ -22,6 +22,10 @@ export interface Preflight {
   model: string;
   dataset: string;
   dataArgs: Record<string, string | number | boolean>;
+  /** Whether the run resumes (`--resume auto`: when the run directory holds a complete checkpoint). */
+  resume: boolean;
+  /** Move an earlier run in the directory aside (`--overwrite`, or a restarted job's attempt that never saved). */
+  overwrite: boolean;
 }
 
 /** Run the checks; `rank` is this process's rank under torchrun (0 otherwise). */
@@ -49,14 +53,17 @@ export function preflight(train: TrainConfig, run: RunOptions, rank: number): Pr
   const saveDir = expandHome(train.saveDir);
   checkSaveDir(saveDir);
   const runDir = resolve(saveDir, train.runName ?? 'unnamed');
+  const resume = run.resume === 'auto' ? hasCompleteCheckpoint(runDir) : run.resume;
+  // A job torchrun restarted before its first complete checkpoint starts again from scratch.
+  const overwrite = run.overwrite || (run.resume === 'auto' && !resume && Number(process.env.TORCHELASTIC_RESTART_COUNT ?? 0) > 0);
   if (rank === 0) {
     checkNotLocked(runDir);
-    if (run.resume) checkResumable(runDir, train, { distributeModules: train.distributeModules, rank });
-    else if (holdsRun(runDir) && !run.overwrite) {
-      throw new RunDirError(`${runDir} already holds a run; pass --resume to continue it, or --overwrite to move it aside and start a new one (or choose another --run_name)`);
+    if (resume) checkResumable(runDir, train, { distributeModules: train.distributeModules, rank });
+    else if (holdsRun(runDir) && !overwrite) {
+      throw new RunDirError(`${runDir} already holds a run${run.resume === 'auto' ? ' but no complete checkpoint' : ''}; pass --resume to continue it, or --overwrite to move it aside and start a new one (or choose another --run_name)`);
     }
   }
-  return { runDir, model, dataset, dataArgs };
+  return { runDir, model, dataset, dataArgs, resume, overwrite };
 }
 
 /** A local model folder's hidden size from its config.json (the width of its layers' outputs), if it says one. */

@@ -240,9 +240,17 @@ export const RunOptionsSchema = z
     loadIn8bit: z.boolean().default(false).describe('Load the model in 8-bit (needs bitsandbytes)'),
     maxExamples: z.number().int().positive().optional().describe('Train on at most this many rows'),
     holdout: DataOptionsShape.holdout,
-    resume: z.boolean().default(false).describe('Resume from save_dir/run_name'),
+    resume: z
+      .union([z.boolean(), z.literal('auto')])
+      .default(false)
+      .describe('Resume from save_dir/run_name; auto: resume when it holds a complete checkpoint, else start fresh (for restarted jobs: --max_restarts)'),
     fromCache: z.string().min(1).optional().describe('Train from an activation cache written by `sparsify cache` instead of running the model (loss_fn fvu only)'),
     overwrite: z.boolean().default(false).describe('If save_dir/run_name holds an earlier run, move it aside (to <run>.old-<time>) and start a new one'),
+    distTimeout: z
+      .number()
+      .positive()
+      .default(600)
+      .describe('Under sparsify-launch: seconds a collective waits for the other ranks once training starts, before the rank fails (a week while rank 0 prepares the data)'),
     textColumn: DataOptionsShape.textColumn,
     shuffleSeed: DataOptionsShape.shuffleSeed,
     dataPreprocessingNumProc: DataOptionsShape.dataPreprocessingNumProc,

@@ -122,6 +122,10 @@ export async function launch(argv: string[] = process.argv.slice(2)): Promise<nu
     stdout: 'inherit',
     stderr: 'pipe',
     reject: false,
+    // Restarted workers (--max_restarts) must not meet in the rendezvous' store of the attempt
+    // before: torchrun shares it across restarts, and gloo's connectFullMesh then fails or
+    // hangs (pytorch/pytorch#135712). A store per attempt avoids it.
+    env: { TORCH_DISABLE_SHARE_RDZV_TCP_STORE: process.env.TORCH_DISABLE_SHARE_RDZV_TCP_STORE ?? '1' },
     // torchrun handles Ctrl-C for its workers; pass SIGTERM on.
     forceKillAfterDelay: 60_000,
   });

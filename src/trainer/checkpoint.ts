@@ -4,6 +4,13 @@
  * into place. A crash before COMMIT leaves the previous checkpoint as it was (the staging
  * folder is discarded); a crash after it is rolled forward on the next load. Either way
  * some whole checkpoint is readable.
+ *
+ * A training checkpoint, which several ranks may write (each its own staging), commits in
+ * two phases: each rank stages its part durably with its step in COMMIT (`stageSave`); once
+ * every rank has, rank 0 writes the marker `checkpoint.json` naming that step (`writeMarker`:
+ * the whole checkpoint's commit point, written last); then each rank rolls its part forward
+ * (`finishSave`). A staged part is rolled forward on recovery only when the marker names its
+ * step, so a checkpoint is complete for every rank or not counted at all.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
@@ -11,6 +18,15 @@ import { dirname, join } from 'node:path';
 
 const STAGING = '.saving';
 const COMMIT = 'COMMIT';
+/** The marker of a training run's last complete checkpoint. */
+export const MARKER = 'checkpoint.json';
+
+/** What the marker says: the step of the checkpoint every rank has staged. */
+export interface CheckpointMarker {
+  step: number;
+  world_size: number;
+  time: string;
+}
 
 /**
  * The staging folder for a save into `dir` (emptied first). `tag` separates the stagings
@@ -42,21 +58,51 @@ async function fsyncTree(path: string): Promise<void> {
   await fsyncPath(path);
 }
 
-/** Make the staged entries (paths relative to the staging folder) the checkpoint. */
-export async function commitSave(dir: string, entries: string[], tag = ''): Promise<void> {
-  const staging = join(dir, STAGING + tag);
-  await fsyncTree(staging);
-  const commitFile = join(staging, COMMIT);
-  const handle = await open(`${commitFile}.tmp`, 'w');
+/** Write `text` to `path` durably and atomically (temp file, fsync, rename, fsync the folder). */
+async function writeDurably(path: string, text: string): Promise<void> {
+  const handle = await open(`${path}.tmp`, 'w');
   try {
-    await handle.writeFile(JSON.stringify(entries));
+    await handle.writeFile(text);
     await handle.sync();
   } finally {
     await handle.close();
   }
-  await rename(`${commitFile}.tmp`, commitFile);
-  await fsyncPath(staging);
+  await rename(`${path}.tmp`, path);
+  await fsyncPath(dirname(path));
+}
+
+/** Make the staged entries (paths relative to the staging folder) the checkpoint. */
+export async function commitSave(dir: string, entries: string[], tag = ''): Promise<void> {
+  const staging = join(dir, STAGING + tag);
+  await fsyncTree(staging);
+  await writeDurably(join(staging, COMMIT), JSON.stringify(entries));
   await rollForward(dir, staging, entries);
+}
+
+/** A training checkpoint's first phase: the staged entries made durable, with the step they belong to; nothing is moved yet. */
+export async function stageSave(dir: string, entries: string[], step: number, tag = ''): Promise<void> {
+  const staging = join(dir, STAGING + tag);
+  await fsyncTree(staging);
+  await writeDurably(join(staging, COMMIT), JSON.stringify({ entries, step }));
+}
+
+/** The commit point of a training checkpoint: every rank has staged `step` (rank 0 writes it, last). */
+export async function writeMarker(dir: string, marker: Omit<CheckpointMarker, 'time'>): Promise<void> {
+  await writeDurably(join(dir, MARKER), JSON.stringify({ ...marker, time: new Date().toISOString() }, null, 2));
+}
+
+/** The marker of `dir`'s last complete checkpoint, if it has one. */
+export function readMarker(dir: string): CheckpointMarker | undefined {
+  try {
+    return JSON.parse(readFileSync(join(dir, MARKER), 'utf8')) as CheckpointMarker;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A training checkpoint's last phase: this rank's staged part moved into place (after the marker). */
+export async function finishSave(dir: string, tag = ''): Promise<void> {
+  await recoverOne(dir, STAGING + tag);
 }
 
 async function rollForward(dir: string, staging: string, entries: string[]): Promise<void> {
@@ -81,11 +127,12 @@ async function rollForward(dir: string, staging: string, entries: string[]): Pro
  * Bring `dir` to a consistent checkpoint: roll committed saves forward, discard uncommitted
  * ones (every rank's). Returns what was done.
  */
-export async function recover(dir: string): Promise<'none' | 'rolled-forward' | 'discarded'> {
+export async function recover(dir: string, tag?: string): Promise<'none' | 'rolled-forward' | 'discarded'> {
   if (!existsSync(dir)) return 'none';
   let outcome: 'none' | 'rolled-forward' | 'discarded' = 'none';
   for (const name of await readdir(dir)) {
-    if (!name.startsWith(STAGING)) continue;
+    // One rank's own staging only, when each rank recovers its part.
+    if (!name.startsWith(STAGING) || (tag !== undefined && name !== STAGING + tag)) continue;
     const done = await recoverOne(dir, name);
     if (done === 'rolled-forward' || outcome === 'none') outcome = done;
   }
@@ -97,9 +144,12 @@ async function recoverOne(dir: string, name: string): Promise<'none' | 'rolled-f
   if (!existsSync(staging)) return 'none';
   const commitFile = join(staging, COMMIT);
   if (existsSync(commitFile)) {
-    const entries = JSON.parse(readFileSync(commitFile, 'utf8')) as string[];
-    await rollForward(dir, staging, entries);
-    return 'rolled-forward';
+    const commit = JSON.parse(readFileSync(commitFile, 'utf8')) as string[] | { entries: string[]; step: number };
+    // A training checkpoint's part counts only once the marker names its step.
+    if (Array.isArray(commit) || readMarker(dir)?.step === commit.step) {
+      await rollForward(dir, staging, Array.isArray(commit) ? commit : commit.entries);
+      return 'rolled-forward';
+    }
   }
   await rm(staging, { recursive: true, force: true });
   return 'discarded';

@@ -1,6 +1,6 @@
 /**
- * A run directory's safety: one process at a time (a lock naming its PID; a dead process's
- * lock is taken over), no training into a directory that holds another run unless resuming
+ * A run directory's safety: one process at a time (a lock naming its PID, and its torchrun
+ * job; a dead process's lock, or a restarted job's own, is taken over), no training into a directory that holds another run unless resuming
  * it or moving it aside (--overwrite), and no metrics from steps a resumed run will redo.
  */
 import { existsSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -22,9 +22,17 @@ export class RunDirError extends SparsifyError {
 /** What to do when another process holds a run directory. */
 const RUN_BUSY = 'wait for it to finish, or train into another --run_name';
 
-/** Fail when a live process holds `runDir`'s lock. */
+/**
+ * The job this process belongs to when torchrun started it (its run id): a restarted job's
+ * workers take over the run lock its stopped workers held, on whichever host rank 0 now is.
+ */
+export function launchedJob(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return env.TORCHELASTIC_RUN_ID && env.RANK !== undefined ? `torchrun:${env.TORCHELASTIC_RUN_ID}` : undefined;
+}
+
+/** Fail when a live process (of another job) holds `runDir`'s lock. */
 export function checkNotLocked(runDir: string): void {
-  checkFolderFree(runDir, RUN_BUSY, (m) => new RunDirError(m));
+  checkFolderFree(runDir, RUN_BUSY, (m) => new RunDirError(m), launchedJob());
 }
 
 /**
@@ -33,7 +41,7 @@ export function checkNotLocked(runDir: string): void {
  * this process exits.
  */
 export function lockRunDir(runDir: string): Promise<RunLock> {
-  return lockFolder(runDir, RUN_BUSY, (m) => new RunDirError(m));
+  return lockFolder(runDir, RUN_BUSY, (m) => new RunDirError(m), launchedJob());
 }
 
 /** Whether `runDir` holds a run (anything besides our lock). */

@@ -18,7 +18,7 @@ import { structureOf } from '../math/structure.js';
 import { SparseCoder } from '../coder/sparse-coder.js';
 import { CFG_FILE, WEIGHTS_FILE, writeCoderDir } from '../coder/files.js';
 import { writeCrossLayerConfig } from '../coder/cross-layer.js';
-import { beginSave, commitSave, recover } from './checkpoint.js';
+import { beginSave, commitSave, finishSave, readMarker, recover, stageSave, writeMarker } from './checkpoint.js';
 import { optimizer } from '../optimizers/index.js';
 import { saveParamsProgram } from './programs.js';
 import { loadShard, shardToSources } from './cross-layer-layout.js';
@@ -138,9 +138,38 @@ async function writeCoders(staging: string, slots: readonly CoderSlot[], rank: n
   return entries;
 }
 
-/** Save coders, config and trainer state atomically into the run directory. */
+/**
+ * Save coders, config and trainer state atomically into the run directory, every rank at
+ * once: each writing rank stages its part, then (all staged) rank 0 writes the marker, then
+ * each moves its part into place (checkpoint.ts). A rank killed at any point leaves the last
+ * complete checkpoint readable.
+ */
 export async function saveCheckpoint(run: RunStateSource): Promise<void> {
-  if (!saves(run)) return;
+  if (saves(run)) await stageCheckpoint(run);
+  if (run.worldSize > 1) await distBarrier();
+  if (run.rank === 0) await writeMarker(run.runDir, { step: run.globalStep, world_size: run.worldSize });
+  if (run.worldSize > 1) await distBarrier();
+  if (saves(run)) await finishSave(run.runDir, saveTag(run));
+}
+
+/** Tests: SIGKILL this process once its part of the checkpoint at this step is staged (SPARSIFY_TEST_DIE_IN_SAVE=step[,rank]). */
+function dieInSaveForTests(run: RunStateSource): void {
+  const spec = process.env.SPARSIFY_TESTING ? process.env.SPARSIFY_TEST_DIE_IN_SAVE : undefined;
+  if (!spec) return;
+  const [step, rank] = spec.split(',').map(Number);
+  if (step === run.globalStep && (rank ?? 0) === run.rank) process.kill(process.pid, 'SIGKILL');
+}
+
+/**
+ * Whether `dir` holds a complete checkpoint to resume from (`--resume auto`): its marker (or,
+ * from a run saved before markers, its state file).
+ */
+export function hasCompleteCheckpoint(dir: string): boolean {
+  return readMarker(dir) !== undefined || existsSync(join(dir, 'state.json')) || existsSync(join(dir, 'state-rank0.json'));
+}
+
+/** This rank's part of a checkpoint, staged durably (the first phase). */
+async function stageCheckpoint(run: RunStateSource): Promise<void> {
   const tag = saveTag(run);
   const staging = await beginSave(run.runDir, tag);
   const entries = await writeCoders(staging, run.slots, run.rank);
@@ -175,7 +204,8 @@ export async function saveCheckpoint(run: RunStateSource): Promise<void> {
     await writeFile(join(staging, 'config.json'), JSON.stringify(run.runConfig, null, 2));
     entries.push('config.json');
   }
-  await commitSave(run.runDir, entries, tag);
+  await stageSave(run.runDir, entries, run.globalStep, tag);
+  dieInSaveForTests(run);
 }
 
 /** Save these coders (the ones whose loss improved) under `best/`, atomically. */
@@ -207,7 +237,8 @@ interface SavedState {
  */
 export async function loadCheckpoint(run: RunStateSource, dir: string, log: (m: string) => void): Promise<Progress> {
   if (saves(run)) {
-    const recovered = await recover(dir);
+    // Each writing rank its own part (data parallel: rank 0 the whole).
+    const recovered = await recover(dir, saveTag(run));
     if (recovered !== 'none') log(`${dir}: an interrupted save was ${recovered === 'rolled-forward' ? 'completed' : 'discarded'}`);
   }
   // Data-parallel ranks read what rank 0 may just have repaired.

@@ -16,6 +16,14 @@ describe('flags', () => {
     expect(help).toMatch(/--optimizer <choice>\s+Optimizer \(choices: "signum", "adam",\s+"muon", default: "signum"\)/);
   });
 
+  it('--resume is a boolean that also takes auto (one line for anything else)', () => {
+    expect(parseArgs(['gpt2', '--resume']).run.resume).toBe(true);
+    expect(parseArgs(['gpt2', '--resume', 'auto']).run.resume).toBe('auto');
+    expect(parseArgs(['gpt2', '--resume', 'false']).run.resume).toBe(false);
+    expect(parseArgs(['gpt2']).run.resume).toBe(false);
+    expect(buildCommand().helpInformation()).toMatch(/--resume \[bool\|auto\]/);
+  });
+
   it('parses the reference spellings: lists after one flag, -k, booleans three ways', () => {
     const a = parseArgs(['gpt2', 'my/data', '--hookpoints', 'h.*.attn', 'h.*.mlp.act', '-k', '64', '--transcode', '--batch_size', '8', '--save_best', 'true', '--nonormalize_decoder', '--init_seeds', '1', '2']);
     expect(a.run.model).toBe('gpt2');

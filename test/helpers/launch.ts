@@ -1,6 +1,7 @@
 // Running the CLIs as separate processes (torchrun's ranks among them), and the data and
 // comparisons the distributed tests share.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { py } from './python.js';
 import { repoRoot } from './processes.js';
@@ -41,3 +42,24 @@ rows[order].tofile(path2)`,
     { vocab: options.vocab, n: options.rows, ctx: options.ctx, path: options.path, path2: options.interleaved, b: options.batch, seed: options.seed ?? 0 },
   );
 }
+
+/** The PID of rank `rank`'s sparsify process of run `name` (its worker, not the launcher). */
+export function rankPid(name: string, rank: number): number | undefined {
+  let pids: number[];
+  try {
+    pids = execFileSync('pgrep', ['-f', '--', `--run_name ${name}`], { encoding: 'utf8' }).trim().split('\n').map(Number);
+  } catch {
+    return undefined;
+  }
+  for (const pid of pids) {
+    try {
+      const env = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (env.includes(`RANK=${rank}`) && cmd.includes('sparsify.js') && !cmd.includes('launch') && !cmd.includes('torch.distributed.run')) return pid;
+    } catch {
+      // gone already
+    }
+  }
+  return undefined;
+}
+

@@ -1,6 +1,5 @@
 // Distributed training on this machine: 2 ranks, gloo, loopback, through the real torchrun.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +7,7 @@ import { closeRuntime } from '../../src/bridge/index.js';
 import { describeFailure, splitArgs } from '../../src/launch/launch.js';
 import { makeTinyLM, py } from '../helpers/python.js';
 import { exited, repoRoot } from '../helpers/processes.js';
-import { compareCoders, runBin, writeRankRows } from '../helpers/launch.js';
+import { compareCoders, rankPid, runBin, writeRankRows } from '../helpers/launch.js';
 
 let work: string;
 let modelDir: string;
@@ -72,7 +71,7 @@ result = worst`,
     );
     expect(rel).toBeLessThan(1e-4);
     // Only rank 0 saved the shared coders and state.
-    expect(readdirSync(join(work, 'ddp')).sort()).toEqual(['config.json', 'layers.0', 'layers.1', 'metrics.jsonl', 'state.json', 'state.safetensors']);
+    expect(readdirSync(join(work, 'ddp')).sort()).toEqual(['checkpoint.json', 'config.json', 'layers.0', 'layers.1', 'metrics.jsonl', 'state.json', 'state.safetensors']);
   });
 
   it('--distribute_modules trains each hookpoint on exactly one rank, matching one process on the gathered batches', async () => {
@@ -127,16 +126,7 @@ result = worst`,
     while (!victim && Date.now() < until) {
       await new Promise((r) => setTimeout(r, 500));
       if (!child.output().includes('step 1/')) continue;
-      const pids = execFileSync('pgrep', ['-f', 'victim-run'], { encoding: 'utf8' }).trim().split('\n').map(Number);
-      for (const pid of pids) {
-        try {
-          const env = readFileSync(`/proc/${pid}/environ`, 'utf8');
-          const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-          if (env.split('\0').includes('RANK=1') && cmd.includes('sparsify.js') && !cmd.includes('launch')) victim = pid;
-        } catch {
-          // gone already
-        }
-      }
+      victim = rankPid('victim-run', 1);
     }
     expect(victim).toBeDefined();
     const t0 = Date.now();

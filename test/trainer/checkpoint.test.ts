@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beginSave, commitSave, recover } from '../../src/trainer/checkpoint.js';
+import { beginSave, commitSave, finishSave, readMarker, recover, stageSave, writeMarker } from '../../src/trainer/checkpoint.js';
 import { Trainer } from '../../src/trainer/trainer.js';
 import { SparseCoder } from '../../src/coder/sparse-coder.js';
 import { closeRuntime } from '../../src/bridge/index.js';
@@ -28,6 +28,32 @@ async function saveVersion(dir: string, version: string): Promise<void> {
 }
 
 describe('checkpoint commits', () => {
+  it('two phases over ranks: a staged part counts only once the marker names its step', async () => {
+    const dir = join(work, 'phases');
+    const stage = async (tag: string, version: string, step: number): Promise<void> => {
+      const staging = await beginSave(dir, tag);
+      writeFileSync(join(staging, `state${tag}.json`), version);
+      await stageSave(dir, [`state${tag}.json`], step, tag);
+    };
+    // Step 4 everywhere: staged by both ranks, marked, moved into place.
+    for (const tag of ['-rank0', '-rank1']) await stage(tag, 'v4', 4);
+    await writeMarker(dir, { step: 4, world_size: 2 });
+    for (const tag of ['-rank0', '-rank1']) await finishSave(dir, tag);
+    expect(readMarker(dir)!.step).toBe(4);
+    // Step 8: both staged, the marker never written (rank 0 died): both parts are discarded.
+    for (const tag of ['-rank0', '-rank1']) await stage(tag, 'v8', 8);
+    expect(await recover(dir, '-rank1')).toBe('discarded');
+    expect(existsSync(join(dir, '.saving-rank0'))).toBe(true); // another rank's part is its own to recover
+    expect(await recover(dir)).toBe('discarded');
+    for (const tag of ['-rank0', '-rank1']) expect(readFileSync(join(dir, `state${tag}.json`), 'utf8')).toBe('v4');
+    // Step 12: marked, but rank 1 died before moving its part: the next load rolls it forward.
+    for (const tag of ['-rank0', '-rank1']) await stage(tag, 'v12', 12);
+    await writeMarker(dir, { step: 12, world_size: 2 });
+    await finishSave(dir, '-rank0');
+    expect(await recover(dir, '-rank1')).toBe('rolled-forward');
+    for (const tag of ['-rank0', '-rank1']) expect(readFileSync(join(dir, `state${tag}.json`), 'utf8')).toBe('v12');
+  });
+
   it('a save that dies before COMMIT is discarded: the previous checkpoint stays', async () => {
     const dir = join(work, 'precommit');
     await saveVersion(dir, 'v1');

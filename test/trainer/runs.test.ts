@@ -1,7 +1,7 @@
 // Runs are never lost or mixed: a directory holds one run, one process at a time; resume
 // continues that run only; library objects never outlive their runtime.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, appendFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, appendFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Trainer, type StepReport } from '../../src/trainer/index.js';
@@ -10,6 +10,7 @@ import { closeRuntime, Tensor } from '../../src/bridge/index.js';
 import { trainConfig, type TrainConfigInput } from '../../src/config/index.js';
 import { tinyFixture, type Fixture } from '../helpers/train-fixtures.js';
 import { exited, spawnTs, waitForLine } from '../helpers/processes.js';
+import { checkNotLocked, launchedJob, lockRunDir } from '../../src/trainer/run-dir.js';
 
 let work: string;
 let fx: Fixture;
@@ -37,13 +38,13 @@ describe('one run per directory', () => {
     await trainer('twice', { hookpoints: ['layers.0'] }).fit();
     await expect(trainer('twice', { hookpoints: ['layers.1'] }).fit()).rejects.toThrow(/already holds a run; pass --resume to continue it, or --overwrite to move it aside/);
     // Nothing of the first run was touched.
-    expect(readdirSync(join(work, 'twice')).sort()).toEqual(['config.json', 'layers.0', 'metrics.jsonl', 'state.json', 'state.safetensors']);
+    expect(readdirSync(join(work, 'twice')).sort()).toEqual(['checkpoint.json', 'config.json', 'layers.0', 'metrics.jsonl', 'state.json', 'state.safetensors']);
   });
 
   it('--overwrite moves the earlier run aside atomically and starts clean: no stale coders, a fresh metrics log', async () => {
     await trainer('over', { hookpoints: ['layers.0'] }).fit();
     await trainer('over', { hookpoints: ['layers.1'] }, { overwrite: true }).fit();
-    expect(readdirSync(join(work, 'over')).sort()).toEqual(['config.json', 'layers.1', 'metrics.jsonl', 'state.json', 'state.safetensors']);
+    expect(readdirSync(join(work, 'over')).sort()).toEqual(['checkpoint.json', 'config.json', 'layers.1', 'metrics.jsonl', 'state.json', 'state.safetensors']);
     expect(metricSteps('over')).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     const aside = readdirSync(work).filter((n) => n.startsWith('over.old-'));
     expect(aside).toHaveLength(1);
@@ -69,6 +70,29 @@ describe('the run directory lock', () => {
     expect(other.globalStep).toBeGreaterThan(0);
     other.close();
     expect(existsSync(join(saveDir, 'killed', '.lock'))).toBe(false);
+  });
+});
+
+describe('the run lock of a torchrun job', () => {
+  it('is taken over by a process of the same job (a restarted worker, on any host), and refused to another job', async () => {
+    const dir = join(work, 'job-lock');
+    mkdirSync(dir, { recursive: true });
+    // A live holder (this test's parent) on another host, of job "torchrun:abc".
+    writeFileSync(join(dir, '.lock'), JSON.stringify({ pid: process.ppid, host: 'elsewhere', started: 'then', job: 'torchrun:abc' }));
+    const env = { ...process.env };
+    try {
+      process.env.RANK = '0';
+      process.env.TORCHELASTIC_RUN_ID = 'xyz';
+      expect(() => checkNotLocked(dir)).toThrow(/is in use by process \d+ on elsewhere/);
+      process.env.TORCHELASTIC_RUN_ID = 'abc';
+      expect(launchedJob()).toBe('torchrun:abc');
+      checkNotLocked(dir);
+      const lock = await lockRunDir(dir);
+      expect((JSON.parse(readFileSync(join(dir, '.lock'), 'utf8')) as { pid: number; job: string })).toMatchObject({ pid: process.pid, job: 'torchrun:abc' });
+      lock.release();
+    } finally {
+      process.env = env;
+    }
   });
 });
 

@@ -56,10 +56,10 @@ describe('fvu training', () => {
     });
   }
 
-  it('writes the reference layout: a coder directory per hookpoint, config, state, metrics', async () => {
+  it('writes the reference layout: a coder directory per hookpoint, config, state, metrics (and checkpoint.json, the marker of a complete checkpoint)', async () => {
     const { trainer } = await train(neox, { sae: { k: 4, expansionFactor: 2 }, batchSize: 16, saveEvery: 5, runName: 'layout' });
     const dir = trainer.runDir;
-    expect(readdirSync(dir).sort()).toEqual(['config.json', 'layers.0', 'layers.1', 'metrics.jsonl', 'state.json', 'state.safetensors']);
+    expect(readdirSync(dir).sort()).toEqual(['checkpoint.json', 'config.json', 'layers.0', 'layers.1', 'metrics.jsonl', 'state.json', 'state.safetensors']);
     const coders = await SparseCoder.loadMany(dir);
     expect([...coders.keys()]).toEqual(['layers.0', 'layers.1']);
     expect(coders.get('layers.0')!.numLatents).toBe(64);
