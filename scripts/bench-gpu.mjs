@@ -8,7 +8,7 @@
 //                                finds the runtime in python/ as the built package does
 //   gpu-bench/dist/*.py          pythonia's Python side, found beside the bundle
 //   gpu-bench/node.xz            this Node binary, xz-compressed
-//   gpu-bench/wheels/            what a CUDA image lacks: datasets and its pure-Python needs, natsort
+//   gpu-bench/wheels/            what a CUDA image lacks: datasets and its pure-Python needs, natsort, docstring_parser (simple_parsing's), einops (the reference's)
 //   gpu-bench/reference/         the reference library (EleutherAI/sparsify 1.3.0) with schedulefree
 //                                and simple_parsing, copied from SPARSIFY_REFERENCE_SRC (never committed)
 //   gpu-bench/run.sh             unpacks and runs it
@@ -54,7 +54,7 @@ execFileSync(
   'python3',
   ['-m', 'pip', 'download', '--retries', '0', '--timeout', '5', '--no-deps', '--only-binary=:all:', '--python-version', '3.12', '--implementation', 'cp',
     '--platform', 'manylinux_2_28_x86_64', '--platform', 'manylinux_2_17_x86_64', '--platform', 'manylinux2014_x86_64', '-d', join(out, 'wheels'),
-    'datasets', 'dill', 'multiprocess', 'natsort'],
+    'datasets', 'dill', 'multiprocess', 'natsort', 'docstring_parser', 'einops'],
   { stdio: ['ignore', 'ignore', 'inherit'] },
 );
 say(`wheels: ${readdirSync(join(out, 'wheels')).join(', ')}`);

@@ -15,6 +15,33 @@ import torch.nn.functional as F
 from . import dist, kernel_support
 from .core import Bundle, UserError, op
 
+class _LazyModule:
+    """A module imported when a program first uses it: Triton costs an import only for the
+    programs with Triton kernels, and its absence is one clear line."""
+
+    def __init__(self, name: str):
+        self._name = name
+        self._module = None
+
+    def _load(self):
+        if self._module is None:
+            import importlib
+
+            try:
+                self._module = importlib.import_module(self._name)
+            except ImportError as exc:
+                raise UserError(
+                    f"this program runs a Triton kernel, but {self._name} is not installed in sparsify's Python ({exc}); "
+                    "install it (pip install triton), or choose another --sparse_backward"
+                ) from None
+        return self._module
+
+    def __getattr__(self, attr):
+        if attr.startswith("_"):
+            raise AttributeError(attr)
+        return getattr(self._load(), attr)
+
+
 NAMESPACE = {
     "torch": torch,
     "F": F,
@@ -24,6 +51,8 @@ NAMESPACE = {
     "broadcast_": dist.broadcast_,
     "broadcast_from": dist.broadcast_from,
     "reduce_": dist.reduce_,
+    "triton": _LazyModule("triton"),
+    "tl": _LazyModule("triton.language"),
     "dist_rank": dist.rank,
     "dist_world_size": dist.world_size,
     "addmm_relu": kernel_support.addmm_relu,
@@ -47,6 +76,10 @@ def compile_program(source: str, entry: str, compile: bool = False) -> str:
     if pid in PROGRAMS:
         return pid
     scope = dict(NAMESPACE)
+    if "@triton.jit" in source:
+        # Triton's compiler reads its globals: the modules themselves, not stand-ins.
+        scope["triton"] = _LazyModule("triton")._load()
+        scope["tl"] = _LazyModule("triton.language")._load()
     filename = f"<sparsify-program {entry} {pid}>"
     # Keep the source visible to tracebacks (linecache), so errors point at generated lines.
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)

@@ -10,7 +10,7 @@
  * the thresholds are positive). The thresholds start at 0.001 (its Appendix I value).
  */
 import { defineAutogradFunction, type SymScalar, type SymTensor } from '../kernels/index.js';
-import { gradBias, gradInput, gradWeight, savedEntries, type SparseBackward } from '../math/sparse-grads.js';
+import { backwardSuffix, gradBias, gradInput, gradWeight, savedEntries, type SparseBackward } from '../math/sparse-grads.js';
 import type { Activation, ActivationEncoder, LatentSelection } from './activation.js';
 import { raggedFromPositions } from './ragged.js';
 import { thresholdSelection } from './threshold-selection.js';
@@ -52,7 +52,7 @@ function jumpEncoder(backward: SparseBackward): ActivationEncoder<'threshold'> {
   let fn = encoders.get(backward);
   if (!fn) {
     fn = defineAutogradFunction({
-      name: backward === 'gemm' ? 'FusedEncoderJumpReLUGemm' : 'FusedEncoderJumpReLU',
+      name: `FusedEncoderJumpReLU${backwardSuffix(backward)}`,
       tensorInputs: ['input', 'weight', 'bias', 'threshold'],
       scalarInputs: ['k', 'bandwidth'],
       outputs: ['values', 'indices', 'preacts', 'rows', 'offsets'],

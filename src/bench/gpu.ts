@@ -3,7 +3,8 @@
  * network or Node): a pythia-160m-shaped GPT-NeoX (hidden 768, 12 layers, random weights), ctx
  * 2048, batch 8, SAEs on every layer (expansion 32, k 32, signum), trained by this project and
  * by the reference library on the same model and tokens, one after the other on the same GPU;
- * then per-op timings at the same shapes. Prints
+ * then per-op timings at the same shapes; each of this project's weight-gradient kernels
+ * (index_add, gemm, and the Triton segment kernels on CUDA). Prints
  * `tokens/s project X, reference Y, ratio R; fvu per layer ...; peak memory ...`.
  * BENCH_GPU_TINY=1 runs the same on a tiny model on the CPU (the dry run).
  */
@@ -18,6 +19,7 @@ import { fvuByHookpoint, meanOfLast, trainReference } from './reference.js';
 import { loadDataset, type TokenDataset } from '../data/dataset.js';
 import { loadModel, type LanguageModel } from '../model/language-model.js';
 import { Trainer } from '../trainer/trainer.js';
+import type { SparseBackward } from '../math/sparse-grads.js';
 
 const tiny = process.env.BENCH_GPU_TINY === '1';
 const SHAPE = tiny
@@ -44,7 +46,9 @@ async function main(): Promise<void> {
     const data = await loadDataset(bin, { ctxLen: s.ctx });
     const runs: ProjectRun[] = [];
     // A failure of one part is printed and the others still run: a GPU run is precious.
-    for (const sparseBackward of ['index_add', 'gemm'] as const) {
+    // segment: the Triton kernels (on CPU only under TRITON_INTERPRET=1, for the dry run).
+    const kernels: SparseBackward[] = ['index_add', 'gemm', ...(device === 'cuda' || process.env.TRITON_INTERPRET ? (['segment'] as const) : [])];
+    for (const sparseBackward of kernels) {
       try {
         runs.push(await trainProject(model, data, work, sparseBackward));
       } catch (err) {
@@ -95,7 +99,7 @@ async function main(): Promise<void> {
 const FVU_STEPS = 10;
 
 interface ProjectRun {
-  sparseBackward: 'index_add' | 'gemm';
+  sparseBackward: SparseBackward;
   tokensPerSecond: number;
   stepMs: number;
   bridgeMs: number;
@@ -104,7 +108,7 @@ interface ProjectRun {
 }
 
 /** One timed training run of this project (warm-up steps, then the timed steps). */
-async function trainProject(model: LanguageModel, data: TokenDataset, work: string, sparseBackward: 'index_add' | 'gemm', label = ''): Promise<ProjectRun> {
+async function trainProject(model: LanguageModel, data: TokenDataset, work: string, sparseBackward: SparseBackward, label = ''): Promise<ProjectRun> {
   const s = SHAPE;
   const cuda = model.device.startsWith('cuda');
   if (cuda) await benchOp('bench.cuda_reset_peak', {});

@@ -39,10 +39,10 @@ export const TrainConfigObject = z
       .default(false)
       .describe('Leave b_dec out of the AuxK reconstruction of the residual (the corrected loss; the reference adds it, its issue #132)'),
     sparseBackward: z
-      .enum(['auto', 'index_add', 'gemm'])
+      .enum(['auto', 'index_add', 'gemm', 'segment'])
       .default('auto')
       .describe(
-        "How the encoder and decoder weight gradients are computed: index_add (the reference's kernels, bit-identical to it on CPU), gemm (the selected gradients scattered densely, then matrix products on tensor cores), auto (gemm on CUDA, index_add elsewhere)",
+        "How the encoder and decoder weight gradients are computed: index_add (the reference's kernels, bit-identical to it on CPU), gemm (the selected gradients scattered densely, then matrix products on tensor cores), segment (Triton kernels over the selected entries only: no [N, M] scratch; CUDA, needs triton), auto (gemm on CUDA, index_add elsewhere)",
       ),
     deadFeatureThreshold: z.number().int().nonnegative().default(10_000_000).describe('Tokens without firing after which a latent counts as dead'),
     l0Coefficient: z

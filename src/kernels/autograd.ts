@@ -99,5 +99,5 @@ export function defineAutogradFunction<TI extends string, TS extends string, TO 
     `    def backward(${backwardParams.join(', ')}):`,
     ...new Printer(backwardFixed).lines(b.body, 2),
   ].join('\n');
-  return { ...spec, source };
+  return { ...spec, source, kernels: [...f.kernels.values(), ...b.kernels.values()] };
 }

@@ -7,6 +7,7 @@ import { PyDType, PyFloat, PyTuple, type Expr, type Emitter, type Operand, type 
 import { IDENTIFIER } from './names.js';
 import { KernelBuildError, type KernelDType, type Shape } from './types.js';
 import { broadcastShapes, linearShape } from './shapes.js';
+import type { TritonKernel } from './triton.js';
 import type { InputSpec } from './signature.js';
 import {
   SymBundle,
@@ -39,6 +40,8 @@ export interface AutogradFunction<TI extends string = string, TS extends string 
   readonly outputs: readonly TO[];
   /** The Python class definition. */
   readonly source: string;
+  /** The Triton kernels its forward or backward launches. */
+  readonly kernels?: readonly TritonKernel[];
   /** Static shapes of the outputs, for shape checks downstream. */
   inferShapes?(tensors: Record<TI, SymTensor>, scalars: Record<TS, ScalarLike>): Partial<Record<TO, { shape?: Shape; dtype?: KernelDType }>>;
 }
@@ -57,6 +60,8 @@ export class FunctionBuilder implements Emitter {
   private readonly stack: Stmt[][] = [this.body];
   /** Autograd functions used, to be defined before the entry function. */
   readonly functions = new Map<string, AutogradFunction>();
+  /** The Triton kernels this program (or its autograd functions) launches, by name. */
+  readonly kernels = new Map<string, TritonKernel>();
 
   emit(stmt: Stmt): void {
     this.stack[this.stack.length - 1]!.push(stmt);
@@ -347,6 +352,17 @@ export class ProgramBuilder extends FunctionBuilder {
   }
 
   /** Apply a custom autograd function (see defineAutogradFunction). */
+  /**
+   * Launch a Triton kernel over `grid` (one program per grid point) with its parameters by name
+   * (tensors as pointers); the kernel's source goes into the program's.
+   */
+  launchTriton<N extends string>(kernel: TritonKernel<N>, grid: readonly ScalarLike[], args: Readonly<Record<N, SymTensor | ScalarLike>>): void {
+    const existing = this.kernels.get(kernel.name);
+    if (existing && existing.source !== kernel.source) throw new KernelBuildError(`two different Triton kernels are named '${kernel.name}'`);
+    this.kernels.set(kernel.name, kernel);
+    effect(this, 'triton_launch', [kernel.name, new PyTuple(grid), ...kernel.params.map((p) => args[p.name])]);
+  }
+
   apply<TI extends string, TS extends string, TO extends string>(
     fn: AutogradFunction<TI, TS, TO>,
     tensors: Record<TI, SymTensor>,
@@ -357,6 +373,7 @@ export class ProgramBuilder extends FunctionBuilder {
       throw new KernelBuildError(`two different autograd functions are named '${fn.name}'`);
     }
     this.functions.set(fn.name, fn as unknown as AutogradFunction);
+    for (const k of fn.kernels ?? []) this.kernels.set(k.name, k);
     const shapes = fn.inferShapes?.(tensors, scalars);
     const out = {} as Record<TO, SymTensor>;
     const targets = fn.outputs.map((k) => {

@@ -12,6 +12,8 @@ export const PROGRAM_GLOBALS = {
   broadcast_: 'broadcast_(t, src): rank src sends t to every rank, in place',
   broadcast_from: 'broadcast_from(t, src, like, ndim, shape=None): the tensor rank src holds (None elsewhere) on every rank, shaped as shape or as src says (like gives dtype and device)',
   reduce_: 'reduce_(t, dst): sum t over all ranks into rank dst\'s t, in place',
+  triton: 'the triton module, imported when a program first uses it (Triton kernels: src/kernels/triton.ts)',
+  tl: 'triton.language, imported when a program first uses it',
   dist_rank: 'dist_rank(): this process\'s rank (0 when not distributed)',
   dist_world_size: 'dist_world_size(): the number of ranks (1 when not distributed)',
   addmm_relu: 'addmm_relu(x, w, b): relu(x @ w.T + b) in one matrix product (bias and relu fused), in autocast\'s precision when it is on',

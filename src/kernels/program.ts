@@ -86,6 +86,7 @@ export function defineProgram<S extends Signature, R extends Outputs>(name: stri
   if (new Set(Object.values(wireOutputs)).size !== keys.length) throw new KernelBuildError(`program ${name}: two outputs have the same Python name`);
   const params = g.inputs.map((i) => i.name);
   const source = [
+    ...[...g.kernels.values()].flatMap((k) => [k.source, '', '']),
     ...[...g.functions.values()].flatMap((fn) => [fn.source, '', '']),
     `def ${name}(${params.join(', ')}):`,
     ...new Printer(params).lines(g.body, 1),

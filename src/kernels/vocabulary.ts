@@ -204,6 +204,8 @@ export const VOCABULARY = {
   return_: { hint: 'return', render: (values) => `return ${values.join(', ')}` },
 
   // ---- torch.autograd.Function plumbing
+  /** `kernel[grid](...)`: a Triton launch; the first operand is the kernel's name, the second its grid. */
+  triton_launch: { hint: 'launch', render: (args, raw) => `${rawString(raw[0])}[${args[1]}](${args.slice(2).join(', ')})` },
   /** `Fn.apply(...)`; the first operand is the class name. */
   apply: { hint: 'out', render: (args, raw) => `${rawString(raw[0])}.apply(${args.slice(1).join(', ')})` },
   save_for_backward: { hint: 'save', render: (ts) => `ctx.save_for_backward(${ts.join(', ')})` },

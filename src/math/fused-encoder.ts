@@ -7,7 +7,7 @@
  */
 import { activation as activationOf, type Activation, type ActivationName } from '../activations/index.js';
 import { KernelBuildError, defineAutogradFunction, type AutogradFunction, type ProgramBuilder, type ScalarLike, type SymScalar, type SymTensor } from '../kernels/index.js';
-import { entryBags, gradBias, gradInput, gradWeight, savedEntries, sparseTransposedProduct, type Entries, type SparseBackward } from './sparse-grads.js';
+import { backwardSuffix, entryBags, entryDots, gradBias, gradInput, gradWeight, savedEntries, segmentedTransposedProduct, sparseTransposedProduct, type Entries, type SparseBackward } from './sparse-grads.js';
 
 /** The encoders' outputs: the selection (a ragged one's `rows` and `offsets` too) and the relu'd pre-activations. */
 type Outputs = 'values' | 'indices' | 'preacts' | 'rows' | 'offsets';
@@ -66,7 +66,7 @@ function fusedEncoder(activation: Activation, backward: SparseBackward): Encoder
   checkRule(activation);
   const base = `FusedEncoder${activation.className}`;
   return defineAutogradFunction({
-    name: backward === 'gemm' ? `${base}Gemm` : base,
+    name: `${base}${backwardSuffix(backward)}`,
     tensorInputs: ['input', 'weight', 'bias'],
     scalarInputs: ['k'],
     ...outputsOf(activation),
@@ -154,59 +154,53 @@ export function centredEncoderOf(which: ActivationName | Activation): CentredEnc
   return memo(`centred:${act.name}`, () => centredEncoderGemm(act));
 }
 
-/**
- * The decoder with the `gemm` backward: sum of act * W_dec[idx] (an embedding bag) forward;
- * backward, d acts = the picked entries of dy W_dec^T and d W_dec = A^T dy, A the dense
- * `[N, M]` matrix of the acts, both in the acts' precision (bf16 under autocast). For a
- * selection in rows; {@link DecoderGemmRagged} for a ragged one.
- */
-export const DecoderGemm = defineAutogradFunction({
-  name: 'DecoderGemm',
-  tensorInputs: ['indices', 'acts', 'table'],
-  scalarInputs: [],
-  outputs: ['decoded'],
-  forward(f, { indices, acts, table }) {
-    // In the acts' precision (bf16 under autocast: half the rows' bytes to gather), summed in fp32.
-    const lowp = table.typeAs(acts).named('table_lowp');
-    const decoded = f.embeddingBag(indices, lowp, acts).typeAs(table).named('decoded');
-    return { outputs: { decoded }, save: { indices, acts, table, lowp } };
-  },
-  backward: {
-    acts: (_b, s, g) => {
-      const dy = g.decoded.typeAs(s.acts!).named('grad_out');
-      return dy.matmul(s.lowp!.mT).gather(1, s.indices!).named('grad_acts');
-    },
-    table: (b, s, g) => sparseTransposedProduct(b, { indices: s.indices! }, s.acts!, g.decoded, s.table!).named('grad_table'),
-  },
-  inferShapes: (t) => {
-    const n = t.indices.shape?.[0];
-    const d = t.table.shape?.[1];
-    return { decoded: n !== undefined && d !== undefined ? { shape: [n, d] } : {} };
-  },
-});
+/** A sparse decoder's weight-gradient kernels: the `gemm` ones or the `segment` (Triton) ones. */
+type DecoderBackward = Exclude<SparseBackward, 'index_add'>;
 
-/** {@link DecoderGemm} for a ragged selection: flat `indices` and `acts` [T], each entry's token `rows` [T], each token's first entry `offsets` [N]. */
-export const DecoderGemmRagged = defineAutogradFunction({
-  name: 'DecoderGemmRagged',
-  tensorInputs: ['indices', 'acts', 'table', 'rows', 'offsets'],
-  scalarInputs: [],
-  outputs: ['decoded'],
-  forward(f, { indices, acts, table, rows, offsets }) {
-    const lowp = table.typeAs(acts).named('table_lowp');
-    const at: Entries = { indices, ragged: { rows, offsets } };
-    const decoded = entryBags(f, at, lowp, acts).typeAs(table).named('decoded');
-    return { outputs: { decoded }, save: { indices, acts, table, lowp, rows, offsets } };
-  },
-  backward: {
-    acts: (_b, s, g) => {
-      const dy = g.decoded.typeAs(s.acts!).named('grad_out');
-      return dy.matmul(s.lowp!.mT).select2(s.rows!, s.indices!).named('grad_acts');
+/**
+ * The decoder with a `gemm` or `segment` backward: sum of act * W_dec[idx] (an embedding bag)
+ * forward, in the acts' precision (bf16 under autocast: half the rows' bytes to gather) summed
+ * in fp32; backward, d acts = the picked entries of dy W_dec^T and d W_dec = A^T dy, A the
+ * `[N, M]` matrix of the acts. `gemm`: A made dense in the acts' precision and dy W_dec^T
+ * computed whole, on tensor cores; `segment`: both from the entries alone (Triton kernels: one
+ * dot product per entry, one segment of entries per latent). In rows, or `ragged` (flat
+ * `indices` and `acts` [T], each entry's token `rows` [T], each token's first entry `offsets`).
+ */
+function sparseDecoder(backward: DecoderBackward, ragged: boolean) {
+  const kernel = backward === 'gemm' ? 'Gemm' : 'Segment';
+  return defineAutogradFunction({
+    name: `Decoder${kernel}${ragged ? 'Ragged' : ''}`,
+    tensorInputs: ['indices', 'acts', 'table', 'rows', 'offsets'],
+    scalarInputs: [],
+    outputs: ['decoded'],
+    forward(f, { indices, acts, table, rows, offsets }) {
+      const lowp = table.typeAs(acts).named('table_lowp');
+      const at: Entries = ragged ? { indices, ragged: { rows, offsets } } : { indices };
+      const decoded = entryBags(f, at, lowp, acts).typeAs(table).named('decoded');
+      return { outputs: { decoded }, save: { indices, acts, table, lowp, ...(ragged ? { rows, offsets } : {}) } };
     },
-    table: (b, s, g) => sparseTransposedProduct(b, { indices: s.indices!, ragged: { rows: s.rows!, offsets: s.offsets! } }, s.acts!, g.decoded, s.table!).named('grad_table'),
-  },
-  inferShapes: (t) => {
-    const n = t.offsets.shape?.[0];
-    const d = t.table.shape?.[1];
-    return { decoded: n !== undefined && d !== undefined ? { shape: [n, d] } : {} };
-  },
-});
+    backward: {
+      acts: (b, s, g) => {
+        const at = savedEntries(s);
+        if (backward === 'segment') return entryDots(b, at, g.decoded, s.lowp!, s.acts!).named('grad_acts');
+        const dense = g.decoded.typeAs(s.acts!).named('grad_out').matmul(s.lowp!.mT);
+        return (ragged ? dense.select2(s.rows!, s.indices!) : dense.gather(1, s.indices!)).named('grad_acts');
+      },
+      table: (b, s, g) => (backward === 'segment' ? segmentedTransposedProduct : sparseTransposedProduct)(b, savedEntries(s), s.acts!, g.decoded, s.table!).named('grad_table'),
+    },
+    inferShapes: (t) => {
+      const n = (ragged ? t.offsets : t.indices).shape?.[0];
+      const d = t.table.shape?.[1];
+      return { decoded: n !== undefined && d !== undefined ? { shape: [n, d] } : {} };
+    },
+  });
+}
+
+const decoders = new Map<string, ReturnType<typeof sparseDecoder>>();
+
+/** The decoder autograd function of a `gemm` or `segment` backward, for a selection in rows or ragged (built once each). */
+export function sparseDecoderOf(backward: DecoderBackward, ragged: boolean): ReturnType<typeof sparseDecoder> {
+  const key = `${backward}:${ragged}`;
+  if (!decoders.has(key)) decoders.set(key, sparseDecoder(backward, ragged));
+  return decoders.get(key)!;
+}

@@ -8,4 +8,4 @@
  */
 export * from './structure.js';
 export * from './sparse-coder.js';
-export { fusedEncoderOf, centredEncoderOf, DecoderGemm, type SparseBackward } from './fused-encoder.js';
+export { fusedEncoderOf, centredEncoderOf, sparseDecoderOf, type SparseBackward } from './fused-encoder.js';

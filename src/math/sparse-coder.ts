@@ -5,7 +5,7 @@
  */
 import { activation, thresholdSelection, type ActivationParamName, type LatentSelection, type RaggedRows } from '../activations/index.js';
 import { KernelBuildError, type ProgramBuilder, type SymObject, type SymScalar, type SymTensor } from '../kernels/index.js';
-import { DecoderGemm, DecoderGemmRagged, centredEncoderOf, fusedEncoderOf, type SparseBackward } from './fused-encoder.js';
+import { centredEncoderOf, fusedEncoderOf, sparseDecoderOf, type SparseBackward } from './fused-encoder.js';
 import { groupParts, matryoshkaLoss } from './matryoshka.js';
 import { paramNames, type CoderParams, type CoderParamName, type CoderStructure } from './structure.js';
 
@@ -100,10 +100,9 @@ export function decode(g: ProgramBuilder, params: CoderParams, selection: Latent
  */
 export function decodeRows(g: ProgramBuilder, wDec: SymTensor, selection: LatentSelection, backward?: SparseBackward): SymTensor {
   const { values, indices, ragged } = selection;
-  if (backward === 'gemm') {
-    return ragged
-      ? g.apply(DecoderGemmRagged, { indices, acts: values, table: wDec, rows: ragged.rows, offsets: ragged.offsets }, {}).decoded
-      : g.apply(DecoderGemm, { indices, acts: values, table: wDec }, {}).decoded;
+  if (backward === 'gemm' || backward === 'segment') {
+    const where = ragged ? { rows: ragged.rows, offsets: ragged.offsets } : { rows: g.none(), offsets: g.none() };
+    return g.apply(sparseDecoderOf(backward, ragged !== undefined), { indices, acts: values, table: wDec, ...where }, {}).decoded;
   }
   const acts = values.typeAs(wDec);
   const table = wDec.mT.mT.named('W_dec_view');

@@ -13,6 +13,8 @@ import { bind, runPasses, type BoundProgram, type Pass, type PassHook } from '..
 import type { TrainableModel } from '../model/language-model.js';
 import type { DataOrder } from './data-order.js';
 import type { LossOptions } from '../math/sparse-coder.js';
+import type { SparseBackward } from '../math/sparse-grads.js';
+import { ConfigError } from '../config/errors.js';
 import { MATRIX_PARAMS, paramNames, structureOf } from '../math/structure.js';
 import { optimizer } from '../optimizers/index.js';
 import { activation } from '../activations/index.js';
@@ -222,9 +224,12 @@ export class StepRunner {
   ) {}
 
   /** The weight-gradient kernels: `auto` is `gemm` on CUDA, where it is faster, and the reference's elsewhere. */
-  get sparseBackward(): 'index_add' | 'gemm' {
+  get sparseBackward(): SparseBackward {
     const choice = this.run.cfg.sparseBackward;
-    return choice === 'auto' ? (this.run.model.device.startsWith('cuda') ? 'gemm' : 'index_add') : choice;
+    const cuda = this.run.model.device.startsWith('cuda');
+    // Triton runs on CUDA; its interpreter (TRITON_INTERPRET=1) runs the kernels on CPU tensors, for tests.
+    if (choice === 'segment' && !cuda && !process.env.TRITON_INTERPRET) throw new ConfigError(`--sparse_backward segment runs Triton kernels on CUDA; this run is on ${this.run.model.device} (use index_add or gemm, or TRITON_INTERPRET=1 to run them slowly on CPU)`);
+    return choice === 'auto' ? (cuda ? 'gemm' : 'index_add') : choice;
   }
 
   /** Data parallel: every rank holds every coder; gradients are averaged. */

@@ -5,8 +5,9 @@ import { SparseCoder } from '../../src/coder/sparse-coder.js';
 import * as coderPrograms from '../../src/coder/programs.js';
 import { closeRuntime, type Tensor } from '../../src/bridge/index.js';
 import { In, defineProgram, runProgram } from '../../src/kernels/index.js';
-import { DecoderGemm } from '../../src/math/index.js';
+import { sparseDecoderOf } from '../../src/math/index.js';
 import { py, randn, referenceModule } from '../helpers/python.js';
+import { againstNaive } from '../helpers/naive-backward.js';
 
 let ref: unknown;
 beforeAll(async () => {
@@ -23,40 +24,7 @@ describe('gemm backward', () => {
   ] as const;
   for (const [i, v] of variants.entries()) {
     it(`losses and every gradient equal autograd of the naive formulas: ${v.label}`, async () => {
-      const d = 32;
-      const m = 128;
-      const k = 4;
-      const coder = await SparseCoder.create(d, { k, numLatents: m, activation: v.activation, transcode: v.transcode, skipConnection: v.skip, multiTopk: v.multiTopk }, { seed: 70 + i });
-      await py(
-        'g = torch.Generator().manual_seed(s)\nwith torch.no_grad():\n  p["b_dec"].copy_(torch.randn(p["b_dec"].shape, generator=g) * 0.1)\n  p["encoder.bias"].copy_(torch.randn(p["encoder.bias"].shape, generator=g) * 0.01)\n  p["W_dec"].add_(torch.randn(p["W_dec"].shape, generator=g) * 0.1)\n  if "W_skip" in p: p["W_skip"].copy_(torch.randn(p["W_skip"].shape, generator=g) * 0.05)',
-        { p: coder.params, s: 80 + i },
-      );
-      const x = await randn([40, d], 90 + i);
-      const y = v.transcode ? await randn([40, d], 100 + i) : null;
-      const deadMask = v.dead ? await py<Tensor>('m = torch.zeros(M, dtype=torch.bool)\nm[torch.randperm(M, generator=torch.Generator().manual_seed(1))[:n]] = True\nresult = m', { M: m, n: v.dead }) : null;
-      const out = await runProgram(coderPrograms.forwardProgram(coder.structure, { auxkBias: true, sparseBackward: 'gemm' }), {
-        params: coder.params,
-        x,
-        y,
-        deadMask,
-        k,
-        grad: true,
-      });
-      const r = await py<Record<string, number | string[]>>(
-        `
-(out["fvu"] + out["auxkLoss"] + out["multiTopkFvu"] / 8).backward()
-q = ref.leaf_copy(dict(p))
-want = ref.naive_forward(q, x, y, dead_mask, k, activation, transcode, skip, mtk)
-(want["fvu"] + want["auxk"] + want["mtk"] / 8).backward()
-rel = {n: ((p[n].grad - q[n].grad).norm() / q[n].grad.norm().clamp_min(1e-12)).item() for n in p if q[n].grad is not None}
-result = {
-  "sae_out": (out["saeOut"] - want["sae_out"]).abs().max().item(),
-  "losses": max(abs(out[a].item() - want[b].item()) for a, b in (("fvu", "fvu"), ("auxkLoss", "auxk"), ("multiTopkFvu", "mtk"))),
-  "max_rel_grad": max(rel.values()),
-  "grads": sorted(rel),
-}`,
-        { ref, p: coder.params, out, x, y, dead_mask: deadMask, k, activation: v.activation, transcode: v.transcode, skip: v.skip, mtk: v.multiTopk },
-      );
+      const r = await againstNaive(ref, 'gemm', { ...v, d: 32, m: 128, k: 4, n: 40 }, 70 + i);
       expect(r.sae_out).toBeLessThan(1e-5);
       expect(r.losses).toBeLessThan(1e-5);
       expect(r.max_rel_grad).toBeLessThan(1e-5);
@@ -92,7 +60,7 @@ result = {
     const spec = defineProgram(
       'test_decoder_gemm',
       { indices: In.tensor({ dtype: 'int64' }), acts: In.tensor(), table: In.tensor() },
-      (g, { indices, acts, table }) => ({ out: g.apply(DecoderGemm, { indices, acts, table }, {}).decoded }),
+      (g, { indices, acts, table }) => ({ out: g.apply(sparseDecoderOf('gemm', false), { indices, acts, table, rows: g.none(), offsets: g.none() }, {}).decoded }),
       { grad: 'input' },
     );
     const env = await py<Record<string, Tensor>>(
