@@ -115,27 +115,12 @@ export function crossLayerForward(
   const backward = losses.sparseBackward ?? 'index_add';
   const { encoded, kept, l0 } = crossLayerEncode(g, sources, xs, k, s, backward);
   const recon = crossLayerRecon(sources, crossLayerContributions(g, sources, kept, backward));
-  const fvu: SymTensor[] = [];
-  const auxkLoss: SymTensor[] = [];
-  const squaredError: SymTensor[] = [];
-  const totalVariances: SymTensor[] = [];
-  sources.forEach((p, j) => {
-    const y = ys[j]!;
-    const totalVariance = y.sub(y.mean(0)).pow(2).sum().named(`total_variance_${j}`);
-    const e = y.sub(recon[j]!).named(`e_${j}`);
-    // Source j's dead latents predict target j's residual through its own-layer decoder.
-    const own = targetAt(p.get('W_dec'), 0).named('W_dec_own');
-    auxkLoss.push(auxk(g, { preActs: encoded[j]!.preActs, e, y, totalVariance, deadMask: deadMasks[j], like: e }, (dead) => {
-      const eHat = decodeRows(g, own, dead, backward);
-      return losses.auxkBias ? eHat.add(p.get('b_dec')) : eHat;
-    }));
-    const sq = e.pow(2).sum().named(`squared_error_${j}`);
-    squaredError.push(sq);
-    totalVariances.push(totalVariance);
-    fvu.push(sq.div(totalVariance).named(`fvu_${j}`));
-  });
-  const reconLoss = crossLayerReconLoss({ fvu, squaredError, totalVariance: totalVariances }, losses.crossLayerLoss ?? 'fvu');
-  return { encoded, kept, recon, fvu, auxkLoss, l0, reconLoss };
+  const targets = targetLosses(
+    g,
+    sources.map((p, j) => ({ index: j, y: ys[j]!, recon: recon[j]!, preActs: encoded[j]!.preActs, deadMask: deadMasks[j], ownDecoder: targetAt(p.get('W_dec'), 0).named('W_dec_own'), bDec: p.get('b_dec') })),
+    losses,
+  );
+  return { encoded, kept, recon, fvu: targets.fvu, auxkLoss: targets.auxkLoss, l0, reconLoss: crossLayerReconLoss(targets, losses.crossLayerLoss ?? 'fvu') };
 }
 
 /**
@@ -155,28 +140,41 @@ export function crossLayerShardLosses(
 ): TargetErrors & { recon: SymTensor[]; auxkLoss: SymTensor[] } {
   const backward = losses.sparseBackward ?? 'index_add';
   const recon: SymTensor[] = [];
-  const fvu: SymTensor[] = [];
-  const auxkLoss: SymTensor[] = [];
-  const squaredError: SymTensor[] = [];
-  const totalVariances: SymTensor[] = [];
-  shard.owned.forEach((j, t) => {
+  const targets = shard.owned.map((j, t) => {
     const p = shard.params[t]!;
     const wIn = p.get('W_dec');
     const from = (i: number): SymTensor => wIn.narrow(0, i, 1).squeeze(0).named(`W_dec_${i}_to_${j}`);
     let r = decodeRows(g, from(j), codes[j]!, backward).add(p.get('b_dec'));
     for (let i = 0; i < j; i++) r = r.add(decodeRows(g, from(i), codes[i]!, backward));
     recon.push(r.named(`recon_${j}`));
-    const y = shard.ys[t]!;
+    return { index: j, y: shard.ys[t]!, recon: r, preActs: shard.encoded[t]!.preActs, deadMask: shard.deadMasks[t], ownDecoder: from(j), bDec: p.get('b_dec') };
+  });
+  return { recon, ...targetLosses(g, targets, losses) };
+}
+
+/**
+ * Each target's losses from its reconstruction: its squared error, total variance and fvu, and
+ * its source's AuxK loss (the dead latents predict the target's residual through the source's
+ * own-layer decoder, `ownDecoder`).
+ */
+function targetLosses(
+  g: ProgramBuilder,
+  targets: readonly { index: number; y: SymTensor; recon: SymTensor; preActs: SymTensor; deadMask: SymTensor | undefined; ownDecoder: SymTensor; bDec: SymTensor }[],
+  losses: LossOptions,
+): TargetErrors & { auxkLoss: SymTensor[] } {
+  const backward = losses.sparseBackward ?? 'index_add';
+  const out: TargetErrors & { auxkLoss: SymTensor[] } = { fvu: [], squaredError: [], totalVariance: [], auxkLoss: [] };
+  for (const { index: j, y, recon, preActs, deadMask, ownDecoder, bDec } of targets) {
     const totalVariance = y.sub(y.mean(0)).pow(2).sum().named(`total_variance_${j}`);
-    const e = y.sub(r).named(`e_${j}`);
-    auxkLoss.push(auxk(g, { preActs: shard.encoded[t]!.preActs, e, y, totalVariance, deadMask: shard.deadMasks[t], like: e }, (dead) => {
-      const eHat = decodeRows(g, from(j), dead, backward);
-      return losses.auxkBias ? eHat.add(p.get('b_dec')) : eHat;
+    const e = y.sub(recon).named(`e_${j}`);
+    out.auxkLoss.push(auxk(g, { preActs, e, y, totalVariance, deadMask, like: e }, (dead) => {
+      const eHat = decodeRows(g, ownDecoder, dead, backward);
+      return losses.auxkBias ? eHat.add(bDec) : eHat;
     }));
     const sq = e.pow(2).sum().named(`squared_error_${j}`);
-    squaredError.push(sq);
-    totalVariances.push(totalVariance);
-    fvu.push(sq.div(totalVariance).named(`fvu_${j}`));
-  });
-  return { recon, fvu, auxkLoss, squaredError, totalVariance: totalVariances };
+    out.squaredError.push(sq);
+    out.totalVariance.push(totalVariance);
+    out.fvu.push(sq.div(totalVariance).named(`fvu_${j}`));
+  }
+  return out;
 }

@@ -2,13 +2,10 @@
 import type { TrainConfig } from '../config/train.js';
 import type { TokenDataset } from '../data/dataset.js';
 import { evaluate, evaluateCrossLayer, type CrossLayerEvalReport, type EvalCoder, type EvalReport } from '../eval/index.js';
-import { runProgram } from '../kernels/index.js';
-import { structureOf } from '../math/structure.js';
 import type { TrainableModel } from '../model/language-model.js';
-import { saveParamsProgram } from './programs.js';
 import { CrossLayerTranscoder } from '../coder/cross-layer.js';
 import { ConfigError } from '../config/errors.js';
-import { crossLayerGroups, type CoderSlot } from './slots.js';
+import { crossLayerGroups, savedParams, type CoderSlot } from './slots.js';
 
 /**
  * Evaluate the slots' coders as they would be saved now (the optimizer's saved parameters,
@@ -23,8 +20,7 @@ export async function evaluateAsSaved(
 ): Promise<EvalReport> {
   const coders: EvalCoder[] = [];
   for (const s of slots) {
-    const { params } = await runProgram(saveParamsProgram(structureOf(s.variant.sae), s.variant.optimizer), { params: s.coder.params, state: s.state });
-    coders.push({ name: s.name, hookpoint: s.hookpoint, coder: s.coder, params, k: s.k });
+    coders.push({ name: s.name, hookpoint: s.hookpoint, coder: s.coder, params: await savedParams(s), k: s.k });
   }
   return evaluate(model, coders, data.dataset, { rows: data.rows, batchSize: cfg.batchSize, excludeTokens: cfg.excludeTokens });
 }
@@ -43,7 +39,7 @@ export async function evaluateCrossLayerAsSaved(
   const out: Record<string, CrossLayerEvalReport> = {};
   for (const group of crossLayerGroups(slots)) {
     const saved = [];
-    for (const s of group) saved.push((await runProgram(saveParamsProgram(structureOf(s.variant.sae), s.variant.optimizer), { params: s.coder.params, state: s.state })).params);
+    for (const s of group) saved.push(await savedParams(s));
     const { clt, dir } = group[0]!.crossLayer!;
     // With distributed modules no rank holds a whole CLT (the config refuses eval_every there).
     if (!(clt instanceof CrossLayerTranscoder)) throw new ConfigError('eval_every: with distribute_modules no rank holds a whole cross-layer transcoder; evaluate its checkpoint with sparsify eval');

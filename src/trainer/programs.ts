@@ -386,6 +386,25 @@ export function crossLayerKeepHookProgram(s: CoderStructure, source: number, gro
  * fvu + auxk_alpha * the summed AuxK, backward divided by acc_steps; each source marks its
  * fired latents. Metrics `fvu_i` and `auxk_i` per target (the step splits them per slot).
  */
+const sumOf = (ts: readonly SymTensor[]): SymTensor => ts.slice(1).reduce((a, b) => a.add(b), ts[0]!);
+
+/** Each source's dead-latent mask (tokens without firing above the threshold), none without a threshold. */
+function crossLayerDeadMasks(g: ProgramBuilder, states: readonly SymBundle[], deadThreshold: SymScalar): SymTensor[] {
+  return states.map((state) => g.ifElse(g.isNone(deadThreshold), () => ({ dm: g.none() }), () => ({ dm: state.get('tokens_since_fired').gt(deadThreshold) })).dm);
+}
+
+/** A CLT step's metrics for the layers `layers` (their global indices, one per entry of the losses): `fvu_j`, `auxk_j`, and `l0_j`, `sparsity_loss_j` where trained. */
+function crossLayerStepMetrics(layers: readonly number[], out: { fvu: readonly SymTensor[]; auxkLoss: readonly SymTensor[] }, l0: readonly (SymTensor | undefined)[], sparsity: readonly (SymTensor | undefined)[]): Record<string, SymTensor> {
+  const metrics: Record<string, SymTensor> = {};
+  layers.forEach((j, t) => {
+    metrics[`fvu_${j}`] = out.fvu[t]!.detach();
+    metrics[`auxk_${j}`] = out.auxkLoss[t]!.detach();
+    if (l0[t]) metrics[`l0_${j}`] = l0[t]!.detach();
+    if (sparsity[t]) metrics[`sparsity_loss_${j}`] = sparsity[t]!.detach();
+  });
+  return metrics;
+}
+
 /** A CLT training hook's inputs: the hook's, `p{t}` and `state{t}` for each of its `sources` sources, and the step's scalars. */
 function crossLayerStepSignature(sources: number) {
   const each = (prefix: string, spec: () => ReturnType<typeof In.bundle>): Record<string, ReturnType<typeof In.bundle>> => Object.fromEntries(Array.from({ length: sources }, (_, i) => [`${prefix}${i}`, spec()]));
@@ -422,7 +441,7 @@ export function crossLayerTrainHookProgram(s: CoderStructure, n: number, losses:
         countTokens(g, states[last]!, mask, own.yAll);
         const xs = ps.map((_, i) => (i === last ? own.x : context.get(cltKey('x', i, group))));
         const ys = ps.map((_, i) => (i === last ? own.y : context.get(cltKey('y', i, group))));
-        const deadMasks = states.map((state) => g.ifElse(g.isNone(deadThreshold), () => ({ dm: g.none() }), () => ({ dm: state.get('tokens_since_fired').gt(deadThreshold) })).dm);
+        const deadMasks = crossLayerDeadMasks(g, states, deadThreshold);
         let out!: ReturnType<typeof crossLayerForward>;
         g.autocast(autocast, () => {
           out = crossLayerForward(g, ps, xs, ys, deadMasks, k, s, losses);
@@ -431,20 +450,12 @@ export function crossLayerTrainHookProgram(s: CoderStructure, n: number, losses:
           const enc = out.encoded[i]!;
           afterForward(g, s, { params, state: states[i]!, thresholdBeta, ddp } as CoderHookSyms, { kept: out.kept[i]!, latentIndices: enc.topIndices, latentActs: enc.topActs } as sc.TrainingForward);
         });
-        const sum = (ts: SymTensor[]): SymTensor => ts.slice(1).reduce((a, b) => a.add(b), ts[0]!);
         // An activation trained towards an L0 (jumprelu): each source's sparsity loss, as a per-layer coder's.
         const sparsity = out.l0.map((l0) => (l0 ? sparsityLoss(g, io as unknown as CoderHookSyms, { l0 } as sc.TrainingForward)! : undefined));
-        let loss = out.reconLoss.add(sum(out.auxkLoss).mul(auxkAlpha));
+        let loss = out.reconLoss.add(sumOf(out.auxkLoss).mul(auxkAlpha));
         for (const sp of sparsity) if (sp) loss = loss.add(sp);
         loss.named('loss').div(accSteps).backward();
-        const metrics: Record<string, SymTensor> = {};
-        out.fvu.forEach((f, i) => {
-          metrics[`fvu_${i}`] = f.detach();
-          metrics[`auxk_${i}`] = out.auxkLoss[i]!.detach();
-          if (out.l0[i]) metrics[`l0_${i}`] = out.l0[i]!.detach();
-          if (sparsity[i]) metrics[`sparsity_loss_${i}`] = sparsity[i]!.detach();
-        });
-        return { metrics };
+        return { metrics: crossLayerStepMetrics(out.fvu.map((_, i) => i), out, out.l0, sparsity) };
       },
       { grad: true },
     ),
@@ -494,7 +505,7 @@ export function crossLayerShardTrainHookProgram(s: CoderStructure, n: number, sh
           xs.push(own.x);
           ys.push(own.y);
         });
-        const deadMasks = states.map((state) => g.ifElse(g.isNone(deadThreshold), () => ({ dm: g.none() }), () => ({ dm: state.get('tokens_since_fired').gt(deadThreshold) })).dm);
+        const deadMasks = crossLayerDeadMasks(g, states, deadThreshold);
         const backward = losses.sparseBackward ?? 'index_add';
         const tokens = xs[0]!.size(0);
         let sent!: ReturnType<typeof crossLayerEncode>;
@@ -521,19 +532,18 @@ export function crossLayerShardTrainHookProgram(s: CoderStructure, n: number, sh
           const enc = sent.encoded[t]!;
           afterForward(g, s, { params, state: states[t]!, thresholdBeta, ddp } as CoderHookSyms, { kept: sent.kept[t]!, latentIndices: enc.topIndices, latentActs: enc.topActs } as sc.TrainingForward);
         });
-        const sum = (ts: SymTensor[]): SymTensor => ts.slice(1).reduce((a, b) => a.add(b), ts[0]!);
         // The decoders' side: the owned targets' fvu, into the decoders and the shared values.
         // With the mse loss every rank divides by the total variance of every target (all-reduced).
         const mode = losses.crossLayerLoss ?? 'fvu';
         let totalVarianceAll: SymTensor | undefined;
         if (mode === 'mse') {
-          totalVarianceAll = sum(out.totalVariance).detach().clone().named('total_variance_all');
+          totalVarianceAll = sumOf(out.totalVariance).detach().clone().named('total_variance_all');
           g.allReduce_(totalVarianceAll, 'sum');
         }
         crossLayerReconLoss(out, mode, totalVarianceAll).div(accSteps).backward();
         // The encoders' side: each source's value gradients summed into its owner (every rank
         // takes part in every source's reduce), as a surrogate whose gradient they are.
-        let encoderLoss = sum(out.auxkLoss).mul(auxkAlpha);
+        let encoderLoss = sumOf(out.auxkLoss).mul(auxkAlpha);
         const sparsity = sent.l0.map((l0) => (l0 ? sparsityLoss(g, io as unknown as CoderHookSyms, { l0 } as sc.TrainingForward)! : undefined));
         for (const sp of sparsity) if (sp) encoderLoss = encoderLoss.add(sp);
         encoderLoss = encoderLoss.div(accSteps);
@@ -544,14 +554,7 @@ export function crossLayerShardTrainHookProgram(s: CoderStructure, n: number, sh
           if (t >= 0) encoderLoss = encoderLoss.add(rows[t]!.values.mul(grad).sum());
         });
         encoderLoss.named('encoder_loss').backward();
-        const metrics: Record<string, SymTensor> = {};
-        owned.forEach((j, t) => {
-          metrics[`fvu_${j}`] = out.fvu[t]!.detach();
-          metrics[`auxk_${j}`] = out.auxkLoss[t]!.detach();
-          if (sent.l0[t]) metrics[`l0_${j}`] = sent.l0[t]!.detach();
-          if (sparsity[t]) metrics[`sparsity_loss_${j}`] = sparsity[t]!.detach();
-        });
-        return { metrics };
+        return { metrics: crossLayerStepMetrics(owned, out, sent.l0, sparsity) };
       },
       { grad: true },
     ),

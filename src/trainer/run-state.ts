@@ -13,16 +13,13 @@ import { ConfigError } from '../config/errors.js';
 import { snakeCase } from '../util/case.js';
 import { sameJson } from '../util/same-json.js';
 import type { TrainConfig } from '../config/train.js';
-import { runProgram } from '../kernels/index.js';
-import { structureOf } from '../math/structure.js';
 import { SparseCoder } from '../coder/sparse-coder.js';
 import { CFG_FILE, WEIGHTS_FILE, writeCoderDir } from '../coder/files.js';
 import { writeCrossLayerConfig } from '../coder/cross-layer.js';
 import { beginSave, commitSave, finishSave, readMarker, recover, stageSave, writeMarker } from './checkpoint.js';
 import { optimizer } from '../optimizers/index.js';
-import { saveParamsProgram } from './programs.js';
 import { loadShard, shardToSources } from './cross-layer-layout.js';
-import { crossLayerGroups, type CoderSlot } from './slots.js';
+import { crossLayerGroups, savedParams, type CoderSlot } from './slots.js';
 
 const STATE_VERSION = 1;
 
@@ -96,7 +93,7 @@ function saves(run: RunStateSource): boolean {
  * differ while k decays).
  */
 async function writeCoder(dir: string, slot: CoderSlot): Promise<void> {
-  const { params } = await runProgram(saveParamsProgram(structureOf(slot.variant.sae), slot.variant.optimizer), { params: slot.coder.params, state: slot.state });
+  const params = await savedParams(slot);
   if (slot.crossLayer) {
     // A cross-layer transcoder's source: its tensors only (the CLT's cfg.json is the folder's).
     await mkdir(dir, { recursive: true });
@@ -122,7 +119,7 @@ async function writeCoders(staging: string, slots: readonly CoderSlot[], rank: n
     const { clt, dir, shard } = group[0]!.crossLayer!;
     if (shard) {
       const saved: PyObject[] = [];
-      for (const slot of group) saved.push((await runProgram(saveParamsProgram(structureOf(slot.variant.sae), slot.variant.optimizer), { params: slot.coder.params, state: slot.state })).params);
+      for (const slot of group) saved.push(await savedParams(slot));
       const bySource = await shardToSources(clt, shard, saved);
       for (const [t, slot] of group.entries()) {
         await mkdir(join(staging, slot.name), { recursive: true });

@@ -17,7 +17,7 @@ import { runProgram } from '../kernels/index.js';
 import { paramNames, storedNames, structureOf } from '../math/structure.js';
 import { optimizer } from '../optimizers/index.js';
 import { localPath } from '../util/paths.js';
-import { stateInitProgram, type CrossLayerShard } from './programs.js';
+import { saveParamsProgram, stateInitProgram, type CrossLayerShard } from './programs.js';
 import { crossLayerOwners, ownedLayers } from './cross-layer-placement.js';
 import { initShard, loadShard } from './cross-layer-layout.js';
 import { currentK, initialK } from './schedules.js';
@@ -59,6 +59,11 @@ export interface CoderSlot {
      */
     readonly shard?: CrossLayerShard;
   };
+}
+
+/** A slot's parameters as they are saved (its optimizer's: schedule-free's x; else copies of them), for a save or an evaluation. */
+export async function savedParams(slot: CoderSlot): Promise<PyObject> {
+  return (await runProgram(saveParamsProgram(structureOf(slot.variant.sae), slot.variant.optimizer), { params: slot.coder.params, state: slot.state })).params;
 }
 
 /** A CLT slot's name: its layer, under its configuration's folder in a sweep. */
